@@ -1,0 +1,1 @@
+"""The ``computenet`` command line. One module per command; ``main`` registers them."""

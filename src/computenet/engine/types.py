@@ -1,0 +1,147 @@
+"""The engine's contract: ``plan(PlanRequest) -> PlanReply``.
+
+Everything the engine needs comes in the request (time, capacity, signals as forecasts,
+datasets, running allocations, carbon price); everything it decides leaves in the reply,
+with the reasons, so every decision can be explained and replayed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from computenet.model import HOUR_S, Dataset, Network, Signal, TrainingJob
+
+
+@dataclass(frozen=True)
+class SiteForecast:
+    """The signals the engine plans with at one site (a forecast, or the truth)."""
+
+    price: Signal  # CNY/kWh
+    carbon: Signal  # gCO2/kWh
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """Accelerators already committed to a job (running, or placed to start later)."""
+
+    job_id: str
+    site_id: str
+    accelerator: str
+    count: int
+    start_s: int
+    end_s: int
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """One planning problem.
+
+    ``now_s`` is the planning time; slots are ``[now_s + k*slot_s, ...)`` for
+    ``k < horizon_slots``. ``forecasts`` overrides the signals per site id (default: each
+    site's own signals, i.e. perfect foresight). ``down_sites`` have no capacity at all.
+    ``replicas`` maps a dataset id to the sites already holding a copy (its home site
+    always does). ``carbon_price_cny_per_t`` turns tonnes of CO2 into CNY in the objective.
+    """
+
+    now_s: int
+    network: Network
+    jobs: tuple[TrainingJob, ...]
+    policy: str = "greedy"
+    datasets: tuple[Dataset, ...] = ()
+    running: tuple[Allocation, ...] = ()
+    carbon_price_cny_per_t: float = 0.0
+    slot_s: int = HOUR_S
+    horizon_slots: int = 48
+    down_sites: frozenset[str] = frozenset()
+    forecasts: Mapping[str, SiteForecast] = field(default_factory=dict)
+    replicas: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """Cost and carbon of one placement. ``objective_cny`` = ``cost_cny`` +
+    carbon price x ``carbon_kg`` / 1000."""
+
+    energy_kwh: float
+    energy_cost_cny: float
+    compute_cost_cny: float
+    transfer_cost_cny: float
+    carbon_kg: float
+    objective_cny: float
+
+    @property
+    def cost_cny(self) -> float:
+        return self.energy_cost_cny + self.compute_cost_cny + self.transfer_cost_cny
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """A dataset copy the placement needs before the job can start."""
+
+    dataset_id: str
+    from_site: str
+    to_site: str
+    size_gb: float
+    start_s: int
+    end_s: int
+    cost_cny: float
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """A rejected option and why it lost (e.g. "costs 312 CNY more", "violates rule ...")."""
+
+    site_id: str
+    start_s: int | None
+    objective_cny: float | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A decision: run ``job_id`` with ``count`` x ``accelerator`` at ``site_id`` over
+    ``[start_s, end_s)``, after the ``transfers``."""
+
+    job_id: str
+    site_id: str
+    accelerator: str
+    count: int
+    start_s: int
+    end_s: int
+    breakdown: Breakdown
+    transfers: tuple[Transfer, ...] = ()
+    alternatives: tuple[Alternative, ...] = ()
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Deferral:
+    """A job left for a later planning round (feasible, but not placed in this horizon)."""
+
+    job_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Infeasible:
+    """A job no schedule can satisfy; ``constraint`` names the one that made it so
+    (``capacity``, ``deadline``, ``data-rule``, ``accelerator-type``, ``dataset``, ...)."""
+
+    job_id: str
+    constraint: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PlanReply:
+    """What the engine decided, with totals over the placements."""
+
+    policy: str
+    placements: tuple[Placement, ...]
+    deferred: tuple[Deferral, ...] = ()
+    infeasible: tuple[Infeasible, ...] = ()
+    objective_cny: float = 0.0
+    cost_cny: float = 0.0
+    carbon_kg: float = 0.0
+    lower_bound_cny: float | None = None

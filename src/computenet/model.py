@@ -1,0 +1,292 @@
+"""Domain types of a computing-power network. Pure: no I/O, no clock, no randomness.
+
+Conventions used everywhere in computenet:
+
+* Time is an integer number of seconds since the Unix epoch, in UTC (``*_s``).
+  Local time (for time-of-use tariffs) is derived from a site's UTC offset.
+* Units are in names: ``power_w``, ``energy_kwh``, ``carbon_g_per_kwh``,
+  ``price_cny_per_kwh``, ``size_gb``, ``latency_ms``, ``bandwidth_gbps``.
+* Money is CNY unless a name says otherwise; conversion happens at load time with the
+  rate stated in the network file (``Network.usd_to_cny``).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+HOUR_S = 3600
+DAY_S = 86400
+
+FloatArray = npt.NDArray[np.float64]
+
+
+# --------------------------------------------------------------------------- signals
+
+
+@runtime_checkable
+class Signal(Protocol):
+    """A time series: a live feed, a replayed file, a tariff or a forecast of one.
+
+    ``unit`` is e.g. ``"CNY/kWh"`` or ``"gCO2/kWh"``. Times are UTC epoch seconds.
+    """
+
+    unit: str
+
+    def at(self, t_s: int) -> float:
+        """Value in force at ``t_s``."""
+        ...
+
+    def window(self, start_s: int, end_s: int, step_s: int = HOUR_S) -> FloatArray:
+        """Mean value over each step ``[start_s + k*step_s, start_s + (k+1)*step_s)``
+        for every step that starts before ``end_s``."""
+        ...
+
+    def mean(self, start_s: int, end_s: int) -> float:
+        """Time-weighted mean over ``[start_s, end_s)``."""
+        ...
+
+
+# --------------------------------------------------------------------------- hardware
+
+
+@dataclass(frozen=True)
+class AcceleratorType:
+    """One kind of accelerator. ``tflops_bf16`` is dense BF16/FP16 throughput."""
+
+    id: str
+    vendor: str
+    tflops_bf16: float
+    memory_gb: float
+    power_w: float
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Pool:
+    """``count`` accelerators of one type at a site.
+
+    ``price_cny_per_h`` is the rental price of one accelerator-hour (0 for owned capacity);
+    ``host_power_w`` the share of host power (CPU, memory, network) per accelerator.
+    ``assumed`` marks a capacity chosen by us rather than published.
+    """
+
+    accelerator: str
+    count: int
+    price_cny_per_h: float = 0.0
+    host_power_w: float = 0.0
+    assumed: bool = False
+
+
+# --------------------------------------------------------------------------- sites
+
+
+class Jurisdiction(enum.StrEnum):
+    MAINLAND = "mainland"
+    HONG_KONG = "hong-kong"
+    OVERSEAS = "overseas"
+
+
+class Role(enum.StrEnum):
+    """East: demand-side hub (real-time work). West: supply-side hub (offline work).
+    Edge: a site in a demand city, close to users."""
+
+    EAST = "east"
+    WEST = "west"
+    EDGE = "edge"
+
+
+@dataclass(frozen=True)
+class Site:
+    """A data-centre site of the network.
+
+    ``security_level`` follows MLPS 2.0 (GB/T 22239-2019), levels 1-5.
+    ``price`` is the electricity price signal in CNY/kWh, ``carbon`` the grid intensity
+    signal in gCO2/kWh. ``utc_offset_h`` gives local time for tariffs and reports.
+    ``sources`` maps a field name to where its value comes from (or "assumption: ...").
+    """
+
+    id: str
+    name: str
+    hub: str
+    province: str
+    jurisdiction: Jurisdiction
+    latitude: float
+    longitude: float
+    role: Role
+    pue: float
+    security_level: int
+    pools: tuple[Pool, ...]
+    price: Signal
+    carbon: Signal
+    utc_offset_h: float = 8.0
+    egress_cny_per_gb: float = 0.0
+    executor: str = "simulated"
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    def capacity(self, accelerator: str) -> int:
+        """Number of accelerators of type ``accelerator`` at this site (0 if none)."""
+        return sum(p.count for p in self.pools if p.accelerator == accelerator)
+
+    @property
+    def accelerators_total(self) -> int:
+        return sum(p.count for p in self.pools)
+
+
+@dataclass(frozen=True)
+class UserRegion:
+    """Where users of an inference service are; a source of demand and latency targets."""
+
+    id: str
+    name: str
+    latitude: float
+    longitude: float
+    jurisdiction: Jurisdiction = Jurisdiction.MAINLAND
+
+
+# --------------------------------------------------------------------------- network
+
+
+@dataclass(frozen=True)
+class LatencyEstimate:
+    """A round-trip time and whether it was measured or modelled from distance."""
+
+    rtt_ms: float
+    kind: Literal["measured", "modelled"]
+    source: str = ""
+
+
+@runtime_checkable
+class LinkModel(Protocol):
+    """Latency, bandwidth and transfer price between places (sites or user regions)."""
+
+    def latency(self, a: str, b: str) -> LatencyEstimate:
+        """Round-trip time between two places, by id."""
+        ...
+
+    def bandwidth_gbps(self, a: str, b: str) -> float:
+        """Usable bandwidth for bulk transfers from ``a`` to ``b``."""
+        ...
+
+    def egress_cny_per_gb(self, a: str, b: str) -> float:
+        """Price of moving one GB from ``a`` to ``b``."""
+        ...
+
+
+@dataclass(frozen=True)
+class Network:
+    """A computing-power network: sites, accelerator types, user regions and links."""
+
+    name: str
+    sites: tuple[Site, ...]
+    accelerators: Mapping[str, AcceleratorType]
+    links: LinkModel
+    regions: tuple[UserRegion, ...] = ()
+    usd_to_cny: float = 7.1
+    reference_accelerator: str = "A100"
+    source: str = ""
+
+    def site(self, site_id: str) -> Site:
+        """The site with this id; raises ``KeyError`` naming the valid ids."""
+        for s in self.sites:
+            if s.id == site_id:
+                return s
+        raise KeyError(f"unknown site {site_id!r}; valid: {', '.join(s.id for s in self.sites)}")
+
+    @property
+    def site_ids(self) -> tuple[str, ...]:
+        return tuple(s.id for s in self.sites)
+
+    @property
+    def hubs(self) -> tuple[str, ...]:
+        """Distinct hub names in catalog order."""
+        return tuple(dict.fromkeys(s.hub for s in self.sites if s.hub))
+
+    def speed(self, accelerator: str) -> float:
+        """Throughput of ``accelerator`` relative to the reference accelerator (by TFLOPS)."""
+        ref = self.accelerators[self.reference_accelerator].tflops_bf16
+        return self.accelerators[accelerator].tflops_bf16 / ref
+
+
+# --------------------------------------------------------------------------- data
+
+
+class Classification(enum.StrEnum):
+    """Data classes of the Data Security Law (Art. 21) and PIPL; see CHINA_FACTS.md §4."""
+
+    PUBLIC = "public"
+    GENERAL = "general"
+    IMPORTANT = "important"
+    CORE = "core"
+    PERSONAL = "personal"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset a job reads. ``home_site`` is where it lives (and, for core data, must stay).
+
+    For personal information, ``individuals`` counts the people in it and
+    ``export_cleared`` records an approved cross-border transfer (CAC assessment,
+    standard contract or certification).
+    """
+
+    id: str
+    size_gb: float
+    home_site: str
+    classification: Classification = Classification.GENERAL
+    individuals: int = 0
+    sensitive: bool = False
+    export_cleared: bool = False
+    tenant: str = ""
+
+
+# --------------------------------------------------------------------------- work
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    """A batch job: a gang of ``accelerators`` accelerators, all at one site.
+
+    ``work_h`` is the wall-clock run time on the network's reference accelerator.
+    ``accelerator_speed`` maps the acceptable accelerator types to their speed relative to
+    the reference (empty: any type, speed from TFLOPS). The job must finish by
+    ``deadline_s`` and may not start before ``earliest_start_s``. ``utilisation`` is the
+    mean fraction of accelerator power drawn while running.
+    """
+
+    id: str
+    accelerators: int
+    work_h: float
+    earliest_start_s: int
+    deadline_s: int
+    tenant: str = "default"
+    accelerator_speed: Mapping[str, float] = field(default_factory=dict)
+    checkpointable: bool = False
+    checkpoint_interval_s: int = 3600
+    datasets: tuple[str, ...] = ()
+    priority: int = 0
+    utilisation: float = 0.8
+    submitted_s: int | None = None
+
+
+@dataclass(frozen=True)
+class InferenceService:
+    """A model service: replicas placed per hour to serve demand within a latency target.
+
+    ``demand_rps`` maps a user-region id to its request rate; each replica serves
+    ``replica_rps`` and needs ``accelerators_per_replica`` accelerators.
+    """
+
+    id: str
+    accelerators_per_replica: int
+    replica_rps: float
+    latency_target_ms: float
+    demand_rps: Mapping[str, float] = field(default_factory=dict)
+    accelerator_types: tuple[str, ...] = ()
+    tenant: str = "default"
+    datasets: tuple[str, ...] = ()

@@ -1,0 +1,19 @@
+"""Shared fixtures. The real public data lives beside the project in ../shared/data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("COMPUTENET_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The directory of real public data (traces, carbon, prices, latency)."""
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"shared data not found at {SHARED_DATA}; set COMPUTENET_SHARED_DATA")
+    return SHARED_DATA
