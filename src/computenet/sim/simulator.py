@@ -1,0 +1,732 @@
+"""A deterministic discrete-event simulator with the placement engine in the loop.
+
+The simulator owns a simulated clock and an event heap (``events.EventQueue``). Jobs arrive
+from a ``Workload``; the engine (``computenet.engine.plan``, or any function with the same
+contract) decides where and when each runs, and a simulated executor carries the decisions
+out: it reserves accelerators, starts and finishes jobs, checkpoints them, and preempts
+them when their site goes down. The engine plans with *forecasts* of the grid signals (a
+forecast mode from ``computenet.signals``), while every kWh is charged with the *true*
+signals of the site over the hours the job actually ran.
+
+When the engine is asked:
+
+* per-arrival policies (``greedy`` and the simple ones): on every arrival, for the new job;
+  jobs it defers are asked about again every ``retry_every_s`` and when a site comes back;
+* batch policies (``milp``): every ``batch_every_s`` over the whole queue.
+
+A job the engine calls infeasible is asked about once more with its deadline relaxed, so it
+runs late (a deadline miss) rather than vanishing from the metrics; it is rejected only if
+even that fails for a reason waiting cannot cure, or it waited ``max_late_s`` past its
+deadline.
+
+Same workload, config and seed: same result, bit for bit. Nothing here reads the wall clock
+except to report ``wall_s``.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+
+from computenet.engine.types import (
+    Allocation,
+    PlanReply,
+    PlanRequest,
+    SiteForecast,
+    Transfer,
+)
+from computenet.errors import InputError
+from computenet.model import HOUR_S, Dataset, Network, Site, TrainingJob
+from computenet.sim.events import EventKind, EventQueue
+from computenet.sim.rules import rule_breach
+from computenet.sim.workload import Workload
+
+Planner = Callable[[PlanRequest], PlanReply]
+
+DEFAULT_CARBON_PRICE_CNY_PER_T = 1000.0
+"""Assumption: about the US EPA's 2023 social cost of carbon (US$190/t) at 7.1 CNY/USD,
+rounded. China's ETS price (about 60-100 CNY/t in 2023) would make carbon nearly free."""
+
+TRANSIENT_CONSTRAINTS = frozenset({"capacity", "deadline", "horizon", "down", "outage"})
+
+
+@dataclass(frozen=True)
+class Outage:
+    """Site ``site_id`` has no capacity over ``[start_s, end_s)``."""
+
+    site_id: str
+    start_s: int
+    end_s: int
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """How one simulation runs. Times in seconds; the carbon price in CNY per tonne CO2."""
+
+    policy: str = "greedy"
+    carbon_price_cny_per_t: float = DEFAULT_CARBON_PRICE_CNY_PER_T
+    slot_s: int = HOUR_S
+    horizon_slots: int = 48
+    batch_policies: frozenset[str] = frozenset({"milp"})
+    batch_every_s: int = 900
+    retry_every_s: int = HOUR_S
+    forecast_mode: str = "perfect"
+    forecast_rel_error: float = 0.1
+    seed: int = 0
+    outages: tuple[Outage, ...] = ()
+    max_late_s: int = 7 * 86400
+
+
+class JobState(enum.StrEnum):
+    WAITING = "waiting"  # arrived, not placed (new, deferred, or preempted)
+    RESERVED = "reserved"  # placed, start in the future
+    RUNNING = "running"
+    DONE = "done"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One stretch of execution of a job, charged with the true signals."""
+
+    job_id: str
+    site_id: str
+    accelerator: str
+    count: int
+    start_s: int
+    end_s: int
+    energy_kwh: float
+    energy_cost_cny: float
+    compute_cost_cny: float
+    carbon_kg: float
+    completed: bool
+
+
+@dataclass(frozen=True)
+class Violation:
+    """Something the engine decided that breaks a rule (``kind``: data-rule, capacity,
+    down-site, gang, accelerator-type, unknown-job, past-start)."""
+
+    time_s: int
+    job_id: str
+    kind: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What happened to one job. ``wait_s`` = first start - arrival; ``completion_s`` =
+    finish - arrival (``None`` when the job never ran or never finished)."""
+
+    job_id: str
+    arrival_s: int
+    deadline_s: int
+    accelerators: int
+    home_site: str
+    state: str
+    site_id: str | None
+    first_start_s: int | None
+    finish_s: int | None
+    energy_kwh: float
+    cost_cny: float
+    carbon_kg: float
+    transfer_gb: float
+    transfer_cost_cny: float
+    preemptions: int
+    lost_accelerator_h: float
+    late: bool
+    cut_off: bool
+    reason: str = ""
+
+    @property
+    def wait_s(self) -> int | None:
+        return None if self.first_start_s is None else self.first_start_s - self.arrival_s
+
+    @property
+    def completion_s(self) -> int | None:
+        return None if self.finish_s is None else self.finish_s - self.arrival_s
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """Everything a run produced; ``metrics.summarise`` turns it into figures."""
+
+    policy: str
+    config: SimConfig
+    network: Network
+    outcomes: tuple[JobOutcome, ...]
+    segments: tuple[Segment, ...]
+    transfers: tuple[Transfer, ...]
+    violations: tuple[Violation, ...]
+    events: int
+    plan_calls: int
+    start_s: int
+    end_s: int
+    wall_s: float
+    notes: tuple[str, ...] = ()
+
+
+@dataclass
+class _Job:
+    """Mutable executor state of one job (internal)."""
+
+    job: TrainingJob
+    home: str
+    cut_off: bool
+    remaining_h: float
+    state: JobState = JobState.WAITING
+    attempt: int = 0
+    site_id: str | None = None
+    accelerator: str | None = None
+    count: int = 0
+    start_s: int = 0
+    end_s: int = 0
+    speed: float = 1.0
+    first_start_s: int | None = None
+    finish_s: int | None = None
+    relaxed: bool = False
+    energy_kwh: float = 0.0
+    cost_cny: float = 0.0
+    carbon_kg: float = 0.0
+    transfer_gb: float = 0.0
+    transfer_cost_cny: float = 0.0
+    preemptions: int = 0
+    lost_accelerator_h: float = 0.0
+    reason: str = ""
+    waiting_since_s: int = 0
+
+
+@dataclass
+class _Pool:
+    capacity: int
+    allocations: dict[str, Allocation] = field(default_factory=dict)
+
+    def peak(self, start_s: int, end_s: int) -> int:
+        """Most accelerators committed at any moment of ``[start_s, end_s)``."""
+        deltas: list[tuple[int, int]] = []
+        base = 0
+        for a in self.allocations.values():
+            if a.start_s < end_s and a.end_s > start_s:
+                if a.start_s <= start_s:
+                    base += a.count
+                else:
+                    deltas.append((a.start_s, a.count))
+                if a.end_s < end_s:
+                    deltas.append((a.end_s, -a.count))
+        if not deltas:
+            return base
+        deltas.sort()
+        peak = level = base
+        for _, d in deltas:
+            level += d
+            peak = max(peak, level)
+        return peak
+
+
+class Simulator:
+    """Replays one workload on one network under one ``SimConfig``.
+
+    ``planner`` is ``computenet.engine.plan`` unless a test passes its own. ``progress``,
+    if given, is called as ``progress(arrived, total)`` every few hundred arrivals.
+    """
+
+    def __init__(
+        self,
+        network: Network,
+        workload: Workload,
+        config: SimConfig,
+        *,
+        planner: Planner | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        if planner is None:
+            from computenet.engine import plan as engine_plan
+
+            planner = engine_plan
+        self.network = network
+        self.workload = workload
+        self.config = config
+        self.planner = planner
+        self.progress = progress
+        self._sites: dict[str, Site] = {s.id: s for s in network.sites}
+        for o in config.outages:
+            if o.site_id not in self._sites:
+                raise InputError(
+                    f"outage at unknown site {o.site_id!r}",
+                    source="outages",
+                    fix=f"use one of: {', '.join(network.site_ids)}",
+                )
+        self._datasets: dict[str, Dataset] = {d.id: d for d in workload.datasets}
+        self._replicas: dict[str, set[str]] = {d.id: {d.home_site} for d in workload.datasets}
+        self._pools: dict[tuple[str, str], _Pool] = {}
+        for s in network.sites:
+            for p in s.pools:
+                key = (s.id, p.accelerator)
+                if key in self._pools:
+                    self._pools[key].capacity += p.count
+                else:
+                    self._pools[key] = _Pool(p.count)
+        self._jobs: dict[str, _Job] = {}
+        self._queue: dict[str, None] = {}  # waiting job ids, in arrival order
+        self._down: dict[str, int] = {}  # site -> number of overlapping outages
+        self._plan_times: set[int] = set()
+        self._segments: list[Segment] = []
+        self._transfers: list[Transfer] = []
+        self._violations: list[Violation] = []
+        self._forecast_cache: dict[int, Mapping[str, SiteForecast]] = {}
+        self._plan_calls = 0
+        self._q = EventQueue(workload.start_s)
+
+    # ------------------------------------------------------------------ run
+
+    def run(self) -> SimResult:
+        t0 = time.perf_counter()
+        q = self._q
+        for j in self.workload.jobs:
+            if j.id in self._jobs:
+                raise InputError(f"duplicate job id {j.id!r}", source="workload")
+            self._jobs[j.id] = _Job(
+                job=j,
+                home=self.workload.home.get(j.id, self._home_of(j)),
+                cut_off=j.id in self.workload.cut_off,
+                remaining_h=j.work_h,
+            )
+            q.schedule(j.earliest_start_s, EventKind.ARRIVAL, j.id)
+        for o in sorted(self.config.outages, key=lambda o: (o.start_s, o.site_id)):
+            if o.end_s > o.start_s:
+                q.schedule(max(o.start_s, q.now_s), EventKind.OUTAGE_START, o.site_id)
+                q.schedule(max(o.end_s, q.now_s), EventKind.OUTAGE_END, o.site_id)
+        total = len(self.workload.jobs)
+        arrived = 0
+        batch = self.config.policy in self.config.batch_policies
+        while len(q):
+            ev = q.pop()
+            kind = ev.kind
+            if kind is EventKind.ARRIVAL:
+                arrived += 1
+                job = self._jobs[ev.subject]
+                job.waiting_since_s = q.now_s
+                self._queue[ev.subject] = None
+                if batch:
+                    self._want_plan(self.config.batch_every_s)
+                else:
+                    self._plan([ev.subject])
+                if self.progress is not None and (arrived % 250 == 0 or arrived == total):
+                    self.progress(arrived, total)
+            elif kind is EventKind.START:
+                self._on_start(ev.subject, ev.token)
+            elif kind is EventKind.FINISH:
+                self._on_finish(ev.subject, ev.token)
+            elif kind is EventKind.PLAN:
+                self._plan_times.discard(ev.time_s)
+                if self._queue:
+                    self._expire_waiting()
+                    if self._queue:
+                        self._plan(list(self._queue))
+            elif kind is EventKind.OUTAGE_START:
+                self._on_outage_start(ev.subject)
+            elif kind is EventKind.OUTAGE_END:
+                self._on_outage_end(ev.subject)
+        if self.progress is not None:
+            self.progress(total, total)
+        return self._result(time.perf_counter() - t0)
+
+    # ------------------------------------------------------------------ planning
+
+    def _want_plan(self, period_s: int) -> None:
+        """Make sure a planning round is due at the next multiple of ``period_s`` after now
+        (strictly after, so a round never re-schedules itself at the same second)."""
+        at = (self._q.now_s // period_s + 1) * period_s
+        if any(t <= at for t in self._plan_times):
+            return
+        self._plan_times.add(at)
+        self._q.schedule(at, EventKind.PLAN)
+
+    def _forecasts(self, now_s: int) -> Mapping[str, SiteForecast]:
+        if self.config.forecast_mode == "perfect":
+            return {}
+        issued = now_s - now_s % self.config.slot_s
+        cached = self._forecast_cache.get(issued)
+        if cached is not None:
+            return cached
+        from computenet.signals import forecast
+
+        out: dict[str, SiteForecast] = {}
+        for i, s in enumerate(self.network.sites):
+            seed = self.config.seed * 7919 + i * 2 + issued // self.config.slot_s * 104729
+            out[s.id] = SiteForecast(
+                price=forecast(
+                    s.price,
+                    self.config.forecast_mode,
+                    issued,
+                    rel_error=self.config.forecast_rel_error,
+                    seed=seed,
+                ),
+                carbon=forecast(
+                    s.carbon,
+                    self.config.forecast_mode,
+                    issued,
+                    rel_error=self.config.forecast_rel_error,
+                    seed=seed + 1,
+                ),
+            )
+        # Only the current hour's forecasts are needed again; drop older ones.
+        self._forecast_cache = {issued: out}
+        return out
+
+    def _request_job(self, j: _Job, now: int) -> TrainingJob:
+        deadline = j.job.deadline_s
+        if j.relaxed:
+            need_s = math.ceil(j.remaining_h * 3600 / self._min_speed(j.job))
+            deadline = max(deadline, now + need_s + self.config.horizon_slots * self.config.slot_s)
+        return replace(
+            j.job,
+            work_h=j.remaining_h,
+            earliest_start_s=max(j.job.earliest_start_s, now),
+            deadline_s=deadline,
+        )
+
+    def _plan(self, job_ids: list[str]) -> None:
+        now = self._q.now_s
+        jobs = [self._jobs[i] for i in job_ids]
+        reply = self._ask([self._request_job(j, now) for j in jobs])
+        self._apply(reply, set(job_ids))
+        # Infeasible as asked: ask once more with relaxed deadlines (run late, not vanish).
+        retry = []
+        for inf in reply.infeasible:
+            j = self._jobs.get(inf.job_id)
+            if j is None or j.state is not JobState.WAITING:
+                continue
+            if not j.relaxed:
+                j.relaxed = True
+                retry.append(inf.job_id)
+            elif inf.constraint not in TRANSIENT_CONSTRAINTS:
+                self._reject(j, f"infeasible ({inf.constraint}): {inf.reason}")
+        if retry:
+            reply2 = self._ask([self._request_job(self._jobs[i], now) for i in retry])
+            self._apply(reply2, set(retry))
+            for inf in reply2.infeasible:
+                j = self._jobs[inf.job_id]
+                if j.state is JobState.WAITING and inf.constraint not in TRANSIENT_CONSTRAINTS:
+                    self._reject(j, f"infeasible ({inf.constraint}): {inf.reason}")
+        if self._queue:
+            self._want_plan(self._period())
+
+    def _period(self) -> int:
+        if self.config.policy in self.config.batch_policies:
+            return self.config.batch_every_s
+        return self.config.retry_every_s
+
+    def _ask(self, jobs: list[TrainingJob]) -> PlanReply:
+        now = self._q.now_s
+        ds_ids = dict.fromkeys(d for j in jobs for d in j.datasets)
+        running = tuple(
+            a for pool in self._pools.values() for a in pool.allocations.values() if a.end_s > now
+        )
+        req = PlanRequest(
+            now_s=now,
+            network=self.network,
+            jobs=tuple(jobs),
+            policy=self.config.policy,
+            datasets=tuple(self._datasets[d] for d in ds_ids if d in self._datasets),
+            running=running,
+            carbon_price_cny_per_t=self.config.carbon_price_cny_per_t,
+            slot_s=self.config.slot_s,
+            horizon_slots=self.config.horizon_slots,
+            down_sites=frozenset(self._down),
+            forecasts=self._forecasts(now),
+            replicas={d: frozenset(self._replicas[d]) for d in ds_ids if d in self._replicas},
+        )
+        self._plan_calls += 1
+        return self.planner(req)
+
+    def _expire_waiting(self) -> None:
+        now = self._q.now_s
+        for jid in list(self._queue):
+            j = self._jobs[jid]
+            if now > j.job.deadline_s + self.config.max_late_s:
+                self._reject(
+                    j, f"still unplaced {self.config.max_late_s // 3600} h after its deadline"
+                )
+
+    def _reject(self, j: _Job, reason: str) -> None:
+        j.state = JobState.REJECTED
+        j.reason = reason
+        self._queue.pop(j.job.id, None)
+
+    # ------------------------------------------------------------------ executor
+
+    def _violate(self, job_id: str, kind: str, detail: str) -> None:
+        self._violations.append(Violation(self._q.now_s, job_id, kind, detail))
+
+    def _speed(self, job: TrainingJob, accelerator: str) -> float:
+        if job.accelerator_speed:
+            return job.accelerator_speed.get(accelerator, 0.0)
+        return self.network.speed(accelerator)
+
+    def _min_speed(self, job: TrainingJob) -> float:
+        speeds = (
+            [v for v in job.accelerator_speed.values() if v > 0]
+            if job.accelerator_speed
+            else [self.network.speed(a) for a in self.network.accelerators]
+        )
+        return min(speeds) if speeds else 1.0
+
+    def _home_of(self, job: TrainingJob) -> str:
+        for d in job.datasets:
+            if d in self._datasets:
+                return self._datasets[d].home_site
+        return self.network.sites[0].id
+
+    def _apply(self, reply: PlanReply, asked: set[str]) -> None:
+        now = self._q.now_s
+        for p in sorted(reply.placements, key=lambda p: (p.start_s, p.job_id)):
+            j = self._jobs.get(p.job_id)
+            if j is None or p.job_id not in asked or j.state is not JobState.WAITING:
+                self._violate(p.job_id, "unknown-job", "placed a job that was not asked about")
+                continue
+            if p.site_id not in self._sites:
+                self._violate(p.job_id, "unknown-site", f"unknown site {p.site_id!r}")
+                continue
+            if p.site_id in self._down:
+                self._violate(p.job_id, "down-site", f"placed at {p.site_id}, which is down")
+                continue
+            if p.count != j.job.accelerators:
+                self._violate(
+                    p.job_id, "gang", f"{p.count} accelerators for a gang of {j.job.accelerators}"
+                )
+                continue
+            speed = self._speed(j.job, p.accelerator)
+            pool = self._pools.get((p.site_id, p.accelerator))
+            if speed <= 0 or pool is None:
+                self._violate(
+                    p.job_id, "accelerator-type", f"{p.accelerator} at {p.site_id} is not usable"
+                )
+                continue
+            start = p.start_s
+            if start < now:
+                self._violate(p.job_id, "past-start", f"start {start} before now {now}")
+                start = now
+            # The job cannot start before the data it needs has arrived.
+            for t in p.transfers:
+                start = max(start, t.end_s)
+            run_s = max(1, math.ceil(j.remaining_h * 3600 / speed))
+            end = start + run_s
+            if pool.peak(start, end) + p.count > pool.capacity:
+                self._violate(
+                    p.job_id,
+                    "capacity",
+                    f"{p.count} x {p.accelerator} at {p.site_id} over capacity {pool.capacity}",
+                )
+                continue
+            for d in j.job.datasets:
+                ds = self._datasets.get(d)
+                if ds is not None:
+                    why = rule_breach(self.network, ds, p.site_id)
+                    if why:
+                        self._violate(p.job_id, "data-rule", why)
+            for t in p.transfers:
+                ds = self._datasets.get(t.dataset_id)
+                if ds is not None:
+                    why = rule_breach(self.network, ds, t.to_site, copy=True)
+                    if why:
+                        self._violate(p.job_id, "data-rule", why)
+                    self._replicas[ds.id].add(t.to_site)
+                self._transfers.append(t)
+                j.transfer_gb += t.size_gb
+                j.transfer_cost_cny += t.cost_cny
+            j.state = JobState.RESERVED
+            j.attempt += 1
+            j.site_id, j.accelerator, j.count = p.site_id, p.accelerator, p.count
+            j.start_s, j.end_s, j.speed = start, end, speed
+            j.reason = p.reason
+            pool.allocations[j.job.id] = Allocation(
+                j.job.id, p.site_id, p.accelerator, p.count, start, end
+            )
+            self._queue.pop(j.job.id, None)
+            self._q.schedule(start, EventKind.START, j.job.id, j.attempt)
+            self._q.schedule(end, EventKind.FINISH, j.job.id, j.attempt)
+
+    def _on_start(self, job_id: str, token: int) -> None:
+        j = self._jobs[job_id]
+        if j.attempt != token or j.state is not JobState.RESERVED:
+            return
+        j.state = JobState.RUNNING
+        if j.first_start_s is None:
+            j.first_start_s = self._q.now_s
+
+    def _on_finish(self, job_id: str, token: int) -> None:
+        j = self._jobs[job_id]
+        if j.attempt != token or j.state is not JobState.RUNNING:
+            return
+        self._charge(j, j.start_s, self._q.now_s, completed=True)
+        j.remaining_h = 0.0
+        j.state = JobState.DONE
+        j.finish_s = self._q.now_s
+        self._release(j)
+
+    def _release(self, j: _Job) -> None:
+        assert j.site_id is not None and j.accelerator is not None
+        self._pools[(j.site_id, j.accelerator)].allocations.pop(j.job.id, None)
+
+    def _charge(self, j: _Job, start_s: int, end_s: int, *, completed: bool) -> None:
+        """Charge a run over ``[start_s, end_s)`` with the site's true price and carbon."""
+        if end_s <= start_s:
+            return
+        assert j.site_id is not None and j.accelerator is not None
+        site = self._sites[j.site_id]
+        acc = self.network.accelerators[j.accelerator]
+        host_w = 0.0
+        price_h = 0.0
+        for p in site.pools:
+            if p.accelerator == j.accelerator:
+                host_w, price_h = p.host_power_w, p.price_cny_per_h
+                break
+        hours = (end_s - start_s) / 3600.0
+        power_kw = j.count * (acc.power_w * j.job.utilisation + host_w) / 1000.0 * site.pue
+        energy = power_kw * hours
+        energy_cost = energy * site.price.mean(start_s, end_s)
+        compute_cost = j.count * price_h * hours
+        carbon = energy * site.carbon.mean(start_s, end_s) / 1000.0
+        j.energy_kwh += energy
+        j.cost_cny += energy_cost + compute_cost
+        j.carbon_kg += carbon
+        self._segments.append(
+            Segment(
+                j.job.id,
+                j.site_id,
+                j.accelerator,
+                j.count,
+                start_s,
+                end_s,
+                energy,
+                energy_cost,
+                compute_cost,
+                carbon,
+                completed,
+            )
+        )
+
+    # ------------------------------------------------------------------ faults
+
+    def _on_outage_start(self, site_id: str) -> None:
+        self._down[site_id] = self._down.get(site_id, 0) + 1
+        if self._down[site_id] > 1:
+            return
+        now = self._q.now_s
+        hit = sorted(
+            (
+                a.job_id
+                for (s, _), pool in self._pools.items()
+                if s == site_id
+                for a in pool.allocations.values()
+            ),
+        )
+        for jid in hit:
+            j = self._jobs[jid]
+            if j.state is JobState.RUNNING:
+                self._preempt(j, now)
+            elif j.state is JobState.RESERVED:
+                self._release(j)
+                j.state = JobState.WAITING
+                j.attempt += 1  # invalidates its start/finish events
+                j.waiting_since_s = now
+                self._queue[jid] = None
+        self._replan_queue()
+
+    def _preempt(self, j: _Job, now: int) -> None:
+        """Stop a running job: work since its last checkpoint is lost."""
+        elapsed = now - j.start_s
+        saved_s = (
+            (elapsed // j.job.checkpoint_interval_s) * j.job.checkpoint_interval_s
+            if j.job.checkpointable
+            else 0
+        )
+        self._charge(j, j.start_s, now, completed=False)
+        done_h = saved_s / 3600.0 * j.speed
+        j.lost_accelerator_h += (elapsed - saved_s) / 3600.0 * j.count
+        j.remaining_h = max(0.0, j.remaining_h - done_h) if j.job.checkpointable else j.job.work_h
+        j.preemptions += 1
+        self._release(j)
+        j.state = JobState.WAITING
+        j.attempt += 1
+        j.waiting_since_s = now
+        self._queue[j.job.id] = None
+
+    def _on_outage_end(self, site_id: str) -> None:
+        n = self._down.get(site_id, 0) - 1
+        if n > 0:
+            self._down[site_id] = n
+            return
+        self._down.pop(site_id, None)
+        self._replan_queue()
+
+    def _replan_queue(self) -> None:
+        """After a fault or a recovery: per-arrival policies re-plan the queue now, batch
+        policies at their next round."""
+        if not self._queue:
+            return
+        if self.config.policy in self.config.batch_policies:
+            self._want_plan(self.config.batch_every_s)
+        else:
+            self._plan(list(self._queue))
+
+    # ------------------------------------------------------------------ result
+
+    def _result(self, wall_s: float) -> SimResult:
+        outcomes = []
+        for j in self._jobs.values():
+            late = j.finish_s is not None and j.finish_s > j.job.deadline_s
+            outcomes.append(
+                JobOutcome(
+                    job_id=j.job.id,
+                    arrival_s=j.job.earliest_start_s,
+                    deadline_s=j.job.deadline_s,
+                    accelerators=j.job.accelerators,
+                    home_site=j.home,
+                    state=str(j.state),
+                    site_id=j.site_id,
+                    first_start_s=j.first_start_s,
+                    finish_s=j.finish_s,
+                    energy_kwh=j.energy_kwh,
+                    cost_cny=j.cost_cny + j.transfer_cost_cny,
+                    carbon_kg=j.carbon_kg,
+                    transfer_gb=j.transfer_gb,
+                    transfer_cost_cny=j.transfer_cost_cny,
+                    preemptions=j.preemptions,
+                    lost_accelerator_h=j.lost_accelerator_h,
+                    late=late,
+                    cut_off=j.cut_off,
+                    reason=j.reason,
+                )
+            )
+        end = max([s.end_s for s in self._segments] + [self._q.now_s])
+        return SimResult(
+            policy=self.config.policy,
+            config=self.config,
+            network=self.network,
+            outcomes=tuple(outcomes),
+            segments=tuple(self._segments),
+            transfers=tuple(self._transfers),
+            violations=tuple(self._violations),
+            events=self._q.processed,
+            plan_calls=self._plan_calls,
+            start_s=self.workload.start_s,
+            end_s=end,
+            wall_s=wall_s,
+        )
+
+
+def simulate(
+    network: Network,
+    workload: Workload,
+    config: SimConfig,
+    *,
+    planner: Planner | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> SimResult:
+    """Run one simulation; see ``Simulator``."""
+    return Simulator(network, workload, config, planner=planner, progress=progress).run()
