@@ -11,6 +11,9 @@ from computenet.errors import ComputenetError
 
 # Importing a command module registers its commands on ``app``; one line per module.
 # (command modules are imported here)
+# isort: split
+import computenet.cli.demo
+import computenet.cli.simulate  # noqa: F401
 
 
 def main() -> None:

@@ -1,0 +1,375 @@
+"""``computenet simulate``: replay a GPU trace on a network under several policies."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from computenet.cli.app import app
+from computenet.errors import InputError
+
+if TYPE_CHECKING:
+    from computenet.model import Network
+    from computenet.sim.compare import Comparison
+
+ALL_POLICIES = "fifo-home,cheapest-now,carbon-now,wait-awhile,greedy,milp"
+FORECAST_MODES = ("perfect", "persistence", "noisy")
+
+
+def parse_start(text: str) -> int:
+    """``2023-03-01`` or a full ISO time (UTC) to epoch seconds."""
+    from computenet.sim.faults import parse_time
+
+    return parse_time(text if "T" in text or ":" in text else text + "T00:00:00Z", source="--start")
+
+
+def parse_policies(text: str) -> list[str]:
+    pols = [p.strip() for p in text.split(",") if p.strip()]
+    if not pols:
+        raise InputError("no policy given", source="--policy", fix=f"e.g. --policy {ALL_POLICIES}")
+    if len(set(pols)) != len(pols):
+        raise InputError("a policy is listed twice", source="--policy")
+    return pols
+
+
+def parse_mix(text: str) -> tuple[tuple[str, float], ...]:
+    out = []
+    for part in text.split(","):
+        name, _, w = part.partition("=")
+        try:
+            out.append((name.strip(), float(w)))
+        except ValueError:
+            raise InputError(
+                f"bad entry {part!r}", source="--class-mix", fix="write e.g. public=0.5,general=0.5"
+            ) from None
+    return tuple(out)
+
+
+def parse_floats(text: str, source: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise InputError(
+            f"{text!r} is not a comma-separated list of numbers", source=source
+        ) from None
+
+
+def build_network(
+    network: str | None,
+    zones: str | None,
+    carbon_dir: Path | None,
+    price_dir: Path | None,
+    latency: Path | None,
+    capacity: int,
+) -> tuple[Network, list[str]]:
+    """The network from ``--network`` or from ``--zones`` (exactly one of them)."""
+    if zones:
+        if network:
+            raise InputError("give --network or --zones, not both", source="--zones")
+        if carbon_dir is None or price_dir is None:
+            raise InputError(
+                "--zones needs --carbon-dir and --price-dir",
+                source="--zones",
+                fix="e.g. --carbon-dir data/carbon/greendcc_ci_2023 "
+                "--price-dir data/price/greendcc_prices_2023_utc_usd",
+            )
+        from computenet.catalog.zones import build_zone_network
+
+        zl = [z.strip() for z in zones.split(",") if z.strip()]
+        net, info = build_zone_network(
+            zl, carbon_dir, price_dir, latency=latency, capacity=capacity
+        )
+        return net, [*info.assumptions, *info.defaults]
+    from computenet.catalog import load_network  # type: ignore[attr-defined]
+
+    net = load_network(network or "china")
+    return net, []
+
+
+def run_and_show(
+    net: Network,
+    workload: Any,
+    policies: Sequence[str],
+    config: Any,
+    *,
+    title: str,
+    network_notes: Sequence[str],
+    sweep: Sequence[float],
+    bound: bool,
+    json_path: Path | None,
+    report_path: Path | None,
+) -> Comparison:
+    """Run the comparison with a progress bar, print the table, write JSON and report."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from computenet.sim.compare import compare
+
+    console = Console()
+    with Progress(
+        TextColumn("[bold]{task.description:<28}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(label: str, done: int, total: int) -> None:
+            if label not in tasks:
+                tasks[label] = bar.add_task(label, total=total)
+            bar.update(tasks[label], completed=done)
+
+        comp = compare(
+            net,
+            workload,
+            policies,
+            config,
+            sweep_policy="greedy" if sweep else None,
+            sweep_prices=sweep,
+            bound=bound,
+            title=title,
+            network_notes=network_notes,
+            progress=progress,
+        )
+    print_table(console, comp)
+    if json_path is not None:
+        json_path.write_text(json.dumps(comp.to_json(), indent=2) + "\n", encoding="utf-8")
+        console.print(f"wrote {json_path}")
+    if report_path is not None:
+        from computenet.sim.report import write_report
+
+        write_report(comp, report_path)
+        console.print(f"wrote {report_path} (open it in a browser; it works offline)")
+    return comp
+
+
+def print_table(console: Any, comp: Comparison) -> None:
+    from rich.table import Table
+
+    from computenet.sim.compare import BASELINE
+
+    base = comp.metric(BASELINE)
+    t = Table(title=comp.title, title_justify="left", pad_edge=False, padding=(0, 1))
+    heads = (
+        "policy",
+        "cost CNY",
+        "Δcost",
+        "CO₂ t",
+        "ΔCO₂",
+        "MWh",
+        "miss",
+        "viol",
+        "wait h",
+        "÷LB",
+        "s",
+    )
+    for col in heads:
+        t.add_column(col, justify="left" if col == "policy" else "right", no_wrap=True)
+
+    def pct(x: float, b: float) -> str:
+        return "" if b == 0 else f"{100 * (x - b) / b:+.1f}%"
+
+    def num(x: float) -> str:
+        return f"{x / 1e6:.2f}M" if abs(x) >= 1e6 else f"{x:,.0f}" if abs(x) >= 100 else f"{x:.2f}"
+
+    for m in comp.metrics:
+        is_base = base is None or m is base
+        t.add_row(
+            m.policy,
+            num(m.cost_cny),
+            "" if is_base else pct(m.cost_cny, base.cost_cny),  # type: ignore[union-attr]
+            num(m.carbon_kg / 1000),
+            "" if is_base else pct(m.carbon_kg, base.carbon_kg),  # type: ignore[union-attr]
+            num(m.energy_kwh / 1000),
+            str(m.deadline_misses),
+            f"[red]{m.violations}[/]" if m.violations else "0",
+            f"{m.mean_wait_h:.1f}/{m.p99_wait_h:.0f}",
+            "–" if m.ratio_to_bound is None else f"{m.ratio_to_bound:.2f}",
+            f"{m.wall_s:.1f}",
+        )
+    console.print(t)
+    console.print(
+        f"[dim]{len(comp.workload.jobs):,} jobs; miss = finished after the deadline or never ran; "
+        "viol = data-rule/capacity violations (must be 0); wait = mean/p99 hours; "
+        f"÷LB = objective / lower bound ({comp.bound_note})[/]"
+    )
+
+
+@app.command()
+def simulate(
+    trace: Path = typer.Option(..., "--trace", help="Trace file to replay."),
+    trace_format: str = typer.Option(
+        ...,
+        "--trace-format",
+        help="openb | philly | helios | gaia | csv (see computenet.sim.traces).",
+    ),
+    network: str = typer.Option(
+        None, "--network", help="Built-in network name (china) or a network file."
+    ),
+    zones: str = typer.Option(
+        None, "--zones", help="Build the network from zones, e.g. SG,JP-TK,DE-LU."
+    ),
+    carbon_dir: Path = typer.Option(
+        None, "--carbon-dir", help="Hourly carbon files <ZONE>_2023_hourly.csv."
+    ),
+    price_dir: Path = typer.Option(
+        None, "--price-dir", help="Hourly prices <ZONE>_electricity_prices_2023.csv (USD/MWh)."
+    ),
+    latency: Path = typer.Option(
+        None, "--latency", help="GCP RTT matrix keyed by zone code (optional)."
+    ),
+    capacity: int = typer.Option(64, "--capacity", help="Accelerators per zone site (assumed)."),
+    policy: str = typer.Option(
+        ALL_POLICIES, "--policy", help="Comma-separated policies to compare."
+    ),
+    start: str = typer.Option(
+        "2023-01-01",
+        "--start",
+        help="UTC date/time that trace time 0 maps onto (the signals' year).",
+    ),
+    skip_days: float = typer.Option(0.0, "--skip-days", help="Skip the trace's first days."),
+    days: float = typer.Option(None, "--days", help="Replay only this many days of the trace."),
+    max_jobs: int = typer.Option(None, "--max-jobs", help="Replay only the first N jobs."),
+    seed: int = typer.Option(
+        0, "--seed", help="Seed of every random draw (fill, forecasts, outages)."
+    ),
+    carbon_price: float = typer.Option(
+        None, "--carbon-price", help="CNY per tonne CO2 in the objective."
+    ),
+    forecast: str = typer.Option("perfect", "--forecast", help="perfect | persistence | noisy."),
+    forecast_error: float = typer.Option(
+        0.1, "--forecast-error", help="Relative error of noisy forecasts."
+    ),
+    outages: Path = typer.Option(None, "--outages", help="CSV of site,start,end outages."),
+    outage_rate: float = typer.Option(
+        0.0, "--outage-rate", help="Seeded outages per site per day."
+    ),
+    outage_hours: float = typer.Option(
+        4.0, "--outage-hours", help="Mean duration of seeded outages."
+    ),
+    deadline_slack: float = typer.Option(
+        2.0, "--deadline-slack", help="Deadline = arrival + slack x run."
+    ),
+    min_slack_h: float = typer.Option(
+        6.0, "--min-slack-h", help="At least this much slack (hours)."
+    ),
+    checkpointable: float = typer.Option(
+        0.7, "--checkpointable", help="Share of jobs that checkpoint."
+    ),
+    home: str = typer.Option(
+        "auto", "--home", help="Home site choice: auto | capacity | uniform | east."
+    ),
+    data_gb: float = typer.Option(50.0, "--data-gb", help="Median dataset size (GB)."),
+    class_mix: str = typer.Option(
+        None, "--class-mix", help="e.g. public=0.3,general=0.45,important=0.1,..."
+    ),
+    batch_minutes: int = typer.Option(
+        15, "--batch-minutes", help="milp plans the queue every N minutes."
+    ),
+    philly_rate: float = typer.Option(
+        60.0, "--arrival-rate", help="philly: Poisson arrivals per hour."
+    ),
+    gaia_unit: str = typer.Option("s", "--gaia-time-unit", help="gaia: s (GAIA's own) or h."),
+    sweep: str = typer.Option(
+        "0,100,300,1000,3000,10000",
+        "--sweep",
+        help="Carbon prices (CNY/t) for the Pareto sweep; '' for none.",
+    ),
+    bound: bool = typer.Option(
+        True, "--bound/--no-bound", help="Ask the engine for the lower bound."
+    ),
+    json_out: Path = typer.Option(None, "--json", help="Write {'policies': [...]} here."),
+    report: Path = typer.Option(None, "--report", help="Write a self-contained HTML report here."),
+) -> None:
+    """Replay a GPU trace against real grid signals and compare placement policies."""
+    from dataclasses import replace
+
+    from computenet.sim.faults import load_outages, seeded_outages
+    from computenet.sim.simulator import DEFAULT_CARBON_PRICE_CNY_PER_T, SimConfig
+    from computenet.sim.traces import load_trace
+    from computenet.sim.workload import FillOptions, materialise
+
+    if forecast not in FORECAST_MODES:
+        from computenet.errors import UnknownNameError
+
+        raise UnknownNameError("forecast mode", forecast, FORECAST_MODES, source="--forecast")
+    pols = parse_policies(policy)
+    t0 = parse_start(start)
+    net, notes = build_network(network, zones, carbon_dir, price_dir, latency, capacity)
+    opts: dict[str, Any] = {}
+    if trace_format == "philly":
+        opts["arrival_rate_per_h"] = philly_rate
+    if trace_format == "gaia":
+        opts["time_unit"] = gaia_unit
+    tr = load_trace(trace, trace_format, seed=seed, **opts)
+    if skip_days or days is not None:
+        lo = int(skip_days * 86400)
+        hi = lo + int(days * 86400) if days is not None else 2**62
+        tr = tr.window(lo, hi)
+    if max_jobs is not None:
+        tr = tr.head(max_jobs)
+    if not tr.jobs:
+        raise InputError(
+            "no jobs left to replay", source="--trace", fix="widen --days / --skip-days"
+        )
+    fill = FillOptions(
+        seed=seed,
+        deadline_slack=deadline_slack,
+        min_slack_h=min_slack_h,
+        data_gb_median=data_gb,
+        home=home,
+        checkpointable_share=checkpointable,
+    )
+    if class_mix:
+        fill = replace(fill, classification_mix=parse_mix(class_mix))
+    wl = materialise(tr, net, t0, fill)
+    horizon_end = max(j.deadline_s for j in wl.jobs)
+    outs: tuple[Any, ...] = ()
+    if outages is not None:
+        outs += load_outages(outages, net.site_ids)
+    if outage_rate > 0:
+        outs += seeded_outages(
+            net.site_ids,
+            wl.start_s,
+            horizon_end,
+            rate_per_site_day=outage_rate,
+            mean_hours=outage_hours,
+            seed=seed,
+        )
+    cfg = SimConfig(
+        carbon_price_cny_per_t=DEFAULT_CARBON_PRICE_CNY_PER_T
+        if carbon_price is None
+        else carbon_price,
+        forecast_mode=forecast,
+        forecast_rel_error=forecast_error,
+        seed=seed,
+        outages=tuple(sorted(outs, key=lambda o: (o.start_s, o.site_id))),
+        batch_every_s=batch_minutes * 60,
+    )
+    if outs:
+        notes = [
+            *notes,
+            f"{len(outs)} site outages ({'file' if outages else 'seeded'}"
+            f"{', seeded rate ' + str(outage_rate) + '/site/day' if outage_rate else ''})",
+        ]
+    start_txt = dt.datetime.fromtimestamp(t0, dt.UTC).strftime("%Y-%m-%d")
+    run_and_show(
+        net,
+        wl,
+        pols,
+        cfg,
+        title=f"{tr.format} trace {trace.name}: {len(wl.jobs):,} jobs on {net.name}, "
+        f"from {start_txt}",
+        network_notes=notes,
+        sweep=parse_floats(sweep, "--sweep") if sweep else [],
+        bound=bound,
+        json_path=json_out,
+        report_path=report,
+    )
