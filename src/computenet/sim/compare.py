@@ -99,7 +99,7 @@ def compare(
     sweep_policy: str | None = "greedy",
     sweep_prices: Sequence[float] = DEFAULT_SWEEP_CNY_PER_T,
     bound: bool = True,
-    bound_max_jobs: int = 3000,
+    bound_chunk_jobs: int = 400,
     title: str = "",
     network_notes: Sequence[str] = (),
     progress: Progress | None = None,
@@ -118,7 +118,7 @@ def compare(
             planner,
             carbon_price_cny_per_t=config.carbon_price_cny_per_t,
             slot_s=config.slot_s,
-            max_jobs=bound_max_jobs,
+            chunk_jobs=bound_chunk_jobs,
         )
     results, metrics = [], []
     for pol in policies:
