@@ -114,3 +114,20 @@ def test_report_charts_are_drawn_in_headless_chromium(comparison, tmp_path: Path
         check=True,
     )
     assert shot.stat().st_size > 50_000  # a blank page is a few kB
+
+
+def test_load_series_averages_busy_accelerators_per_bin(comparison) -> None:
+    from dataclasses import replace
+
+    from computenet.sim.report import load_series
+    from computenet.sim.simulator import Segment
+
+    res = comparison.results[0]
+    segs = (
+        Segment("a", "SG", "A100", 2, T0 + 1800, T0 + 9000, 0, 0, 0, 0, True),
+        Segment("b", "SG", "A100", 1, T0 + 3600, T0 + 7200, 0, 0, 0, 0, True),
+        Segment("c", "JP-TK", "A100", 5, T0, T0 + 7200, 0, 0, 0, 0, True),
+    )
+    fake = replace(res, segments=segs)
+    assert list(load_series(fake, "SG", T0, T0 + 4 * 3600, 3600)) == [1.0, 3.0, 1.0, 0.0]
+    assert list(load_series(fake, "US-CAL-CISO", T0, T0 + 3600, 3600)) == [0.0]
