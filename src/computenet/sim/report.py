@@ -13,6 +13,7 @@ import datetime as dt
 import html
 import io
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,10 @@ def _pct(x: float, base: float) -> str:
         return "–"
     v = 100.0 * (x - base) / base
     return f"{v:+.1f}%"
+
+
+def _kg(x: float) -> str:
+    return f"{x:,.1f}" if abs(x) >= 10 else f"{x:.3f}"
 
 
 def _utc(t: int) -> str:
@@ -232,7 +237,7 @@ def chart_moved(comp: Comparison) -> tuple[str, list[list[str]]]:
     focus = _focus(comp)
     if focus is None:
         return "", []
-    rows = moved_placements(focus, top=10)
+    rows = [r for r in moved_placements(focus, top=10) if r.saved_kg > 0]
     if not rows:
         return "", []
     fig, ax = plt.subplots(figsize=(9, 0.38 * len(rows) + 1.2))
@@ -253,9 +258,9 @@ def chart_moved(comp: Comparison) -> tuple[str, list[list[str]]]:
             r.site_id,
             f"{(r.start_s - r.arrival_s) / 3600:.1f}",
             f"{r.run_h:.1f}",
-            f"{r.home_now_carbon_kg:,.1f}",
-            f"{r.carbon_kg:,.1f}",
-            f"{r.saved_kg:,.1f}",
+            _kg(r.home_now_carbon_kg),
+            _kg(r.carbon_kg),
+            _kg(r.saved_kg),
         ]
         for r in rows
     ]
@@ -277,11 +282,11 @@ h2{font-size:20px;margin:36px 0 8px;border-bottom:2px solid #eee;padding-bottom:
 .card b{display:block;font-size:26px;color:#1b6ca8}
 .card.bad b{color:#d1495b}.card span{color:#555;font-size:13px}
 table{border-collapse:collapse;width:100%;font-size:13px;margin:8px 0}
-th,td{padding:5px 8px;text-align:right;border-bottom:1px solid #eee}
-th:first-child,td:first-child{text-align:left}th{background:#fafafa}
+th,td{padding:5px 8px;text-align:left;border-bottom:1px solid #eee}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#fafafa}
 tr.base td{color:#666;font-style:italic}
 figure{margin:14px 0}figure svg{width:100%;height:auto}
-figure[data-chart=pareto] svg{max-width:720px}
+figure[data-chart=pareto] svg{max-width:720px}figure[data-chart=moved] svg{max-width:900px}
 figcaption{color:#555;font-size:13px;margin-top:4px}
 ul.notes li{margin:2px 0}
 .tag{display:inline-block;background:#edae4933;border-radius:4px;padding:0 6px;font-size:12px}
@@ -300,12 +305,25 @@ document.addEventListener('DOMContentLoaded',function(){
 """
 
 
+_NUMERIC = re.compile(r"^[-+–]?[\d.,]+\s*(%|M|t|h|\(assumed\))?$|^[-–]$")
+
+
 def _table(head: Sequence[str], rows: Sequence[Sequence[str]], classes: Sequence[str] = ()) -> str:
-    h = "".join(f"<th>{html.escape(x)}</th>" for x in head)
+    """An HTML table; columns whose cells are all numbers are right-aligned."""
+    ncol = len(head)
+    numeric = [
+        bool(rows) and all(_NUMERIC.match(r[c]) or not r[c] for r in rows) for c in range(ncol)
+    ]
+    h = "".join(
+        f"<th{' class=n' if numeric[i] else ''}>{html.escape(x)}</th>" for i, x in enumerate(head)
+    )
     body = []
     for i, r in enumerate(rows):
         cls = f' class="{classes[i]}"' if i < len(classes) and classes[i] else ""
-        body.append(f"<tr{cls}>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>")
+        cells = "".join(
+            f"<td{' class=n' if numeric[c] else ''}>{html.escape(v)}</td>" for c, v in enumerate(r)
+        )
+        body.append(f"<tr{cls}>{cells}</tr>")
     return f"<table><thead><tr>{h}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
