@@ -15,6 +15,7 @@ import typer
 from computenet.cli.app import app
 from computenet.cli.simulate import (
     ALL_POLICIES,
+    load_network_fn,
     parse_floats,
     parse_policies,
     parse_start,
@@ -53,7 +54,7 @@ def demo(
     json_out: Path = typer.Option(None, "--json", help="Also write the figures as JSON here."),
 ) -> None:
     """A week of GPU jobs on China's national network: compare every policy, write report.html."""
-    from computenet.catalog import load_network  # type: ignore[attr-defined]
+    load_network = load_network_fn()
     from computenet.errors import InputError
     from computenet.sim.faults import seeded_outages
     from computenet.sim.simulator import DEFAULT_CARBON_PRICE_CNY_PER_T, SimConfig

@@ -59,6 +59,13 @@ def parse_floats(text: str, source: str) -> list[float]:
         ) from None
 
 
+def load_network_fn() -> Any:
+    """``computenet.catalog.load_network``, looked up when a network is first needed."""
+    from computenet.sim.simulator import _sibling
+
+    return _sibling("computenet.catalog", "load_network", "built-in and file networks")
+
+
 def build_network(
     network: str | None,
     zones: str | None,
@@ -85,7 +92,7 @@ def build_network(
             zl, carbon_dir, price_dir, latency=latency, capacity=capacity
         )
         return net, [*info.assumptions, *info.defaults]
-    from computenet.catalog import load_network  # type: ignore[attr-defined]
+    load_network = load_network_fn()
 
     net = load_network(network or "china")
     return net, []

@@ -14,7 +14,7 @@ from typing import Any
 
 from computenet.model import Network
 from computenet.sim.metrics import PolicyMetrics, lower_bound, summarise
-from computenet.sim.simulator import Planner, SimConfig, SimResult, simulate
+from computenet.sim.simulator import Planner, SimConfig, SimResult, default_planner, simulate
 from computenet.sim.workload import Workload
 
 BASELINE = "fifo-home"
@@ -106,9 +106,7 @@ def compare(
 ) -> Comparison:
     """Run every policy in ``policies`` (same workload and faults), then the sweep."""
     if planner is None:
-        from computenet.engine import plan as engine_plan
-
-        planner = engine_plan
+        planner = default_planner()
     bound_cny: float | None = None
     note = "lower bound not requested"
     if bound:

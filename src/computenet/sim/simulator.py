@@ -26,10 +26,12 @@ except to report ``wall_s``.
 from __future__ import annotations
 
 import enum
+import importlib
 import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any, cast
 
 from computenet.engine.types import (
     Allocation,
@@ -38,7 +40,7 @@ from computenet.engine.types import (
     SiteForecast,
     Transfer,
 )
-from computenet.errors import InputError
+from computenet.errors import ComputenetError, InputError
 from computenet.model import HOUR_S, Dataset, Network, Site, TrainingJob
 from computenet.sim.events import EventKind, EventQueue
 from computenet.sim.rules import rule_breach
@@ -78,6 +80,22 @@ class SimConfig:
     seed: int = 0
     outages: tuple[Outage, ...] = ()
     max_late_s: int = 7 * 86400
+
+
+def _sibling(module: str, name: str, what: str) -> Any:
+    """``module.name``, looked up when first needed so the simulator can be imported (and
+    tested with its own planner) while other parts of computenet are being built."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        raise ComputenetError(
+            f"{what} need {module}.{name}, which this installation does not provide"
+        ) from None
+
+
+def default_planner() -> Planner:
+    """The placement engine, ``computenet.engine.plan``."""
+    return cast(Planner, _sibling("computenet.engine", "plan", "simulations with the engine"))
 
 
 class JobState(enum.StrEnum):
@@ -243,9 +261,7 @@ class Simulator:
         progress: Callable[[int, int], None] | None = None,
     ) -> None:
         if planner is None:
-            from computenet.engine import plan as engine_plan
-
-            planner = engine_plan
+            planner = default_planner()
         self.network = network
         self.workload = workload
         self.config = config
@@ -352,8 +368,7 @@ class Simulator:
         cached = self._forecast_cache.get(issued)
         if cached is not None:
             return cached
-        from computenet.signals import forecast
-
+        forecast = _sibling("computenet.signals", "forecast", "forecasts of grid signals")
         out: dict[str, SiteForecast] = {}
         for i, s in enumerate(self.network.sites):
             seed = self.config.seed * 7919 + i * 2 + issued // self.config.slot_s * 104729
