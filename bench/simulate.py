@@ -152,4 +152,10 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from computenet.errors import ComputenetError
+
+    try:
+        sys.exit(main())
+    except ComputenetError as exc:
+        print(json.dumps({"benchmark": "simulate", "error": str(exc)}), file=sys.stdout)
+        sys.exit(2)
