@@ -145,3 +145,11 @@ def test_fill_is_seeded_and_says_what_it_filled() -> None:
     sizes = [j.accelerators for j in demo_trace(days=7, jobs=4000, seed=0).jobs]
     assert sorted(sizes)[len(sizes) // 2] == 1
     assert 3.0 < sum(sizes) / len(sizes) < 4.5
+
+
+def test_philly_arrival_order_does_not_follow_run_time(traces: Path) -> None:
+    tr = load_philly(traces / "alibaba_v2020_analysis_philly_runtime.csv", seed=0)
+    first = sorted(j.duration_s for j in tr.jobs[:2000])
+    last = sorted(j.duration_s for j in tr.jobs[-2000:])
+    # the file is sorted by run time; the replay must not be
+    assert first[1000] < 4 * last[1000] and last[1000] < 4 * first[1000]

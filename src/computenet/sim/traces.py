@@ -14,8 +14,9 @@ Formats (``--trace-format``):
 ``philly``
     Microsoft Philly run times as published in Alibaba's 2020 analysis
     (``alibaba_v2020_analysis_philly_runtime.csv``, one ``runtime`` column in seconds).
-    The file has no arrival times and no job sizes: arrivals are filled as a seeded Poisson
-    process (``arrival_rate_per_h``), sizes drawn from ``PHILLY_GPU_MIX``.
+    The file has no arrival times and no job sizes, and is sorted by run time: run times are
+    shuffled (seeded), arrivals filled as a Poisson process (``arrival_rate_per_h``), sizes
+    drawn from ``PHILLY_GPU_MIX``.
 ``helios``
     SenseTime Helios 10-minute counts (``helios_venus_cluster_throughput_10min.csv``):
     ``submit_gpu_job`` jobs and ``submit_gpu_num`` GPUs per 10 minutes. Each job's arrival
@@ -268,6 +269,10 @@ def load_philly(path: Path, *, seed: int = 0, arrival_rate_per_h: float = 60.0) 
     runtimes = [_num(r, "runtime", path, i) for i, r in _rows(path, ("runtime",))]
     rng = np.random.default_rng(seed)
     n = len(runtimes)
+    # The published file is sorted by run time, not by arrival: shuffle (seeded) so that
+    # arrival order does not follow job length.
+    order = rng.permutation(n)
+    runtimes = [runtimes[int(k)] for k in order]
     gaps = rng.exponential(3600.0 / arrival_rate_per_h, size=n)
     arrivals = np.floor(np.cumsum(gaps) - gaps[0]).astype(np.int64)
     sizes = _mix_draw(rng, PHILLY_GPU_MIX, n)
@@ -287,7 +292,7 @@ def load_philly(path: Path, *, seed: int = 0, arrival_rate_per_h: float = 60.0) 
     )
     filled = (
         f"arrival times: Poisson process, {arrival_rate_per_h:g} jobs/h, seed {seed} "
-        "(the file has none)",
+        "(the file has none; it is sorted by run time, so run times are shuffled first)",
         "accelerators per job: drawn from "
         + ", ".join(f"{s}: {w:.0%}" for s, w in PHILLY_GPU_MIX)
         + " (mean and median of Philly in acme_cluster_summary.csv)",
