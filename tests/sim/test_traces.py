@@ -153,3 +153,14 @@ def test_philly_arrival_order_does_not_follow_run_time(traces: Path) -> None:
     last = sorted(j.duration_s for j in tr.jobs[-2000:])
     # the file is sorted by run time; the replay must not be
     assert first[1000] < 4 * last[1000] and last[1000] < 4 * first[1000]
+
+
+def test_helios_expansion_agrees_with_the_published_cluster_summary(traces: Path) -> None:
+    tr = load_helios(traces / "helios_venus_cluster_throughput_10min.csv", seed=0)
+    venus = next(
+        r
+        for r in csv.DictReader((traces / "helios_cluster_summary.csv").open())
+        if r["id"] == "Venus"
+    )
+    # the 10-minute counts and the per-job summary are two views of the same cluster
+    assert len(tr.jobs) == pytest.approx(int(venus["gpu_job_num"]), rel=0.01)
