@@ -130,3 +130,49 @@ def test_bad_input_is_one_line_and_exit_2(zone_args, tmp_path) -> None:
         timeout=60,
     )
     assert proc.returncode == 2 and "openb" in proc.stderr
+
+
+def test_same_seed_same_json_across_processes(zone_args, trace, tmp_path) -> None:
+    """Python randomises string hashes per process; the replay must not depend on them."""
+    import os
+
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); "
+        "import computenet.engine, simkit; computenet.engine.plan = simkit.home_first_planner; "
+        "from computenet.cli.main import main; sys.argv = ['computenet', *sys.argv[2:]]; main()"
+    )
+    docs = []
+    for hash_seed in ("1", "2"):
+        out = tmp_path / f"o{hash_seed}.json"
+        args = [
+            "simulate",
+            "--trace",
+            str(trace),
+            "--trace-format",
+            "csv",
+            *zone_args,
+            "--policy",
+            "fifo-home,greedy",
+            "--outage-rate",
+            "0.5",
+            "--sweep",
+            "",
+            "--no-bound",
+            "--json",
+            str(out),
+        ]
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        proc = subprocess.run(
+            [sys.executable, "-c", code, str(Path(__file__).parent), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+        assert proc.returncode == 0, proc.stderr
+        d = json.loads(out.read_text())
+        for p in d["policies"]:
+            p.pop("wall_s")
+            p.pop("events_per_s")
+        docs.append(d)
+    assert docs[0] == docs[1]
