@@ -117,6 +117,7 @@ def compare(
             carbon_price_cny_per_t=config.carbon_price_cny_per_t,
             slot_s=config.slot_s,
             chunk_jobs=bound_chunk_jobs,
+            progress=None if progress is None else (lambda a, t: progress("lower bound", a, t)),
         )
     results, metrics = [], []
     for pol in policies:

@@ -156,6 +156,7 @@ def lower_bound(
     slot_s: int = 3600,
     chunk_jobs: int = 400,
     max_jobs: int = 20_000,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[float | None, str]:
     """A proven lower bound on the objective (CNY) of any schedule of the whole workload,
     and a note saying how it was obtained.
@@ -199,6 +200,8 @@ def lower_bound(
             return None, "the engine gave no lower bound"
         total += float(reply.lower_bound_cny)
         chunks += 1
+        if progress is not None:
+            progress(min(k + chunk_jobs, len(jobs)), len(jobs))
     how = (
         "LP relaxation with perfect foresight (engine policy 'bound')"
         if chunks == 1
