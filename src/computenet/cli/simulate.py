@@ -307,6 +307,10 @@ def simulate(
         from computenet.errors import UnknownNameError
 
         raise UnknownNameError("forecast mode", forecast, FORECAST_MODES, source="--forecast")
+    if forecast != "perfect":  # fail before any work if forecasts are unavailable
+        from computenet.sim.simulator import _sibling
+
+        _sibling("computenet.signals", "forecast", f"--forecast {forecast}")
     pols = parse_policies(policy)
     t0 = parse_start(start)
     net, notes = build_network(network, zones, carbon_dir, price_dir, latency, capacity)

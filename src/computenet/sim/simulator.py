@@ -89,7 +89,7 @@ def _sibling(module: str, name: str, what: str) -> Any:
         return getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError):
         raise ComputenetError(
-            f"{what} need {module}.{name}, which this installation does not provide"
+            f"{what}: needs {module}.{name}, which this installation does not provide"
         ) from None
 
 
