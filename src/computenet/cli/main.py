@@ -13,7 +13,12 @@ from computenet.errors import ComputenetError
 # (command modules are imported here)
 # isort: split
 import computenet.cli.demo
-import computenet.cli.simulate  # noqa: F401
+import computenet.cli.explain
+import computenet.cli.jobs
+import computenet.cli.serve
+import computenet.cli.simulate
+import computenet.cli.submit
+import computenet.cli.tenants  # noqa: F401
 
 
 def main() -> None:

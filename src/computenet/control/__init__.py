@@ -1,0 +1,1 @@
+"""Control plane: the job lifecycle table and the live scheduling loop."""

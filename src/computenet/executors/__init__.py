@@ -1,0 +1,1 @@
+"""Executors run placed jobs: interface in ``base``, ``local`` runs processes here."""

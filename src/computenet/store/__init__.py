@@ -1,0 +1,1 @@
+"""Persistent state of the service: tables, migrations, and the one repository module."""

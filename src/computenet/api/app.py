@@ -1,0 +1,160 @@
+"""``create_app(settings)``: the FastAPI application of the service."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from sqlalchemy import text
+
+from computenet.api import errors
+from computenet.api.batcher import SubmitBatcher
+from computenet.api.deps import ServiceState
+from computenet.api.errors import error_json
+from computenet.api.routers import admin, jobs, sites
+from computenet.api.schemas import Health
+from computenet.settings import Settings
+from computenet.store.repository import Repository, migrate, open_engine
+
+log = logging.getLogger("computenet.api")
+
+
+class BodyLimit:
+    """Pure ASGI middleware: bodies over ``limit`` bytes answer 413 before parsing."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > self.limit
+                except ValueError:
+                    too_big = False
+                if too_big:
+                    await self._reject(scope, receive, send)
+                    return
+        seen = 0
+
+        async def limited() -> Any:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._reject(scope, receive, send)
+
+    async def _reject(self, scope: Any, receive: Any, send: Any) -> None:
+        resp = error_json(413, "too_large", f"request body over {self.limit} bytes")
+        await resp(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def load_network_or_none(name: str) -> Any:
+    """The network for sites and planning; None (logged) if the catalog cannot load it."""
+    try:
+        import computenet.catalog
+
+        return getattr(computenet.catalog, "load_network")(name)  # noqa: B009 (lands later)
+    except Exception as exc:  # catalog not installed yet, or a bad file: service still runs
+        log.warning("network %r not loaded (%s); sites are empty and nothing is placed", name, exc)
+        return None
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app: opens the database and applies migrations now; the batch writer and
+    the live loop start with the app's lifespan."""
+    settings = settings or Settings()
+    engine = open_engine(settings.db_url)
+    migrate(engine)
+    repo = Repository(engine)
+    if settings.admin_token:
+        repo.ensure_admin_token(settings.admin_token)
+    batcher = SubmitBatcher(repo, settings.batch_window_s, settings.batch_max)
+    st = ServiceState(repo=repo, batcher=batcher, settings=settings)
+    st.network = load_network_or_none(settings.network)
+
+    registry = CollectorRegistry()
+    requests_total = Counter(
+        "computenet_http_requests_total", "HTTP requests", ["method", "status"], registry=registry
+    )
+    jobs_by_state = Gauge("computenet_jobs", "jobs by state", ["state"], registry=registry)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await batcher.start()
+        loop_task = None
+        if settings.run_loop:
+            from computenet.control.loop import ControlLoop
+
+            control = ControlLoop(repo, settings, st.network)
+            loop_task = asyncio.create_task(control.run_forever())
+        try:
+            yield
+        finally:
+            if loop_task is not None:
+                loop_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await loop_task
+            await batcher.stop()
+
+    app = FastAPI(
+        title="computenet",
+        version="1",
+        summary="Multi-tenant job service of a computing-power network",
+        lifespan=lifespan,
+    )
+    app.state.service = st
+    errors.install(app)
+    app.include_router(jobs.router)
+    app.include_router(admin.router)
+    app.include_router(sites.router)
+
+    @app.middleware("http")
+    async def count(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        requests_total.labels(request.method, str(response.status_code)).inc()
+        return response
+
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+
+    @app.get("/healthz", response_model=Health, tags=["ops"])
+    def healthz() -> dict[str, str]:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return {"status": "ok", "database": engine.dialect.name}
+
+    @app.get("/metrics", tags=["ops"], response_class=Response)
+    def metrics() -> Response:
+        from sqlalchemy import func, select
+
+        from computenet.store.models import JobRow
+
+        with repo.sessions() as s:
+            for state_name, n in s.execute(
+                select(JobRow.state, func.count()).group_by(JobRow.state)
+            ):
+                jobs_by_state.labels(state_name).set(n)
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,85 @@
+"""Request dependencies: who is calling (bearer token), role checks, rate limits."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+
+from computenet.errors import AuthError, ComputenetError, ForbiddenError
+from computenet.store.repository import Principal, Repository, hash_token
+
+
+class RateLimited(ComputenetError):
+    """Too many requests from one token (mapped to 429)."""
+
+
+@dataclass
+class Bucket:
+    tokens: float
+    at: float
+
+
+@dataclass
+class ServiceState:
+    """Per-app state: repository, batcher, token cache and rate-limit buckets."""
+
+    repo: Repository
+    batcher: Any
+    settings: Any
+    network: Any = None
+    executors: dict[str, Any] = field(default_factory=dict)
+    # token hash -> (principal, cached until monotonic time). Short TTL keeps lookups off
+    # the database on the hot path while a deleted token stops working within seconds.
+    cache: dict[str, tuple[Principal, float]] = field(default_factory=dict)
+    buckets: dict[str, Bucket] = field(default_factory=dict)
+
+
+CACHE_TTL_S = 10.0
+
+
+def state(request: Request) -> ServiceState:
+    st: ServiceState = request.app.state.service
+    return st
+
+
+def principal(request: Request) -> Principal:
+    st = state(request)
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError("missing bearer token; send 'Authorization: Bearer <token>'")
+    token = token.strip()
+    digest = hash_token(token)
+    now = time.monotonic()
+    hit = st.cache.get(digest)
+    if hit is not None and hit[1] > now:
+        who = hit[0]
+    else:
+        found = st.repo.principal_for(token)
+        if found is None:
+            raise AuthError("unknown or revoked token")
+        who = found
+        st.cache[digest] = (who, now + CACHE_TTL_S)
+    _rate_limit(st, digest, now)
+    return who
+
+
+def _rate_limit(st: ServiceState, key: str, now: float) -> None:
+    rate = float(st.settings.rate_per_s)
+    burst = float(st.settings.rate_burst)
+    b = st.buckets.get(key)
+    if b is None:
+        b = st.buckets[key] = Bucket(tokens=burst, at=now)
+    b.tokens = min(burst, b.tokens + (now - b.at) * rate)
+    b.at = now
+    if b.tokens < 1.0:
+        raise RateLimited(f"more than {rate:g} requests/s from this token; slow down and retry")
+    b.tokens -= 1.0
+
+
+def require(who: Principal, *roles: str) -> None:
+    if who.role not in roles:
+        raise ForbiddenError(f"role {who.role!r} may not do this; needs one of {roles}")

@@ -1,0 +1,77 @@
+"""/v1/jobs: submit, read, list, cancel, explain."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+
+from computenet.api.deps import principal, state
+from computenet.api.errors import ERROR_RESPONSES
+from computenet.api.schemas import Explanation, JobIn, JobList, JobOut, JobState
+from computenet.store.repository import JobSpec, Principal
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
+
+Who = Annotated[Principal, Depends(principal)]
+
+
+@router.post("", status_code=201, response_model=JobOut)
+async def submit_job(
+    body: JobIn,
+    request: Request,
+    response: Response,
+    who: Who,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> dict[str, object]:
+    """Submit a job. Acknowledged (201) only after it is committed. The same
+    ``Idempotency-Key`` returns the same job (200) and never creates a second."""
+    spec = JobSpec(
+        name=body.name,
+        accelerators=body.accelerators,
+        duration_h=body.duration_h,
+        deadline_s=body.deadline_s,
+        accelerator_types=tuple(body.accelerator_types),
+        datasets=tuple(body.datasets),
+        command=body.command,
+        priority=body.priority,
+    )
+    job, created = await state(request).batcher.submit((who, spec, idempotency_key))
+    if not created:
+        response.status_code = 200
+    response.headers["Location"] = f"/v1/jobs/{job['id']}"
+    return job
+
+
+@router.get("", response_model=JobList)
+def list_jobs(
+    request: Request,
+    who: Who,
+    state_: Annotated[JobState | None, Query(alias="state")] = None,
+    name: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> dict[str, object]:
+    """The caller's jobs (all jobs for an admin), newest first."""
+    items, total = state(request).repo.list_jobs(
+        who, state=state_, name=name, limit=limit, offset=offset
+    )
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/{job_id}", response_model=JobOut)
+def get_job(job_id: str, request: Request, who: Who) -> dict[str, object]:
+    return state(request).repo.get_job(who, job_id)
+
+
+@router.get("/{job_id}/placement", response_model=Explanation)
+def get_placement(job_id: str, request: Request, who: Who) -> dict[str, object]:
+    """Where and when the job runs, with the engine's explanation."""
+    return state(request).repo.get_explanation(who, job_id)
+
+
+@router.post("/{job_id}/cancel", response_model=JobOut)
+def cancel_job(job_id: str, request: Request, who: Who) -> dict[str, object]:
+    """Cancel; the live loop kills a running process. Cancelling twice is a no-op;
+    a finished job answers 409."""
+    return state(request).repo.cancel_job(who, job_id)

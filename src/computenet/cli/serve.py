@@ -1,0 +1,64 @@
+"""``computenet serve``: the REST API and the live scheduling loop in one process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from computenet.cli.app import app
+
+
+@app.command()
+def serve(
+    db: Annotated[
+        str | None,
+        typer.Option(help="database URL; default sqlite in $COMPUTENET_HOME (see README)"),
+    ] = None,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    network: Annotated[str, typer.Option(help="network name or TOML path")] = "china",
+    no_loop: Annotated[bool, typer.Option("--no-loop", help="API only, no scheduling")] = False,
+    batch_window_ms: Annotated[
+        float, typer.Option(help="group-commit window for submissions, milliseconds")
+    ] = 2.0,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "warning",
+) -> None:
+    """Start the service: applies database migrations, then serves /v1 and runs the loop.
+
+    The first admin token comes from COMPUTENET_ADMIN_TOKEN, or `computenet admin-token`.
+    """
+    import uvicorn
+
+    from computenet.api.app import create_app
+    from computenet.settings import Settings, data_dir, default_db_url
+
+    home = data_dir()
+    home.mkdir(parents=True, exist_ok=True)
+    settings = Settings(
+        db_url=db or default_db_url(),
+        home=Path(home),
+        network=network,
+        run_loop=not no_loop,
+        batch_window_s=batch_window_ms / 1000.0,
+    )
+    application = create_app(settings)
+    typer.echo(f"computenet serving on http://{host}:{port} (database {settings.db_url})")
+    uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False)
+
+
+@app.command("admin-token")
+def admin_token(
+    db: Annotated[str | None, typer.Option(help="database URL (as for serve)")] = None,
+) -> None:
+    """Create a new admin token in the database and print it (shown once)."""
+    from computenet.settings import data_dir, default_db_url
+    from computenet.store.repository import Repository, migrate, new_token, open_engine
+
+    data_dir().mkdir(parents=True, exist_ok=True)
+    engine = open_engine(db or default_db_url())
+    migrate(engine)
+    token = new_token()
+    Repository(engine).ensure_admin_token(token)
+    typer.echo(token)

@@ -1,0 +1,44 @@
+"""``computenet submit``: submit a job to a running service."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from computenet.cli.app import app
+
+Url = Annotated[str | None, typer.Option(help="service URL (env COMPUTENET_URL)")]
+Token = Annotated[str | None, typer.Option(help="bearer token (env COMPUTENET_TOKEN)")]
+
+
+@app.command()
+def submit(
+    name: Annotated[str, typer.Argument(help="job name")],
+    accelerators: Annotated[int, typer.Option(help="accelerators needed at once")] = 1,
+    duration_h: Annotated[float, typer.Option(help="run time on the reference, hours")] = 1.0,
+    command: Annotated[str | None, typer.Option(help="shell command to run")] = None,
+    deadline_s: Annotated[int | None, typer.Option(help="deadline, UTC epoch s")] = None,
+    priority: Annotated[int, typer.Option(help="higher goes first")] = 0,
+    idempotency_key: Annotated[str | None, typer.Option(help="retry-safe key")] = None,
+    url: Url = None,
+    token: Token = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the job as JSON")] = False,
+) -> None:
+    """Submit a job; prints its id."""
+    from computenet.cli.client import call
+
+    body: dict[str, object] = {
+        "name": name,
+        "accelerators": accelerators,
+        "duration_h": duration_h,
+        "priority": priority,
+    }
+    if command is not None:
+        body["command"] = command
+    if deadline_s is not None:
+        body["deadline_s"] = deadline_s
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+    job = call("POST", "/v1/jobs", url, token, json=body, headers=headers)
+    typer.echo(json.dumps(job, indent=2) if as_json else job["id"])

@@ -1,0 +1,47 @@
+"""Service settings: where the data lives, which database, limits. All have defaults.
+
+The data directory is ``$COMPUTENET_HOME`` if set, else ``~/.local/share/computenet``; the
+default database is the SQLite file ``computenet.db`` in it, job output goes to ``jobs/``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def data_dir() -> Path:
+    """The documented data directory (created on first use by the service)."""
+    home = os.environ.get("COMPUTENET_HOME")
+    if home:
+        return Path(home)
+    return Path.home() / ".local" / "share" / "computenet"
+
+
+def default_db_url() -> str:
+    return f"sqlite:///{data_dir() / 'computenet.db'}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything ``create_app`` needs. Times in seconds, sizes in bytes."""
+
+    db_url: str = field(default_factory=default_db_url)
+    home: Path = field(default_factory=data_dir)
+    network: str = "china"
+    admin_token: str | None = field(
+        default_factory=lambda: os.environ.get("COMPUTENET_ADMIN_TOKEN") or None
+    )
+    max_body_bytes: int = 64 * 1024
+    # Token bucket per bearer token: sustained requests per second and burst size.
+    rate_per_s: float = 5000.0
+    rate_burst: int = 10000
+    # Submissions arriving within this window are committed in one transaction.
+    batch_window_s: float = 0.002
+    batch_max: int = 512
+    # Live loop: how often it plans and polls executors, and how long a claim lasts.
+    loop_interval_s: float = 1.0
+    lease_s: int = 30
+    run_loop: bool = True
+    policy: str = "greedy"

@@ -1,0 +1,70 @@
+"""SQLAlchemy 2 tables of the service. Times are int UTC epoch seconds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Float, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class TenantRow(Base):
+    __tablename__ = "tenants"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    role: Mapped[str] = mapped_column(String(20))  # admin | provider | tenant
+    created_s: Mapped[int] = mapped_column(BigInteger)
+
+
+class TokenRow(Base):
+    """A bearer token, stored only as the sha256 hex of the (high-entropy) token."""
+
+    __tablename__ = "tokens"
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(40), index=True)
+    created_s: Mapped[int] = mapped_column(BigInteger)
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (UniqueConstraint("tenant_id", "idempotency_key", name="uq_jobs_idem"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(40), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    accelerators: Mapped[int] = mapped_column(Integer)
+    duration_h: Mapped[float] = mapped_column(Float)
+    deadline_s: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    accelerator_types: Mapped[list[str]] = mapped_column(JSON)
+    datasets: Mapped[list[str]] = mapped_column(JSON)
+    command: Mapped[str | None] = mapped_column(Text, nullable=True)
+    priority: Mapped[int] = mapped_column(Integer)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_s: Mapped[int] = mapped_column(BigInteger, index=True)
+    updated_s: Mapped[int] = mapped_column(BigInteger)
+    site_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    accelerator: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    start_s: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    end_s: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    explanation: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # Dispatch bookkeeping: the request id handed to the executor makes repeats safe.
+    executor: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    dispatch_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    lease_until_s: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class AuditRow(Base):
+    __tablename__ = "audit"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at_s: Mapped[int] = mapped_column(BigInteger, index=True)
+    actor: Mapped[str] = mapped_column(String(40))  # tenant id, or "system"
+    action: Mapped[str] = mapped_column(String(60))
+    object_id: Mapped[str] = mapped_column(String(80), index=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -1,0 +1,415 @@
+"""The one module that reads and writes the service database.
+
+Every state change goes through here and is audited in the same transaction. Job state
+changes go through ``computenet.control.lifecycle.check_transition``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from computenet.control.lifecycle import TERMINAL, check_transition
+from computenet.errors import ConflictError, InputError, MissingDependencyError, NotFoundError
+from computenet.store.models import AuditRow, JobRow, TenantRow, TokenRow
+
+ROLES = ("admin", "provider", "tenant")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a tenant id and its role."""
+
+    tenant_id: str
+    role: str
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A validated submission. ``duration_h`` is run time on the reference accelerator."""
+
+    name: str
+    accelerators: int
+    duration_h: float
+    deadline_s: int | None = None
+    accelerator_types: tuple[str, ...] = ()
+    datasets: tuple[str, ...] = ()
+    command: str | None = None
+    priority: int = 0
+
+
+def hash_token(token: str) -> str:
+    """sha256 hex of a bearer token; tokens are 32 random bytes, so no salt is needed."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return "cn_" + secrets.token_urlsafe(32)
+
+
+def now_s() -> int:
+    return int(time.time())
+
+
+def open_engine(url: str) -> Engine:
+    """An engine for ``sqlite:///...`` or ``postgresql://...`` (psycopg 3)."""
+    if url.startswith(("postgresql://", "postgres://")):
+        try:
+            import psycopg  # noqa: F401
+        except ImportError as exc:
+            raise MissingDependencyError("psycopg", "postgres", "a PostgreSQL database") from exc
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # WAL lets readers run while the batch writer commits; synchronous=FULL keeps
+            # every acknowledged commit on disk across a kill -9 or power loss.
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    raise InputError(
+        f"unsupported database URL {url!r}",
+        source="--db",
+        fix="use sqlite:///path/to/file.db or postgresql://user@host/dbname",
+    )
+
+
+def migrate(engine: Engine) -> None:
+    """Apply the Alembic migrations shipped in ``computenet.store.migrations``."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(files("computenet.store") / "migrations"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def _audit(s: Session, actor: str, action: str, object_id: str, **detail: Any) -> None:
+    s.add(AuditRow(at_s=now_s(), actor=actor, action=action, object_id=object_id, detail=detail))
+
+
+def job_dict(row: JobRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "tenant_id": row.tenant_id,
+        "name": row.name,
+        "state": row.state,
+        "accelerators": row.accelerators,
+        "duration_h": row.duration_h,
+        "deadline_s": row.deadline_s,
+        "accelerator_types": list(row.accelerator_types or []),
+        "datasets": list(row.datasets or []),
+        "command": row.command,
+        "priority": row.priority,
+        "idempotency_key": row.idempotency_key,
+        "created_s": row.created_s,
+        "updated_s": row.updated_s,
+        "site_id": row.site_id,
+        "accelerator": row.accelerator,
+        "start_s": row.start_s,
+        "end_s": row.end_s,
+        "exit_code": row.exit_code,
+        "message": row.message,
+    }
+
+
+class Repository:
+    """Transactions over one database. Safe to share between threads."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sessions = sessionmaker(engine, expire_on_commit=False)
+        self.is_postgres = engine.dialect.name == "postgresql"
+
+    # -- tenants and tokens -------------------------------------------------------------
+
+    def create_tenant(self, name: str, role: str, actor: str) -> tuple[str, str]:
+        """Create a tenant and its first token; returns ``(id, token)``. The token is
+        shown once: only its hash is stored."""
+        if role not in ROLES:
+            raise InputError(f"unknown role {role!r}", where="role", fix=f"use one of {ROLES}")
+        tenant_id = "t_" + uuid.uuid4().hex[:16]
+        token = new_token()
+        with self.sessions.begin() as s:
+            if s.scalar(select(TenantRow.id).where(TenantRow.name == name)) is not None:
+                raise ConflictError(f"a tenant named {name!r} already exists")
+            s.add(TenantRow(id=tenant_id, name=name, role=role, created_s=now_s()))
+            s.add(TokenRow(token_sha256=hash_token(token), tenant_id=tenant_id, created_s=now_s()))
+            _audit(s, actor, "tenant.create", tenant_id, name=name, role=role)
+        return tenant_id, token
+
+    def ensure_admin_token(self, token: str) -> str:
+        """Register ``token`` as the bootstrap admin's token (idempotent); returns its id."""
+        digest = hash_token(token)
+        with self.sessions.begin() as s:
+            existing = s.get(TokenRow, digest)
+            if existing is not None:
+                return existing.tenant_id
+            admin_id = s.scalar(select(TenantRow.id).where(TenantRow.name == "admin"))
+            if admin_id is None:
+                admin_id = "t_admin"
+                s.add(TenantRow(id=admin_id, name="admin", role="admin", created_s=now_s()))
+            s.add(TokenRow(token_sha256=digest, tenant_id=admin_id, created_s=now_s()))
+            _audit(s, "system", "token.bootstrap", admin_id)
+        return admin_id
+
+    def principal_for(self, token: str) -> Principal | None:
+        with self.sessions() as s:
+            row = s.execute(
+                select(TenantRow.id, TenantRow.role)
+                .join(TokenRow, TokenRow.tenant_id == TenantRow.id)
+                .where(TokenRow.token_sha256 == hash_token(token))
+            ).first()
+        return None if row is None else Principal(row[0], row[1])
+
+    def list_tenants(self) -> list[dict[str, Any]]:
+        with self.sessions() as s:
+            rows = s.scalars(select(TenantRow).order_by(TenantRow.created_s, TenantRow.id))
+            return [
+                {"id": r.id, "name": r.name, "role": r.role, "created_s": r.created_s} for r in rows
+            ]
+
+    # -- jobs ---------------------------------------------------------------------------
+
+    def submit_batch(
+        self, items: Sequence[tuple[Principal, JobSpec, str | None]]
+    ) -> list[tuple[dict[str, Any], bool]]:
+        """Insert many submissions in ONE transaction; returns ``(job, created)`` per item.
+
+        An ``Idempotency-Key`` already used by the tenant returns the existing job; the
+        unique constraint on (tenant, key) is the backstop if two servers race.
+        """
+        try:
+            return self._submit_batch(items)
+        except IntegrityError:
+            # A concurrent writer took one of the keys; one at a time sorts it out.
+            return [self._submit_batch([item])[0] for item in items]
+
+    def _submit_batch(
+        self, items: Sequence[tuple[Principal, JobSpec, str | None]]
+    ) -> list[tuple[dict[str, Any], bool]]:
+        out: list[tuple[dict[str, Any], bool]] = []
+        t = now_s()
+        with self.sessions.begin() as s:
+            keyed = [(p.tenant_id, k) for p, _, k in items if k is not None]
+            existing: dict[tuple[str, str], JobRow] = {}
+            if keyed:
+                tenants = {a for a, _ in keyed}
+                keys = {b for _, b in keyed}
+                for row in s.scalars(
+                    select(JobRow).where(
+                        JobRow.tenant_id.in_(tenants), JobRow.idempotency_key.in_(keys)
+                    )
+                ):
+                    existing[(row.tenant_id, row.idempotency_key or "")] = row
+            new_rows: list[JobRow] = []
+            for principal, spec, key in items:
+                if key is not None and (principal.tenant_id, key) in existing:
+                    out.append((job_dict(existing[(principal.tenant_id, key)]), False))
+                    continue
+                row = JobRow(
+                    id="j_" + uuid.uuid4().hex[:20],
+                    tenant_id=principal.tenant_id,
+                    name=spec.name,
+                    state="submitted",
+                    accelerators=spec.accelerators,
+                    duration_h=spec.duration_h,
+                    deadline_s=spec.deadline_s,
+                    accelerator_types=list(spec.accelerator_types),
+                    datasets=list(spec.datasets),
+                    command=spec.command,
+                    priority=spec.priority,
+                    idempotency_key=key,
+                    created_s=t,
+                    updated_s=t,
+                )
+                if key is not None:
+                    existing[(principal.tenant_id, key)] = row
+                new_rows.append(row)
+                out.append((job_dict(row), True))
+            s.add_all(new_rows)
+            s.add_all(
+                AuditRow(
+                    at_s=t,
+                    actor=r.tenant_id,
+                    action="job.submit",
+                    object_id=r.id,
+                    detail={"name": r.name},
+                )
+                for r in new_rows
+            )
+        return out
+
+    def _visible(self, s: Session, principal: Principal, job_id: str) -> JobRow:
+        row = s.get(JobRow, job_id)
+        # Another tenant's job answers exactly like a missing one: no existence leak.
+        if row is None or (principal.role != "admin" and row.tenant_id != principal.tenant_id):
+            raise NotFoundError(f"no job {job_id!r}")
+        return row
+
+    def get_job(self, principal: Principal, job_id: str) -> dict[str, Any]:
+        with self.sessions() as s:
+            return job_dict(self._visible(s, principal, job_id))
+
+    def get_explanation(self, principal: Principal, job_id: str) -> dict[str, Any]:
+        with self.sessions() as s:
+            row = self._visible(s, principal, job_id)
+            return {
+                "job_id": row.id,
+                "state": row.state,
+                "site_id": row.site_id,
+                "accelerator": row.accelerator,
+                "start_s": row.start_s,
+                "end_s": row.end_s,
+                "explanation": row.explanation,
+            }
+
+    def list_jobs(
+        self,
+        principal: Principal,
+        *,
+        state: str | None = None,
+        name: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], int]:
+        with self.sessions() as s:
+            q = select(JobRow)
+            if principal.role != "admin":
+                q = q.where(JobRow.tenant_id == principal.tenant_id)
+            if state is not None:
+                q = q.where(JobRow.state == state)
+            if name is not None:
+                q = q.where(JobRow.name == name)
+            total = s.scalar(select(func.count()).select_from(q.subquery())) or 0
+            rows = s.scalars(
+                q.order_by(JobRow.created_s.desc(), JobRow.id).limit(limit).offset(offset)
+            )
+            return [job_dict(r) for r in rows], int(total)
+
+    def cancel_job(self, principal: Principal, job_id: str) -> dict[str, Any]:
+        with self.sessions.begin() as s:
+            row = self._visible(s, principal, job_id)
+            if row.state == "cancelled":
+                return job_dict(row)  # cancelling twice is a no-op, not an error
+            self._transition(s, row, "cancelled", principal.tenant_id)
+            return job_dict(row)
+
+    def _transition(self, s: Session, row: JobRow, new: str, actor: str, **detail: Any) -> None:
+        check_transition(row.id, row.state, new)
+        old = row.state
+        row.state = new
+        row.updated_s = now_s()
+        _audit(s, actor, "job.state", row.id, old=old, new=new, **detail)
+
+    def transition(self, job_id: str, new: str, actor: str = "system", **fields: Any) -> bool:
+        """Move a job to ``new`` and set ``fields``; False (no change) if already there
+        or the edge is not allowed any more (level-triggered callers repeat safely)."""
+        with self.sessions.begin() as s:
+            row = s.get(JobRow, job_id)
+            if row is None or row.state == new or row.state in TERMINAL:
+                return False
+            try:
+                self._transition(s, row, new, actor)
+            except ConflictError:
+                return False
+            for key, value in fields.items():
+                setattr(row, key, value)
+            return True
+
+    # -- live loop ----------------------------------------------------------------------
+
+    def claim(self, owner: str, states: Sequence[str], lease_s: int, limit: int) -> list[JobRow]:
+        """Lease up to ``limit`` jobs in ``states`` for ``owner``: a job is handled by one
+        loop at a time. PostgreSQL uses ``FOR UPDATE SKIP LOCKED``; both use the lease."""
+        t = now_s()
+        with self.sessions.begin() as s:
+            q = (
+                select(JobRow)
+                .where(JobRow.state.in_(list(states)))
+                .where((JobRow.lease_until_s.is_(None)) | (JobRow.lease_until_s < t))
+                .order_by(JobRow.priority.desc(), JobRow.created_s)
+                .limit(limit)
+            )
+            if self.is_postgres:
+                q = q.with_for_update(skip_locked=True)
+            rows = list(s.scalars(q))
+            for r in rows:
+                r.lease_owner = owner
+                r.lease_until_s = t + lease_s
+            return rows
+
+    def release(self, job_ids: Sequence[str], owner: str) -> None:
+        if not job_ids:
+            return
+        with self.sessions.begin() as s:
+            s.execute(
+                update(JobRow)
+                .where(JobRow.id.in_(list(job_ids)), JobRow.lease_owner == owner)
+                .values(lease_owner=None, lease_until_s=None)
+            )
+
+    def set_fields(self, job_id: str, **fields: Any) -> None:
+        """Set bookkeeping fields (never the state: that goes through ``transition``)."""
+        if "state" in fields:
+            raise ValueError("use transition() to change a job's state")
+        with self.sessions.begin() as s:
+            s.execute(update(JobRow).where(JobRow.id == job_id).values(**fields))
+
+    def set_dispatch(self, job_id: str, executor: str, dispatch_id: str) -> bool:
+        """Record the request id BEFORE calling the executor, once: a restart reuses it,
+        so the executor sees the same id and never starts the job twice."""
+        with self.sessions.begin() as s:
+            res = s.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.dispatch_id.is_(None))
+                .values(executor=executor, dispatch_id=dispatch_id)
+            )
+            return bool(res.rowcount)  # type: ignore[attr-defined]
+
+    def jobs_in(self, states: Sequence[str]) -> list[JobRow]:
+        with self.sessions() as s:
+            return list(s.scalars(select(JobRow).where(JobRow.state.in_(list(states)))))
+
+    # -- audit --------------------------------------------------------------------------
+
+    def audit(
+        self, principal: Principal, *, object_id: str | None, limit: int, offset: int
+    ) -> list[dict[str, Any]]:
+        with self.sessions() as s:
+            q = select(AuditRow)
+            if principal.role != "admin":
+                q = q.where(AuditRow.actor == principal.tenant_id)
+            if object_id is not None:
+                q = q.where(AuditRow.object_id == object_id)
+            rows = s.scalars(q.order_by(AuditRow.id.desc()).limit(limit).offset(offset))
+            return [
+                {
+                    "id": r.id,
+                    "at_s": r.at_s,
+                    "actor": r.actor,
+                    "action": r.action,
+                    "object_id": r.object_id,
+                    "detail": r.detail,
+                }
+                for r in rows
+            ]

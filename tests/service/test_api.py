@@ -1,0 +1,170 @@
+"""The REST API on SQLite and PostgreSQL: jobs, idempotency, isolation, errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from tests.service.conftest import ADMIN
+
+from computenet.api.app import create_app
+from computenet.settings import Settings
+
+
+def make_client(db_url: str, home: Path, **kw: object) -> TestClient:
+    settings = Settings(db_url=db_url, home=home, admin_token=ADMIN, run_loop=False, **kw)
+    return TestClient(create_app(settings))
+
+
+@pytest.fixture
+def client(db_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    with make_client(db_url, tmp_path) as c:
+        yield c
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def tenant(client: TestClient, name: str, role: str = "tenant") -> str:
+    r = client.post("/v1/tenants", json={"name": name, "role": role}, headers=auth(ADMIN))
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert set(body) == {"id", "token"}
+    return str(body["token"])
+
+
+MINIMAL = {"name": "train", "accelerators": 1, "duration_h": 2.0}
+
+
+def test_submit_minimal_then_read(client: TestClient) -> None:
+    tok = tenant(client, "acme")
+    r = client.post("/v1/jobs", json=MINIMAL, headers=auth(tok))
+    assert r.status_code == 201, r.text
+    job = r.json()
+    assert job["state"] == "submitted" and job["priority"] == 0 and job["command"] is None
+    got = client.get(f"/v1/jobs/{job['id']}", headers=auth(tok)).json()
+    assert got == job
+    assert client.get("/healthz").json()["status"] == "ok"
+
+
+def test_idempotency_key_returns_same_job(client: TestClient) -> None:
+    tok = tenant(client, "acme")
+    h = auth(tok) | {"Idempotency-Key": "abc-1"}
+    first = client.post("/v1/jobs", json=MINIMAL, headers=h)
+    again = client.post("/v1/jobs", json=MINIMAL, headers=h)
+    assert first.status_code == 201 and again.status_code == 200
+    assert first.json()["id"] == again.json()["id"]
+    assert client.get("/v1/jobs", headers=auth(tok)).json()["total"] == 1
+    # The key is per tenant: another tenant's same key is a different job.
+    other = client.post(
+        "/v1/jobs", json=MINIMAL, headers=auth(tenant(client, "b")) | {"Idempotency-Key": "abc-1"}
+    )
+    assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
+
+
+def test_tenant_isolation(client: TestClient) -> None:
+    a, b = tenant(client, "a"), tenant(client, "b")
+    job = client.post("/v1/jobs", json=MINIMAL, headers=auth(a)).json()
+    for method, path in [
+        ("GET", f"/v1/jobs/{job['id']}"),
+        ("GET", f"/v1/jobs/{job['id']}/placement"),
+        ("POST", f"/v1/jobs/{job['id']}/cancel"),
+    ]:
+        r = client.request(method, path, headers=auth(b))
+        assert r.status_code == 404, (method, path, r.text)
+    assert client.get("/v1/jobs", headers=auth(b)).json()["total"] == 0
+    assert client.get(f"/v1/jobs/{job['id']}", headers=auth(a)).json()["state"] == "submitted"
+    # The admin sees everything.
+    assert client.get(f"/v1/jobs/{job['id']}", headers=auth(ADMIN)).status_code == 200
+
+
+def test_list_filters_and_pages(client: TestClient) -> None:
+    tok = tenant(client, "acme")
+    ids = [
+        client.post("/v1/jobs", json=MINIMAL | {"name": f"j{i}"}, headers=auth(tok)).json()["id"]
+        for i in range(5)
+    ]
+    client.post(f"/v1/jobs/{ids[0]}/cancel", headers=auth(tok))
+    page = client.get("/v1/jobs?limit=2&offset=0", headers=auth(tok)).json()
+    assert page["total"] == 5 and len(page["items"]) == 2
+    rest = client.get("/v1/jobs?limit=10&offset=2", headers=auth(tok)).json()["items"]
+    assert {j["id"] for j in page["items"]} | {j["id"] for j in rest} == set(ids)
+    cancelled = client.get("/v1/jobs?state=cancelled", headers=auth(tok)).json()
+    assert [j["id"] for j in cancelled["items"]] == [ids[0]]
+    assert client.get("/v1/jobs?name=j3", headers=auth(tok)).json()["total"] == 1
+
+
+def test_cancel_and_audit(client: TestClient) -> None:
+    tok = tenant(client, "acme")
+    job = client.post("/v1/jobs", json=MINIMAL, headers=auth(tok)).json()
+    r = client.post(f"/v1/jobs/{job['id']}/cancel", headers=auth(tok))
+    assert r.status_code == 200 and r.json()["state"] == "cancelled"
+    assert client.post(f"/v1/jobs/{job['id']}/cancel", headers=auth(tok)).status_code == 200
+    log = client.get(f"/v1/audit?object_id={job['id']}", headers=auth(ADMIN)).json()
+    actions = [(e["action"], e["detail"].get("new")) for e in reversed(log)]
+    assert actions == [("job.submit", None), ("job.state", "cancelled")]
+    assert all(e["actor"] != "system" and e["at_s"] > 0 for e in log)
+
+
+@pytest.mark.parametrize(
+    ("patch", "field"),
+    [
+        ({"accelerators": 0}, "accelerators"),
+        ({"duration_h": -1}, "duration_h"),
+        ({"name": ""}, "name"),
+        ({"priority": "high"}, "priority"),
+        ({"bogus": 1}, "bogus"),
+    ],
+)
+def test_bad_field_is_422_naming_it(client: TestClient, patch: dict, field: str) -> None:
+    tok = tenant(client, "acme")
+    r = client.post("/v1/jobs", json=MINIMAL | patch, headers=auth(tok))
+    assert r.status_code == 422
+    assert field in [f["field"] for f in r.json()["fields"]]
+
+
+def test_auth_roles_and_unknown_ids(client: TestClient) -> None:
+    assert client.post("/v1/jobs", json=MINIMAL).status_code == 401
+    assert client.get("/v1/jobs", headers=auth("cn_wrong")).status_code == 401
+    tok = tenant(client, "acme")
+    r = client.post("/v1/tenants", json={"name": "x"}, headers=auth(tok))
+    assert r.status_code == 403
+    assert client.get("/v1/jobs/j_nope", headers=auth(tok)).status_code == 404
+    assert client.post("/v1/tenants", json={"name": "acme"}, headers=auth(ADMIN)).status_code == 409
+
+
+def test_oversized_body_is_413(client: TestClient) -> None:
+    tok = tenant(client, "acme")
+    r = client.post("/v1/jobs", json=MINIMAL | {"command": "x" * 100_000}, headers=auth(tok))
+    assert r.status_code == 413
+
+
+def test_rate_limit_is_429(db_url: str, tmp_path: Path) -> None:
+    with make_client(db_url, tmp_path, rate_per_s=0.001, rate_burst=3) as c:
+        tok = tenant(c, "acme")
+        codes = [c.get("/v1/jobs", headers=auth(tok)).status_code for _ in range(5)]
+    assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]
+
+
+def test_tokens_stored_only_as_hashes(db_url: str, tmp_path: Path) -> None:
+    with make_client(db_url, tmp_path) as c:
+        tok = tenant(c, "acme")
+        repo = c.app.state.service.repo  # type: ignore[attr-defined]
+        from sqlalchemy import text
+
+        with repo.engine.connect() as conn:
+            stored = [r[0] for r in conn.execute(text("SELECT token_sha256 FROM tokens"))]
+    assert tok not in stored and ADMIN not in stored
+    import hashlib
+
+    assert hashlib.sha256(tok.encode()).hexdigest() in stored
+
+
+def test_metrics(client: TestClient) -> None:
+    tok = tenant(client, "acme")
+    client.post("/v1/jobs", json=MINIMAL, headers=auth(tok))
+    text = client.get("/metrics").text
+    assert 'computenet_jobs{state="submitted"} 1.0' in text
