@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import text
@@ -64,6 +64,27 @@ class BodyLimit:
     async def _reject(self, scope: Any, receive: Any, send: Any) -> None:
         resp = error_json(413, "too_large", f"request body over {self.limit} bytes")
         await resp(scope, receive, send)
+
+
+class CountRequests:
+    """Pure ASGI middleware counting responses by method and status (``BaseHTTPMiddleware``
+    would cost a task and a queue per request on the hot path)."""
+
+    def __init__(self, app: Any, counter: Any) -> None:
+        self.app = app
+        self.counter = counter
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def counting_send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                self.counter.labels(scope["method"], str(message["status"])).inc()
+            await send(message)
+
+        await self.app(scope, receive, counting_send)
 
 
 class _TooLarge(Exception):
@@ -130,12 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(sites.router)
 
-    @app.middleware("http")
-    async def count(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
-        requests_total.labels(request.method, str(response.status_code)).inc()
-        return response
-
+    app.add_middleware(CountRequests, counter=requests_total)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
 
     @app.get("/healthz", response_model=Health, tags=["ops"])

@@ -353,7 +353,13 @@ def render(comp: Comparison) -> str:
         ]
     if fm is not None:
         cards += [
-            (f"{fm.carbon_kg / 1000:,.1f} t", f"CO₂ emitted under {fm.policy}", False),
+            (
+                f"{fm.carbon_kg / 1000:,.1f} t"
+                if fm.carbon_kg >= 1000
+                else f"{fm.carbon_kg:,.1f} kg",
+                f"CO₂ emitted under {fm.policy}",
+                False,
+            ),
             (f"{fm.deadline_misses}", f"deadline misses under {fm.policy}", fm.deadline_misses > 0),
         ]
     total_v = sum(m.violations for m in ms)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, select, update
+from sqlalchemy import Engine, create_engine, event, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -132,6 +132,14 @@ def job_dict(row: JobRow) -> dict[str, Any]:
     }
 
 
+_UNSET_FIELDS = ("site_id", "accelerator", "start_s", "end_s", "exit_code", "message")
+
+
+def _with_defaults(row: dict[str, Any]) -> dict[str, Any]:
+    """A freshly inserted job as ``job_dict`` would show it (nothing placed yet)."""
+    return dict(row, **dict.fromkeys(_UNSET_FIELDS))
+
+
 class Repository:
     """Transactions over one database. Safe to share between threads."""
 
@@ -211,7 +219,7 @@ class Repository:
         t = now_s()
         with self.sessions.begin() as s:
             keyed = [(p.tenant_id, k) for p, _, k in items if k is not None]
-            existing: dict[tuple[str, str], JobRow] = {}
+            existing: dict[tuple[str, str], dict[str, Any]] = {}
             if keyed:
                 tenants = {a for a, _ in keyed}
                 keys = {b for _, b in keyed}
@@ -220,43 +228,48 @@ class Repository:
                         JobRow.tenant_id.in_(tenants), JobRow.idempotency_key.in_(keys)
                     )
                 ):
-                    existing[(row.tenant_id, row.idempotency_key or "")] = row
-            new_rows: list[JobRow] = []
+                    existing[(row.tenant_id, row.idempotency_key or "")] = job_dict(row)
+            new_rows: list[dict[str, Any]] = []
             for principal, spec, key in items:
                 if key is not None and (principal.tenant_id, key) in existing:
-                    out.append((job_dict(existing[(principal.tenant_id, key)]), False))
+                    out.append((existing[(principal.tenant_id, key)], False))
                     continue
-                row = JobRow(
-                    id="j_" + uuid.uuid4().hex[:20],
-                    tenant_id=principal.tenant_id,
-                    name=spec.name,
-                    state="submitted",
-                    accelerators=spec.accelerators,
-                    duration_h=spec.duration_h,
-                    deadline_s=spec.deadline_s,
-                    accelerator_types=list(spec.accelerator_types),
-                    datasets=list(spec.datasets),
-                    command=spec.command,
-                    priority=spec.priority,
-                    idempotency_key=key,
-                    created_s=t,
-                    updated_s=t,
-                )
+                row = {
+                    "id": "j_" + uuid.uuid4().hex[:20],
+                    "tenant_id": principal.tenant_id,
+                    "name": spec.name,
+                    "state": "submitted",
+                    "accelerators": spec.accelerators,
+                    "duration_h": spec.duration_h,
+                    "deadline_s": spec.deadline_s,
+                    "accelerator_types": list(spec.accelerator_types),
+                    "datasets": list(spec.datasets),
+                    "command": spec.command,
+                    "priority": spec.priority,
+                    "idempotency_key": key,
+                    "created_s": t,
+                    "updated_s": t,
+                }
                 if key is not None:
-                    existing[(principal.tenant_id, key)] = row
+                    existing[(principal.tenant_id, key)] = _with_defaults(row)
                 new_rows.append(row)
-                out.append((job_dict(row), True))
-            s.add_all(new_rows)
-            s.add_all(
-                AuditRow(
-                    at_s=t,
-                    actor=r.tenant_id,
-                    action="job.submit",
-                    object_id=r.id,
-                    detail={"name": r.name},
+                out.append((_with_defaults(row), True))
+            # Core executemany (one multi-row INSERT), not ORM objects: this is the hot path.
+            if new_rows:
+                s.execute(insert(JobRow), new_rows)
+                s.execute(
+                    insert(AuditRow),
+                    [
+                        {
+                            "at_s": t,
+                            "actor": r["tenant_id"],
+                            "action": "job.submit",
+                            "object_id": r["id"],
+                            "detail": {"name": r["name"]},
+                        }
+                        for r in new_rows
+                    ],
                 )
-                for r in new_rows
-            )
         return out
 
     def _visible(self, s: Session, principal: Principal, job_id: str) -> JobRow:
