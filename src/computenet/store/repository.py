@@ -234,7 +234,7 @@ class Repository:
                 if key is not None and (principal.tenant_id, key) in existing:
                     out.append((existing[(principal.tenant_id, key)], False))
                     continue
-                row = {
+                new = {
                     "id": "j_" + uuid.uuid4().hex[:20],
                     "tenant_id": principal.tenant_id,
                     "name": spec.name,
@@ -251,9 +251,9 @@ class Repository:
                     "updated_s": t,
                 }
                 if key is not None:
-                    existing[(principal.tenant_id, key)] = _with_defaults(row)
-                new_rows.append(row)
-                out.append((_with_defaults(row), True))
+                    existing[(principal.tenant_id, key)] = _with_defaults(new)
+                new_rows.append(new)
+                out.append((_with_defaults(new), True))
             # Core executemany (one multi-row INSERT), not ORM objects: this is the hot path.
             if new_rows:
                 s.execute(insert(JobRow), new_rows)
