@@ -1,0 +1,189 @@
+"""Why a job went where it went, what it beat, and why a job could not be placed.
+
+Alternatives are built from the same option matrix the policy chose from, so a reason such
+as "costs 312 CNY more" is the difference the policy actually saw. At most three are kept:
+the two best other options (the same site started earlier, or other sites) and the most
+telling rejected one (a data rule, a missed deadline, no capacity, a site that is down).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from computenet.engine.problem import INF, FArray, IntArray, JobView, Options, Problem
+from computenet.engine.types import Alternative, Deferral, Infeasible
+
+Reason = Callable[[float, float, int, int], str]
+"""``reason(alt_value, chosen_value, alt_start_off, chosen_start_off)`` -> why it lost."""
+
+
+def when(off_s: int) -> str:
+    """A start offset (seconds after now) in words."""
+    return "now" if off_s <= 0 else f"in {off_s / 3600:.1f} h"
+
+
+def costs_more(unit: str = "CNY") -> Reason:
+    def reason(alt: float, chosen: float, alt_start: int, chosen_start: int) -> str:
+        d = alt - chosen
+        if d <= 1e-9 * max(1.0, abs(chosen)):
+            return f"ties on {unit}; starts {when(alt_start)}, later or further down the order"
+        what = "more" if unit == "CNY" else f"{unit} more"
+        if unit == "CNY":
+            return f"costs {d:,.2f} CNY more"
+        return f"{d:,.3f} {what}"
+
+    return reason
+
+
+def alternatives(
+    pb: Problem,
+    v: JobView,
+    opts: Options,
+    i: int,
+    c: int,
+    start_off: int,
+    value: float,
+    reason: Reason,
+    rows: IntArray | None = None,
+    row_best: tuple[FArray, IntArray] | None = None,
+) -> tuple[Alternative, ...]:
+    """Up to three rejected options of ``v`` with the reason each lost (see module doc)."""
+    now, net = pb.now, pb.net
+    out: list[Alternative] = []
+    chosen_site = int(net.pair_site[int(v.pairs[i])])
+    val = opts.value
+    # 1. The same site, started earlier (the cost of not waiting).
+    row = val[i, :c]
+    if row.size:
+        fin = np.flatnonzero(np.isfinite(row))
+        if fin.size:
+            ce = int(fin[0])
+            so = pb.start_off(v, i, opts.k0 + ce, bool(opts.end_aligned[i, ce]))
+            if so < start_off:
+                out.append(
+                    Alternative(
+                        net.sites[chosen_site].id,
+                        now + so,
+                        float(row[ce]),
+                        f"starting {when(so)}: " + reason(float(row[ce]), value, so, start_off),
+                    )
+                )
+    # 2. Other sites, best first.
+    if val.shape[1]:
+        if row_best is None:
+            rowmin, rowcol = val.min(axis=1), np.argmin(val, axis=1)
+        else:
+            rowmin, rowcol = row_best
+        allowed = np.ones(len(v.pairs), dtype=bool) if rows is None else _mask(len(v.pairs), rows)
+        order = np.argsort(np.where(allowed, rowmin, INF), kind="stable")
+        seen = {chosen_site}
+        for r in order[:6]:
+            r = int(r)
+            if len(out) >= 2 or not np.isfinite(rowmin[r]) or not allowed[r]:
+                break
+            s = int(net.pair_site[int(v.pairs[r])])
+            if s in seen:
+                continue
+            seen.add(s)
+            cr = int(rowcol[r])
+            so = pb.start_off(v, r, opts.k0 + cr, bool(opts.end_aligned[r, cr]))
+            out.append(
+                Alternative(
+                    net.sites[s].id,
+                    now + so,
+                    float(rowmin[r]),
+                    reason(float(rowmin[r]), value, so, start_off),
+                )
+            )
+    # 3. The most telling rejection.
+    rej = _rejected(pb, v, opts, chosen_site)
+    if rej is not None:
+        out.append(rej)
+    return tuple(out[:3])
+
+
+def _mask(n: int, rows: IntArray) -> np.ndarray:
+    m = np.zeros(n, dtype=bool)
+    m[rows] = True
+    return m
+
+
+def _rejected(pb: Problem, v: JobView, opts: Options, chosen_site: int) -> Alternative | None:
+    net = pb.net
+    bad = np.flatnonzero(~v.site_ok)
+    if bad.size:
+        s = int(bad[0])
+        return Alternative(net.sites[s].id, None, None, pb.site_rule_reason(v.datasets, s))
+    if opts.width == 0:
+        return None
+    time_any = opts.time_ok.any(axis=1)
+    missed = np.flatnonzero(~time_any)
+    if missed.size:
+        r = int(missed[0])
+        late = int(v.ready[r] + v.run_s[r] - v.deadline_off)
+        s = int(net.pair_site[int(v.pairs[r])])
+        if s != chosen_site and late > 0:
+            return Alternative(
+                net.sites[s].id, None, None, f"misses deadline by {late / 3600:.1f} h"
+            )
+    full = np.flatnonzero(time_any & ~np.isfinite(opts.value).any(axis=1))
+    if full.size:
+        r = int(full[0])
+        s = int(net.pair_site[int(v.pairs[r])])
+        acc = net.pair_acc[int(v.pairs[r])]
+        if s != chosen_site:
+            return Alternative(
+                net.sites[s].id,
+                None,
+                None,
+                f"no room for {v.count} x {acc} before the deadline or horizon",
+            )
+    down = np.flatnonzero(pb.down)
+    if down.size:
+        return Alternative(net.sites[int(down[0])].id, None, None, "site is down")
+    return None
+
+
+def unplaced(
+    pb: Problem, v: JobView, opts: Options, rows: IntArray | None = None
+) -> Deferral | Infeasible:
+    """Why ``v`` got no start among ``rows`` (default: every usable pair)."""
+    job = v.job
+    sel = np.arange(len(v.pairs)) if rows is None else rows
+    horizon_end = pb.T * pb.slot
+    acc = ", ".join(sorted({pb.net.pair_acc[int(p)] for p in v.pairs[sel]}))
+    sites = sorted({pb.net.sites[int(pb.net.pair_site[int(p)])].id for p in v.pairs[sel]})
+    where = ", ".join(sites[:5]) + (f" and {len(sites) - 5} more" if len(sites) > 5 else "")
+    if opts.width and opts.time_ok[sel].any():
+        latest = int(np.max(v.deadline_off - v.run_s[sel]))
+        if latest >= horizon_end:
+            return Deferral(
+                job.id,
+                f"no room for {v.count} x {acc} at {where} in the next "
+                f"{horizon_end / 3600:.0f} h; the deadline allows waiting",
+            )
+        return Infeasible(
+            job.id,
+            "capacity",
+            f"no room for {v.count} x {acc} at {where} early enough to meet the deadline",
+        )
+    if v.earliest_off >= horizon_end:
+        return Deferral(job.id, "its earliest start is after the planning horizon")
+    finish = v.ready[sel] + v.run_s[sel]
+    late = int(np.min(finish) - v.deadline_off)
+    if late > 0:
+        return Infeasible(
+            job.id,
+            "deadline",
+            f"misses its deadline by {late / 3600:.1f} h even at the best site "
+            f"({int(v.run_s[sel].min()) / 3600:.1f} h of run after data and start constraints)",
+        )
+    if int(np.min(v.ready[sel])) >= horizon_end:
+        return Infeasible(job.id, "horizon", "its data cannot arrive within the planning horizon")
+    return Infeasible(
+        job.id,
+        "deadline",
+        "no slot-aligned start finishes by the deadline (the window is shorter than a slot)",
+    )

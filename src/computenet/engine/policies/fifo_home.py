@@ -1,0 +1,47 @@
+"""``fifo-home``: the carbon-agnostic baseline — each job runs at its data's home site as
+soon as capacity allows, in arrival order (``base.job_order``), whatever the price or the
+carbon intensity.
+
+If the home site can never run the job (no accepted accelerator type or too few of them),
+the job goes to the site where it can start soonest; if the home site is down, it waits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from computenet.engine import explain
+from computenet.engine.policies.base import Decision, Pick, home_rows, run_sequential, start_matrix
+from computenet.engine.problem import INF, JobView, Problem
+from computenet.engine.types import Infeasible, PlanReply
+
+NAME = "fifo-home"
+
+
+def earliest(starts: np.ndarray, value: np.ndarray) -> tuple[int, int] | None:
+    """Earliest start; ties to the lower value, then network order."""
+    if starts.size == 0:
+        return None
+    m = float(starts.min())
+    if m == INF:
+        return None
+    v = np.where(starts == m, value, INF)
+    idx = int(np.argmin(v))
+    return idx // starts.shape[1], idx % starts.shape[1]
+
+
+def choose(pb: Problem, v: JobView) -> Decision:
+    opts = pb.options(v)
+    rows, note = home_rows(pb, v)
+    if rows is None:
+        return Decision(opts, unplaced=Infeasible(v.job.id, "down", note))
+    best = earliest(start_matrix(pb, v, opts)[rows], opts.value[rows])
+    if best is None:
+        return Decision(opts, rows=rows)
+    r, c = best
+    i = int(rows[r])
+    return Decision(opts, Pick(i, c, float(opts.value[i, c]), note), rows=rows)
+
+
+def plan(pb: Problem) -> PlanReply:
+    return run_sequential(pb, NAME, choose, explain.costs_more())

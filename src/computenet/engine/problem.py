@@ -1,0 +1,629 @@
+"""A ``PlanRequest`` compiled into arrays: the shared feasibility and objective code.
+
+Every policy works on the same compiled ``Problem``:
+
+* *pairs*: one per (site, accelerator type), in network order, with their capacity, power,
+  host power and rental price;
+* ``free[p, k]``: accelerators of pair ``p`` free during slot ``k`` after the running
+  allocations and down sites (an allocation that touches any part of a slot takes the whole
+  slot, so a plan that fits slot by slot fits second by second);
+* cumulative slot sums of the objective weight per kW, so the objective of a run over any
+  start is a difference of two prefix sums (vectorised over every start and pair at once);
+* per job, a ``JobView``: the pairs it may use (accelerator type, gang, data rules, down
+  sites), its run time, when its data can be there, its power and fixed costs.
+
+A job starting in slot ``k`` is placed either at the start of the slot (start-aligned) or
+so that it ends on a slot boundary (end-aligned, when its run is not a whole number of
+slots); both occupy the same ``ceil(run / slot)`` slots, and the cheaper is taken. Between
+such breakpoints the cost of a run is linear in its start, so these two cover the best start
+within each slot.
+
+Units: times in seconds, ``slot_s`` seconds per slot, money CNY, power kW, energy kWh,
+carbon kg (grams in signals).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from computenet.engine import rules
+from computenet.engine.signals import slot_means
+from computenet.engine.types import Breakdown, PlanRequest, Transfer
+from computenet.errors import InputError
+from computenet.model import Dataset, Network, Site, TrainingJob
+
+IntArray = npt.NDArray[np.int64]
+FArray = npt.NDArray[np.float64]
+BArray = npt.NDArray[np.bool_]
+
+INF = math.inf
+
+
+@dataclass(frozen=True, eq=False)
+class NetworkArrays:
+    """Static arrays of a network (cached per ``Network`` object)."""
+
+    network: Network
+    sites: tuple[Site, ...]
+    site_index: Mapping[str, int]
+    pair_site: IntArray
+    pair_acc: tuple[str, ...]
+    cap: IntArray
+    acc_power_w: FArray
+    host_w: FArray
+    price_h: FArray
+    default_speed: FArray
+    pue: FArray
+    juris: IntArray
+    level: IntArray
+    egress: FArray  # CNY/GB, [from, to]
+    s_per_gb: FArray  # transfer seconds per GB, [from, to]; inf when unreachable
+
+    @property
+    def n_sites(self) -> int:
+        return len(self.sites)
+
+    @property
+    def n_pairs(self) -> int:
+        return len(self.pair_acc)
+
+
+_NET_MEMO: dict[int, NetworkArrays] = {}
+
+
+def network_arrays(net: Network) -> NetworkArrays:
+    """The static arrays of ``net``, computed once per network object."""
+    hit = _NET_MEMO.get(id(net))
+    if hit is not None and hit.network is net:
+        return hit
+    sites = net.sites
+    idx = {s.id: i for i, s in enumerate(sites)}
+    if len(idx) != len(sites):
+        raise InputError("two sites share an id", source=f"network {net.name}")
+    pair_site: list[int] = []
+    pair_acc: list[str] = []
+    cap: list[int] = []
+    power: list[float] = []
+    host: list[float] = []
+    price: list[float] = []
+    speed: list[float] = []
+    for i, s in enumerate(sites):
+        seen: dict[str, int] = {}
+        for pool in s.pools:
+            if pool.accelerator in seen:  # same type twice: one pool; first pool's prices
+                cap[seen[pool.accelerator]] += pool.count
+                continue
+            seen[pool.accelerator] = len(pair_acc)
+            acc = net.accelerators.get(pool.accelerator)
+            pair_site.append(i)
+            pair_acc.append(pool.accelerator)
+            cap.append(pool.count)
+            power.append(acc.power_w if acc else 0.0)
+            host.append(pool.host_power_w)
+            price.append(pool.price_cny_per_h)
+            ok = acc is not None and net.reference_accelerator in net.accelerators
+            speed.append(net.speed(pool.accelerator) if ok else 0.0)
+    n = len(sites)
+    egress = np.zeros((n, n))
+    s_per_gb = np.zeros((n, n))
+    for a, sa in enumerate(sites):
+        for b, sb in enumerate(sites):
+            if a == b:
+                continue
+            egress[a, b] = float(net.links.egress_cny_per_gb(sa.id, sb.id))
+            bw = float(net.links.bandwidth_gbps(sa.id, sb.id))
+            s_per_gb[a, b] = 8.0 / bw if bw > 0 else INF
+    jcodes = {j: k for k, j in enumerate(sorted({str(s.jurisdiction) for s in sites}))}
+    arrays = NetworkArrays(
+        network=net,
+        sites=sites,
+        site_index=idx,
+        pair_site=np.array(pair_site, dtype=np.int64),
+        pair_acc=tuple(pair_acc),
+        cap=np.array(cap, dtype=np.int64),
+        acc_power_w=np.array(power, dtype=np.float64),
+        host_w=np.array(host, dtype=np.float64),
+        price_h=np.array(price, dtype=np.float64),
+        default_speed=np.array(speed, dtype=np.float64),
+        pue=np.array([s.pue for s in sites], dtype=np.float64),
+        juris=np.array([jcodes[str(s.jurisdiction)] for s in sites], dtype=np.int64),
+        level=np.array([s.security_level for s in sites], dtype=np.int64),
+        egress=egress,
+        s_per_gb=s_per_gb,
+    )
+    if len(_NET_MEMO) >= 16:
+        _NET_MEMO.clear()
+    _NET_MEMO[id(net)] = arrays
+    return arrays
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why a job cannot be placed at all: a constraint name and a sentence."""
+
+    constraint: str
+    reason: str
+
+
+@dataclass(frozen=True, eq=False)
+class DatasetInfo:
+    """Where one dataset may go and what bringing it to each site costs."""
+
+    dataset: Dataset
+    home: int
+    allowed: BArray  # (S,) the data rules allow it there
+    cost: FArray  # (S,) CNY to copy it there (0 where a copy is)
+    time_s: FArray  # (S,) seconds to copy it there (inf: unreachable)
+    source: IntArray  # (S,) site to copy from
+
+
+class JobView:
+    """One job as the policies see it: the pairs it may use and what each costs."""
+
+    __slots__ = (
+        "count",
+        "datasets",
+        "deadline_off",
+        "earliest_off",
+        "fixed",
+        "index",
+        "job",
+        "kw",
+        "pairs",
+        "ready",
+        "run_s",
+        "site_ok",
+        "transfer_cny",
+    )
+
+    def __init__(
+        self,
+        job: TrainingJob,
+        index: int,
+        pairs: IntArray,
+        run_s: IntArray,
+        ready: IntArray,
+        kw: FArray,
+        fixed: FArray,
+        transfer_cny: FArray,
+        site_ok: BArray,
+        datasets: tuple[DatasetInfo, ...],
+        earliest_off: int,
+        deadline_off: int,
+    ) -> None:
+        self.job = job
+        self.index = index
+        self.count = job.accelerators
+        self.pairs = pairs
+        self.run_s = run_s
+        self.ready = ready
+        self.kw = kw
+        self.fixed = fixed
+        self.transfer_cny = transfer_cny
+        self.site_ok = site_ok
+        self.datasets = datasets
+        self.earliest_off = earliest_off
+        self.deadline_off = deadline_off
+
+
+@dataclass
+class Options:
+    """Every start of one job: ``value[i, c]`` for usable pair ``i`` and slot ``k0 + c``
+    (``inf`` where the start is not allowed), whether it is end-aligned, and whether it is
+    allowed by time alone (window and deadline, ignoring capacity)."""
+
+    k0: int
+    value: FArray
+    end_aligned: BArray
+    time_ok: BArray
+
+    @property
+    def width(self) -> int:
+        return int(self.value.shape[1])
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One start of one job: usable-pair index ``i``, slot ``k``, start offset (s)."""
+
+    i: int
+    k: int
+    start_off: int
+
+
+class Problem:
+    """A compiled ``PlanRequest``; see the module docstring."""
+
+    def __init__(self, req: PlanRequest) -> None:
+        if req.slot_s < 1:
+            raise InputError("slot_s must be at least 1 s", source="plan request")
+        if req.horizon_slots < 1:
+            raise InputError("horizon_slots must be at least 1", source="plan request")
+        if not math.isfinite(req.carbon_price_cny_per_t) or req.carbon_price_cny_per_t < 0:
+            raise InputError(
+                "carbon price must be a number >= 0", source="plan request", where="carbon price"
+            )
+        self.req = req
+        self.net = network_arrays(req.network)
+        self.now = int(req.now_s)
+        self.slot = int(req.slot_s)
+        self.slot_h = self.slot / 3600.0
+        self.T = int(req.horizon_slots)
+        self.cp = float(req.carbon_price_cny_per_t)
+        net = self.net
+        self.down = np.array([s.id in req.down_sites for s in net.sites], dtype=bool)
+        self._datasets = {d.id: d for d in req.datasets}
+        self._ds_memo: dict[str, DatasetInfo | Rejection] = {}
+        self._speed_memo: dict[tuple[tuple[str, float], ...], FArray] = {}
+        ids = [j.id for j in req.jobs]
+        if len(set(ids)) != len(ids):
+            dup = sorted({i for i in ids if ids.count(i) > 1})
+            raise InputError(f"duplicate job id(s): {', '.join(dup)}", source="plan request")
+        self.views: list[JobView | Rejection] = [self._view(j, i) for i, j in enumerate(req.jobs)]
+        max_ns = 1
+        for v in self.views:
+            if isinstance(v, JobView):
+                max_ns = max(max_ns, int(-(-int(v.run_s.max()) // self.slot)))
+        self.T_ext = self.T + max_ns + 2
+        self._signals()
+        self._capacity()
+
+    # ------------------------------------------------------------------ signals
+
+    def _signals(self) -> None:
+        net, n = self.net, self.T_ext
+        price = np.empty((net.n_sites, n))
+        carbon = np.empty((net.n_sites, n))
+        for i, s in enumerate(net.sites):
+            fc = self.req.forecasts.get(s.id)
+            price[i] = slot_means(fc.price if fc else s.price, self.now, self.slot, n)
+            carbon[i] = slot_means(fc.carbon if fc else s.carbon, self.now, self.slot, n)
+        for name, arr in (("price", price), ("carbon", carbon)):
+            bad = ~np.isfinite(arr).all(axis=1)
+            if bad.any():
+                sid = net.sites[int(np.flatnonzero(bad)[0])].id
+                raise InputError(
+                    f"the {name} signal has no value for part of the planning window",
+                    source=f"site {sid}",
+                    fix="give a signal (or forecast) that covers the horizon",
+                )
+        self.price = price  # CNY/kWh per site and slot
+        self.carbon = carbon  # g/kWh
+        zero = np.zeros((net.n_sites, 1))
+        # Per site: prefix sums of price and carbon times slot hours (per kWh-per-hour).
+        self.price_cum = np.hstack([zero, np.cumsum(price * self.slot_h, axis=1)])
+        self.carbon_cum = np.hstack([zero, np.cumsum(carbon * self.slot_h, axis=1)])
+        ps = net.pair_site
+        pue = net.pue[ps][:, None]
+        self.w = {
+            "objective": pue * self.slot_h * (price[ps] + self.cp * carbon[ps] * 1e-6),
+            "cost": pue * self.slot_h * price[ps],
+            "carbon": pue * self.slot_h * carbon[ps],
+        }
+        zp = np.zeros((net.n_pairs, 1))
+        self.W = {k: np.hstack([zp, np.cumsum(v, axis=1)]) for k, v in self.w.items()}
+
+    # ------------------------------------------------------------------ capacity
+
+    def _capacity(self) -> None:
+        net = self.net
+        free = np.repeat(net.cap[:, None], self.T_ext, axis=1).astype(np.int64)
+        free[self.down[net.pair_site]] = 0
+        pidx = {
+            (net.sites[s].id, a): p
+            for p, (s, a) in enumerate(zip(net.pair_site, net.pair_acc, strict=True))
+        }
+        for a in self.req.running:
+            p = pidx.get((a.site_id, a.accelerator))
+            if p is None or a.end_s <= self.now:
+                continue
+            i0 = max(0, (a.start_s - self.now) // self.slot)
+            i1 = min(self.T_ext, -(-(a.end_s - self.now) // self.slot))
+            if i1 > i0:
+                free[p, i0:i1] -= a.count
+        self.free = free
+        self._build_st()
+
+    def _build_st(self) -> None:
+        """Sparse table of minima: ``st[l][p, i] = min(free[p, i : i + 2**l])``."""
+        st = [self.free]
+        h = 1
+        while 2 * h <= self.T_ext:
+            prev = st[-1]
+            st.append(np.minimum(prev[:, : prev.shape[1] - h], prev[:, h:]))
+            h *= 2
+        self.st = st
+
+    def min_free(self, rows: IntArray, a: int, b: int, ns: int) -> IntArray:
+        """``min(free[p, k : k + ns])`` for every ``p`` in ``rows`` and ``a <= k < b``."""
+        lvl = ns.bit_length() - 1
+        t = self.st[lvl]
+        off = ns - (1 << lvl)
+        return np.minimum(t[rows, a:b], t[rows, a + off : b + off])
+
+    def commit(self, p: int, k: int, ns: int, count: int) -> None:
+        """Take ``count`` accelerators of pair ``p`` over slots ``[k, k + ns)``."""
+        self.free[p, k : k + ns] -= count
+        h = 1
+        for lvl in range(1, len(self.st)):
+            prev = self.st[lvl - 1]
+            self.st[lvl][p] = np.minimum(prev[p, : prev.shape[1] - h], prev[p, h:])
+            h *= 2
+
+    # ------------------------------------------------------------------ jobs
+
+    def _speeds(self, job: TrainingJob) -> FArray:
+        if not job.accelerator_speed:
+            return self.net.default_speed
+        key = tuple(sorted((str(k), float(v)) for k, v in job.accelerator_speed.items()))
+        hit = self._speed_memo.get(key)
+        if hit is None:
+            m = dict(key)
+            known = self.net.network.accelerators
+            hit = np.array(
+                [
+                    m.get(a, 0.0) if a in known and math.isfinite(m.get(a, 0.0)) else 0.0
+                    for a in self.net.pair_acc
+                ],
+                dtype=np.float64,
+            )
+            self._speed_memo[key] = hit
+        return hit
+
+    def dataset_info(self, ds_id: str) -> DatasetInfo | Rejection:
+        hit = self._ds_memo.get(ds_id)
+        if hit is not None:
+            return hit
+        out: DatasetInfo | Rejection
+        d = self._datasets.get(ds_id)
+        net = self.net
+        if d is None:
+            out = Rejection("dataset", f"unknown dataset {ds_id!r} (not in the request)")
+        elif d.home_site not in net.site_index:
+            out = Rejection("dataset", f"dataset {ds_id} lives at {d.home_site!r}, not a site")
+        elif not (math.isfinite(d.size_gb) and d.size_gb >= 0):
+            out = Rejection("dataset", f"dataset {ds_id} has size {d.size_gb} GB")
+        else:
+            home = net.site_index[d.home_site]
+            scope = rules.effective_scope(d)
+            rule = rules.RULES[d.classification]
+            n = net.n_sites
+            if scope is rules.Scope.HOME_SITE:
+                allowed = np.zeros(n, dtype=bool)
+            elif scope is rules.Scope.HOME_JURISDICTION:
+                allowed = net.juris == net.juris[home]
+            else:
+                allowed = np.ones(n, dtype=bool)
+            allowed = allowed & (net.level >= rule.min_security_level)
+            allowed[home] = True
+            others = sorted(
+                net.site_index[s]
+                for s in self.req.replicas.get(ds_id, frozenset())
+                if s in net.site_index and net.site_index[s] != home
+            )
+            srcs = [home, *others]
+            cost = np.full(n, INF)
+            time_s = np.full(n, INF)
+            source = np.full(n, home, dtype=np.int64)
+            for src in srcs:
+                c = d.size_gb * net.egress[src]
+                t = np.ceil(d.size_gb * net.s_per_gb[src])
+                better = np.isfinite(t) & ((c < cost) | ((c == cost) & (t < time_s)))
+                cost = np.where(better, c, cost)
+                time_s = np.where(better, t, time_s)
+                source = np.where(better, src, source)
+            for src in srcs:  # a copy is already there
+                cost[src], time_s[src], source[src] = 0.0, 0.0, src
+            cost[~np.isfinite(time_s)] = INF
+            out = DatasetInfo(d, home, allowed, cost, time_s, source)
+        self._ds_memo[ds_id] = out
+        return out
+
+    def _view(self, job: TrainingJob, index: int) -> JobView | Rejection:
+        net = self.net
+        count = job.accelerators
+        if not isinstance(count, int) or count < 1:
+            return Rejection("gang", f"asks for {count} accelerators; a job needs at least 1")
+        if not (math.isfinite(job.work_h) and job.work_h >= 0):
+            return Rejection("work", f"work of {job.work_h} h is not a number >= 0")
+        if not (0 < job.utilisation <= 1.0 + 1e-9):
+            return Rejection("work", f"utilisation {job.utilisation} is not in (0, 1]")
+        if job.deadline_s < job.earliest_start_s:
+            return Rejection(
+                "deadline",
+                f"deadline is {(job.earliest_start_s - job.deadline_s) / 3600:.1f} h "
+                "before the earliest start",
+            )
+        speed = self._speeds(job)
+        usable = speed > 0
+        if not usable.any():
+            want = ", ".join(sorted(job.accelerator_speed)) or "any"
+            have = ", ".join(sorted(set(net.pair_acc))) or "none"
+            return Rejection(
+                "accelerator-type",
+                f"no site has an accepted accelerator type ({want}); the network has {have}",
+            )
+        gang = usable & (net.cap >= count)
+        if not gang.any():
+            best = int(net.cap[usable].max())
+            return Rejection(
+                "gang",
+                f"needs {count} accelerators at one site; the largest usable pool has {best}",
+            )
+        site_ok = np.ones(net.n_sites, dtype=bool)
+        tcost = np.zeros(net.n_sites)
+        tready = np.zeros(net.n_sites)
+        infos: list[DatasetInfo] = []
+        for ds_id in job.datasets:
+            info = self.dataset_info(ds_id)
+            if isinstance(info, Rejection):
+                return info
+            infos.append(info)
+            site_ok &= info.allowed & np.isfinite(info.time_s)
+            tcost = tcost + info.cost
+            tready = np.maximum(tready, info.time_s)
+        ok = gang & site_ok[net.pair_site]
+        if not ok.any():
+            s = int(net.pair_site[np.flatnonzero(gang)[0]])
+            return Rejection("data-rule", self.site_rule_reason(infos, s) or "no allowed site")
+        up = ok & ~self.down[net.pair_site]
+        if not up.any():
+            names = sorted({net.sites[int(s)].id for s in net.pair_site[ok]})
+            return Rejection("down", f"every site that could run it is down: {', '.join(names)}")
+        pairs = np.flatnonzero(up)
+        sp = speed[pairs]
+        run_s = np.maximum(1, np.ceil(job.work_h * 3600 / sp)).astype(np.int64)
+        ps = net.pair_site[pairs]
+        earliest_off = max(0, job.earliest_start_s - self.now)
+        ready = np.maximum(tready[ps], earliest_off).astype(np.int64)
+        kw = count * (net.acc_power_w[pairs] * job.utilisation + net.host_w[pairs]) / 1000.0
+        transfer = tcost[ps]
+        fixed = count * net.price_h[pairs] * run_s / 3600.0 + transfer
+        return JobView(
+            job,
+            index,
+            pairs,
+            run_s,
+            ready,
+            kw,
+            fixed,
+            transfer,
+            site_ok,
+            tuple(infos),
+            earliest_off,
+            job.deadline_s - self.now,
+        )
+
+    def site_rule_reason(self, infos: list[DatasetInfo] | tuple[DatasetInfo, ...], s: int) -> str:
+        """Why the data of a job may not go to site ``s`` (empty when it may)."""
+        site = self.net.sites[s]
+        for info in infos:
+            why = rules.breach(info.dataset, site, self.net.sites[info.home])
+            if why:
+                return f"violates data rule: {why}"
+            if not math.isfinite(info.time_s[s]):
+                return f"dataset {info.dataset.id} cannot reach {site.id} (no bandwidth)"
+        return ""
+
+    # ------------------------------------------------------------------ options
+
+    def options(self, v: JobView, metric: str = "objective", capacity: bool = True) -> Options:
+        """Every start of ``v`` in the horizon with its value under ``metric``
+        (``objective``: cost + carbon price x carbon, ``cost``: CNY, ``carbon``: kg-ish
+        weight; all per the same prefix sums)."""
+        slot = self.slot
+        dl = v.deadline_off
+        ns_all = -(-v.run_s // slot)
+        k0 = max(0, int(np.min(-(-(v.ready + v.run_s) // slot) - ns_all)))
+        k1 = min(self.T - 1, int(np.max((dl - v.run_s) // slot)))
+        if k1 < k0:
+            empty = np.zeros((len(v.pairs), 0))
+            return Options(k0, empty, empty.astype(bool), empty.astype(bool))
+        K = k1 - k0 + 1
+        a, b = k0, k1 + 1
+        ks = np.arange(k0, b, dtype=np.int64)
+        W = self.W[metric]
+        w = self.w[metric]
+        value = np.empty((len(v.pairs), K))
+        end_al = np.zeros((len(v.pairs), K), dtype=bool)
+        time_ok = np.empty((len(v.pairs), K), dtype=bool)
+        runs = np.unique(v.run_s)
+        for r in runs:
+            r = int(r)
+            gi: Any = slice(None) if len(runs) == 1 else np.flatnonzero(v.run_s == r)
+            rows = v.pairs[gi]
+            n, rem = divmod(r, slot)
+            ns = n + (1 if rem else 0)
+            f = rem / slot
+            ready = v.ready[gi][:, None]
+            ts = ks * slot
+            ok_s = (ts >= ready) & (ts + r <= dl)
+            c = W[rows, a + n : b + n] - W[rows, a:b]
+            if rem:
+                c = c + f * w[rows, a + n : b + n]
+                te = (ks + ns) * slot - r
+                ok_e = (te >= ready) & ((ks + ns) * slot <= dl)
+                ce = f * w[rows, a:b] + W[rows, a + 1 + n : b + 1 + n] - W[rows, a + 1 : b + 1]
+                use_e = ok_e & (~ok_s | (ce < c))
+                c = np.where(use_e, ce, c)
+                ok = ok_s | ok_e
+                end_al[gi] = use_e
+            else:
+                ok = ok_s
+            if metric == "carbon":
+                val = v.kw[gi][:, None] * c
+            else:
+                val = v.kw[gi][:, None] * c + v.fixed[gi][:, None]
+            time_ok[gi] = ok
+            if capacity:
+                ok = ok & (self.min_free(rows, a, b, ns) >= v.count)
+            value[gi] = np.where(ok, val, INF)
+        return Options(k0, value, end_al, time_ok)
+
+    def start_off(self, v: JobView, i: int, k: int, end_aligned: bool) -> int:
+        r = int(v.run_s[i])
+        if end_aligned:
+            return (k + -(-r // self.slot)) * self.slot - r
+        return k * self.slot
+
+    def footprint(self, v: JobView, i: int) -> int:
+        return int(-(-int(v.run_s[i]) // self.slot))
+
+    # ------------------------------------------------------------------ results
+
+    def breakdown(self, v: JobView, i: int, start_off: int) -> Breakdown:
+        """Cost and carbon of running ``v`` on usable pair ``i`` from ``now + start_off``."""
+        p = int(v.pairs[i])
+        s = int(self.net.pair_site[p])
+        r = int(v.run_s[i])
+        x0 = start_off / self.slot
+        x1 = (start_off + r) / self.slot
+        kwh_per_h = float(v.kw[i]) * float(self.net.pue[s])
+        energy_cost = kwh_per_h * (_interp(self.price_cum[s], x1) - _interp(self.price_cum[s], x0))
+        carbon_kg = (
+            kwh_per_h * (_interp(self.carbon_cum[s], x1) - _interp(self.carbon_cum[s], x0)) / 1000
+        )
+        compute = float(v.fixed[i] - v.transfer_cny[i])
+        transfer = float(v.transfer_cny[i])
+        obj = energy_cost + compute + transfer + self.cp * carbon_kg / 1000.0
+        return Breakdown(kwh_per_h * r / 3600.0, energy_cost, compute, transfer, carbon_kg, obj)
+
+    def transfers(self, v: JobView, i: int) -> tuple[Transfer, ...]:
+        s = int(self.net.pair_site[int(v.pairs[i])])
+        out = []
+        for info in v.datasets:
+            src = int(info.source[s])
+            if src == s:  # a copy is already at the site
+                continue
+            out.append(
+                Transfer(
+                    info.dataset.id,
+                    self.net.sites[src].id,
+                    self.net.sites[s].id,
+                    info.dataset.size_gb,
+                    self.now,
+                    self.now + int(info.time_s[s]),
+                    float(info.cost[s]),
+                )
+            )
+        return tuple(out)
+
+    def site_of(self, v: JobView, i: int) -> Site:
+        return self.net.sites[int(self.net.pair_site[int(v.pairs[i])])]
+
+    def acc_of(self, v: JobView, i: int) -> str:
+        return self.net.pair_acc[int(v.pairs[i])]
+
+
+def _interp(cum: FArray, x: float) -> float:
+    k = int(x)
+    frac = x - k
+    if frac == 0.0:
+        return float(cum[k])
+    return float(cum[k] + frac * (cum[k + 1] - cum[k]))

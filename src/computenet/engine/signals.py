@@ -1,0 +1,55 @@
+"""Slot values of a signal over a planning horizon, memoised.
+
+The simulator asks the engine on every arrival, so ``now_s`` is rarely on a slot boundary
+and the same hourly signal is read thousands of times. The engine therefore reads each
+signal once on the grid aligned to ``slot_s`` and blends two neighbouring aligned slots for
+an offset grid: the mean over ``[now + k*slot, now + (k+1)*slot)`` is
+``(1 - theta) * v[k] + theta * v[k + 1]`` with ``theta`` the offset as a share of a slot.
+That is exact for signals that are constant over each aligned slot (hourly data with hourly
+slots, constants, time-of-use tariffs changing on the hour) and a close estimate otherwise.
+
+The memo is keyed by the signal object (held, so its id cannot be reused) and the aligned
+grid; signals are immutable, so a hit returns exactly what a fresh read would.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from computenet.errors import InputError
+from computenet.model import FloatArray, Signal
+
+_MEMO: dict[tuple[int, int, int, int], tuple[Signal, FloatArray]] = {}
+_MEMO_MAX = 2048
+
+
+def _aligned(sig: Signal, start_s: int, slot_s: int, n: int) -> FloatArray:
+    key = (id(sig), start_s, slot_s, n)
+    hit = _MEMO.get(key)
+    if hit is not None and hit[0] is sig:
+        return hit[1]
+    values = np.asarray(sig.window(start_s, start_s + n * slot_s, slot_s), dtype=np.float64)
+    if values.shape != (n,):
+        raise InputError(
+            f"signal returned {values.shape} values for {n} slots",
+            source=f"signal {getattr(sig, 'source', '') or type(sig).__name__}",
+        )
+    values.setflags(write=False)
+    if len(_MEMO) >= _MEMO_MAX:
+        _MEMO.clear()
+    _MEMO[key] = (sig, values)
+    return values
+
+
+def slot_means(sig: Signal, now_s: int, slot_s: int, n: int) -> FloatArray:
+    """Mean of ``sig`` over each slot ``[now_s + k*slot_s, ...)`` for ``k < n``."""
+    base = now_s - now_s % slot_s
+    theta = (now_s - base) / slot_s
+    # Round the length up so requests of slightly different lengths share a memo entry.
+    m = max(64, 1 << math.ceil(math.log2(n + 1)))
+    v = _aligned(sig, base, slot_s, m)
+    if theta == 0.0:
+        return v[:n]
+    return np.asarray((1.0 - theta) * v[:n] + theta * v[1 : n + 1], dtype=np.float64)
