@@ -35,6 +35,10 @@ class ConstantSignal:
     def mean(self, start_s: int, end_s: int) -> float:
         return self.value
 
+    def describe(self) -> dict[str, object]:
+        """A JSON-ready description (kind, value, unit)."""
+        return {"kind": "constant", "value": self.value, "unit": self.unit}
+
 
 @dataclass(frozen=True, eq=False)
 class SeriesSignal:
@@ -127,3 +131,15 @@ class SeriesSignal:
             return self.at(start_s)
         ends = self._integral(np.array([start_s, end_s], dtype=np.int64))
         return float((ends[1] - ends[0]) / (end_s - start_s))
+
+    def describe(self) -> dict[str, object]:
+        """A JSON-ready description (kind, grid, span, unit, source file)."""
+        return {
+            "kind": "series",
+            "unit": self.unit,
+            "start_s": self.start_s,
+            "step_s": self.step_s,
+            "points": int(self.values.size),
+            "mean": float(self.values.mean()),
+            "source": self.source,
+        }
