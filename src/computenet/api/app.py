@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -123,6 +124,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Everything built so far (framework, ORM, the network with its hourly series) lives
+        # as long as the process: moving it out of the collector's sight turns the full
+        # collections that stalled every request for 100-150 ms under load into short ones.
+        gc.collect()
+        gc.freeze()
         await batcher.start()
         loop_task = None
         if settings.run_loop:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,7 +46,10 @@ def state(request: Request) -> ServiceState:
     return st
 
 
-def principal(request: Request) -> Principal:
+async def principal(request: Request) -> Principal:
+    """The caller. ``async`` on purpose: a cache hit needs no thread hop (a sync dependency
+    would go through the thread pool on every request); a miss reads the database in a
+    worker thread."""
     st = state(request)
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -58,7 +62,7 @@ def principal(request: Request) -> Principal:
     if hit is not None and hit[1] > now:
         who = hit[0]
     else:
-        found = st.repo.principal_for(token)
+        found = await asyncio.to_thread(st.repo.principal_for, token)
         if found is None:
             raise AuthError("unknown or revoked token")
         who = found

@@ -7,6 +7,7 @@ changes go through ``computenet.control.lifecycle.check_transition``.
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import time
 import uuid
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, insert, select, update
+from sqlalchemy import Engine, create_engine, event, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -131,6 +132,40 @@ def job_dict(row: JobRow) -> dict[str, Any]:
         "message": row.message,
     }
 
+
+# Submission SQL (see ``Repository._insert_new``). Column lists match models.JobRow.
+_PG_ARRAYS = {
+    "id": "text",
+    "tenant_id": "text",
+    "name": "text",
+    "accelerators": "int",
+    "duration_h": "float8",
+    "deadline_s": "bigint",
+    "command": "text",
+    "priority": "int",
+    "idempotency_key": "text",
+}
+_PG_INSERT = (
+    "WITH j AS (INSERT INTO jobs (id, tenant_id, name, state, accelerators, duration_h, "
+    "deadline_s, accelerator_types, datasets, command, priority, idempotency_key, created_s, "
+    "updated_s) SELECT id, tenant_id, name, 'submitted', accelerators, duration_h, deadline_s, "
+    "accelerator_types::json, datasets::json, command, priority, idempotency_key, "
+    "%(t)s, %(t)s FROM unnest("
+    + ", ".join(f"%({c})s::{t}[]" for c, t in _PG_ARRAYS.items())
+    + ", %(accelerator_types)s::text[], %(datasets)s::text[]) AS u("
+    + ", ".join(_PG_ARRAYS)
+    + ", accelerator_types, datasets) RETURNING id, tenant_id, name) "
+    "INSERT INTO audit (at_s, actor, action, object_id, detail) "
+    "SELECT %(t)s, tenant_id, 'job.submit', id, json_build_object('name', name) FROM j"
+)
+_SQLITE_INSERT_JOB = (
+    "INSERT INTO jobs (id, tenant_id, name, state, accelerators, duration_h, deadline_s, "
+    "accelerator_types, datasets, command, priority, idempotency_key, created_s, updated_s) "
+    "VALUES (?, ?, ?, 'submitted', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SQLITE_INSERT_AUDIT = (
+    "INSERT INTO audit (at_s, actor, action, object_id, detail) VALUES (?, ?, 'job.submit', ?, ?)"
+)
 
 _UNSET_FIELDS = ("site_id", "accelerator", "start_s", "end_s", "exit_code", "message")
 
@@ -254,23 +289,47 @@ class Repository:
                     existing[(principal.tenant_id, key)] = _with_defaults(new)
                 new_rows.append(new)
                 out.append((_with_defaults(new), True))
-            # Core executemany (one multi-row INSERT), not ORM objects: this is the hot path.
             if new_rows:
-                s.execute(insert(JobRow), new_rows)
-                s.execute(
-                    insert(AuditRow),
-                    [
-                        {
-                            "at_s": t,
-                            "actor": r["tenant_id"],
-                            "action": "job.submit",
-                            "object_id": r["id"],
-                            "detail": {"name": r["name"]},
-                        }
-                        for r in new_rows
-                    ],
-                )
+                self._insert_new(s, new_rows, t)
         return out
+
+    def _insert_new(self, s: Session, rows: list[dict[str, Any]], t: int) -> None:
+        """Insert new jobs and their ``job.submit`` audit entries: the hot path of the
+        service, so plain SQL through the driver (the ORM's per-row work was a third of the
+        server's CPU under load). PostgreSQL: ONE statement for the whole batch (arrays
+        unnested, audit rows written from ``RETURNING``); SQLite: two C-level executemany."""
+        conn = s.connection()
+        if self.is_postgres:
+            cols = {c: [r[c] for r in rows] for c in _PG_ARRAYS}
+            cols["accelerator_types"] = [json.dumps(r["accelerator_types"]) for r in rows]
+            cols["datasets"] = [json.dumps(r["datasets"]) for r in rows]
+            conn.exec_driver_sql(_PG_INSERT, {**cols, "t": t})
+            return
+        conn.exec_driver_sql(
+            _SQLITE_INSERT_JOB,
+            [
+                (
+                    r["id"],
+                    r["tenant_id"],
+                    r["name"],
+                    r["accelerators"],
+                    r["duration_h"],
+                    r["deadline_s"],
+                    json.dumps(r["accelerator_types"]),
+                    json.dumps(r["datasets"]),
+                    r["command"],
+                    r["priority"],
+                    r["idempotency_key"],
+                    t,
+                    t,
+                )
+                for r in rows
+            ],
+        )
+        conn.exec_driver_sql(
+            _SQLITE_INSERT_AUDIT,
+            [(t, r["tenant_id"], r["id"], json.dumps({"name": r["name"]})) for r in rows],
+        )
 
     def _visible(self, s: Session, principal: Principal, job_id: str) -> JobRow:
         row = s.get(JobRow, job_id)
