@@ -14,6 +14,7 @@ from computenet.errors import ComputenetError
 # isort: split
 import computenet.cli.demo
 import computenet.cli.explain
+import computenet.cli.hubs
 import computenet.cli.jobs
 import computenet.cli.serve
 import computenet.cli.simulate
