@@ -18,42 +18,42 @@ of 1.5 and light in fibre at 200 km/ms, plus 2 ms; the pairs that fell back are 
 ``ZoneNetworkInfo.defaults``. Bandwidth and egress price are assumptions stated in
 ``DEFAULT_BANDWIDTH_GBPS`` and ``DEFAULT_EGRESS_USD_PER_GB``.
 
+The series are read by ``computenet.signals`` (``load_emaps_carbon``,
+``load_price_usd_per_mwh``), the links are a ``computenet.network.Links`` over the GCP matrix
+and ``DistanceModel(1.5, 2 ms)``, so a bad file gives the same ``SignalFileError`` (file,
+line, fix) as anywhere else.
+
 Every site has ``capacity`` A100s (an assumed capacity, marked ``assumed``), PUE
 ``DEFAULT_PUE`` and MLPS level 3 (both assumptions), jurisdiction overseas.
 """
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
-import numpy as np
-
-from computenet.errors import InputError, SignalFileError
+from computenet.catalog.accelerators import KNOWN_ACCELERATORS
+from computenet.errors import InputError
 from computenet.model import (
-    AcceleratorType,
     Jurisdiction,
-    LatencyEstimate,
     Network,
     Pool,
     Role,
     Signal,
     Site,
 )
-from computenet.signals import SeriesSignal
+from computenet.network import DistanceModel, LatencyMatrix, Links, Place, read_gcp_zone_matrix
+from computenet.signals import load_emaps_carbon, load_price_usd_per_mwh, price_file_utc_offset_h
 
 DEFAULT_PUE = 1.2  # assumption: a modern hyperscale data centre
 DEFAULT_HOST_POWER_W = 100.0  # assumption: host share per accelerator
 DEFAULT_BANDWIDTH_GBPS = 10.0  # assumption: a 10 Gb/s bulk-transfer share between zones
 DEFAULT_EGRESS_USD_PER_GB = 0.08  # assumption: typical cloud inter-region egress
 ROUTE_FACTOR = 1.5  # fibre routes are longer than the great circle
-FIBRE_KM_PER_MS = 200.0
+OVERHEAD_MS = 2.0
 
-A100 = AcceleratorType("A100", "NVIDIA", 312.0, 80.0, 400.0, source="CHINA_FACTS.md §5")
+A100 = KNOWN_ACCELERATORS["A100"]
 
 # Reference city of each zone (latitude, longitude, city): where its data centres cluster.
 ZONE_CITIES: dict[str, tuple[float, float, str]] = {
@@ -81,45 +81,6 @@ ZONE_CITIES: dict[str, tuple[float, float, str]] = {
 LATENCY_ALIASES = {"AUS-NSW": "AU-NSW", "DE": "DE-LU", "BR-CS": "BR-SP", "IN-MH": "IN-WE"}
 
 
-def _haversine_km(a: tuple[float, float], b: tuple[float, float]) -> float:
-    lat1, lon1, lat2, lon2 = map(math.radians, (a[0], a[1], b[0], b[1]))
-    h = (
-        math.sin((lat2 - lat1) / 2) ** 2
-        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
-    )
-    return 2 * 6371.0 * math.asin(math.sqrt(h))
-
-
-@dataclass(frozen=True)
-class ZoneLinks:
-    """Measured RTTs where known, a distance model elsewhere (see the module docstring)."""
-
-    measured_ms: dict[tuple[str, str], float]
-    coords: dict[str, tuple[float, float]]
-    source: str = ""
-    egress_cny_per_gb_default: float = DEFAULT_EGRESS_USD_PER_GB * 7.1
-
-    def latency(self, a: str, b: str) -> LatencyEstimate:
-        if a == b:
-            return LatencyEstimate(0.0, "measured", "same site")
-        ms = self.measured_ms.get((a, b))
-        if ms is not None:
-            return LatencyEstimate(ms, "measured", self.source)
-        return LatencyEstimate(
-            self.modelled_ms(a, b), "modelled", "great-circle x 1.5 at 200 km/ms + 2 ms"
-        )
-
-    def modelled_ms(self, a: str, b: str) -> float:
-        d = _haversine_km(self.coords[a], self.coords[b])
-        return 2.0 * d * ROUTE_FACTOR / FIBRE_KM_PER_MS + 2.0
-
-    def bandwidth_gbps(self, a: str, b: str) -> float:
-        return math.inf if a == b else DEFAULT_BANDWIDTH_GBPS
-
-    def egress_cny_per_gb(self, a: str, b: str) -> float:
-        return 0.0 if a == b else self.egress_cny_per_gb_default
-
-
 @dataclass(frozen=True)
 class ZoneNetworkInfo:
     """What the builder read and what it assumed, for the report."""
@@ -135,91 +96,9 @@ def read_gcp_latency(path: Path, zones: list[str]) -> dict[tuple[str, str], floa
 
     Where a zone appears twice (two GCP regions), the smaller RTT is kept.
     """
-    if not path.is_file():
-        raise InputError(
-            "latency file not found", source=str(path), fix="pass an existing --latency file"
-        )
-    with path.open(newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh))
-    if not rows or rows[0][0].strip() != "origin":
-        raise InputError("first column must be 'origin'", source=str(path), where="line 1")
-    header = [LATENCY_ALIASES.get(h.strip(), h.strip()) for h in rows[0][1:]]
+    m = read_gcp_zone_matrix(path, aliases=LATENCY_ALIASES)
     want = set(zones)
-    out: dict[tuple[str, str], float] = {}
-    for line, row in enumerate(rows[1:], start=2):
-        origin = LATENCY_ALIASES.get(row[0].strip(), row[0].strip())
-        if origin not in want:
-            continue
-        for col, cell in zip(header, row[1:], strict=False):
-            if col not in want or col == origin or not cell.strip():
-                continue
-            try:
-                ms = float(cell)
-            except ValueError:
-                raise InputError(
-                    f"RTT {cell!r} is not a number", source=str(path), where=f"line {line}"
-                ) from None
-            for key in ((origin, col), (col, origin)):
-                out[key] = min(ms, out.get(key, math.inf))
-    return out
-
-
-def _read_hourly(path: Path, column: str, scale: float = 1.0) -> tuple[int, np.ndarray, float]:
-    """Hourly values of ``column`` (UTC, from the first row), the start and the UTC offset
-    (hours) read from a ``Datetime (Local)`` column when there is one. Gaps are carried
-    forward from the previous hour."""
-    if not path.is_file():
-        raise SignalFileError(
-            "file not found", source=str(path), fix="check the zone code and directory"
-        )
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        cols = reader.fieldnames or []
-        if column not in cols or "Datetime (UTC)" not in cols:
-            raise SignalFileError(
-                f"expected columns 'Datetime (UTC)' and {column!r}; found {', '.join(cols)}",
-                source=str(path),
-                where="line 1",
-            )
-        values: list[float] = []
-        start = None
-        offset_h = 0.0
-        last = math.nan
-        prev_t = None
-        for line, row in enumerate(reader, start=2):
-            t = dt.datetime.fromisoformat(row["Datetime (UTC)"].strip().replace("Z", "+00:00"))
-            if t.tzinfo is None:
-                t = t.replace(tzinfo=dt.UTC)
-            ts = int(t.timestamp())
-            if start is None:
-                start = ts
-                local = (row.get("Datetime (Local)") or "").strip()
-                if local:
-                    off = dt.datetime.fromisoformat(local).utcoffset()
-                    offset_h = off.total_seconds() / 3600 if off else 0.0
-            elif prev_t is not None and ts != prev_t + 3600:
-                raise SignalFileError(
-                    f"time {row['Datetime (UTC)']} is not one hour after the previous row",
-                    source=str(path),
-                    where=f"line {line}",
-                    fix="the file must be a gap-free hourly series",
-                )
-            prev_t = ts
-            cell = (row.get(column) or "").strip()
-            v = float(cell) * scale if cell else last
-            values.append(v)
-            last = v
-    if start is None or not values:
-        raise SignalFileError("no rows", source=str(path))
-    arr = np.array(values, dtype=np.float64)
-    if np.isnan(arr).any():  # leading gap: fill backwards from the first value
-        first = arr[~np.isnan(arr)][0]
-        arr[np.isnan(arr)] = first
-    return start, arr, offset_h
-
-
-CARBON_COLUMN = "Carbon Intensity gCO₂eq/kWh (direct)"
-PRICE_COLUMN = "Price (USD/MWh)"
+    return {k: v for k, v in m.rtt_ms.items() if k[0] in want and k[1] in want}
 
 
 def build_zone_network(
@@ -264,8 +143,9 @@ def build_zone_network(
                 source="--price-dir",
                 fix=f"zones with prices there: {', '.join(have) or '(none)'}",
             )
-        c_start, c_vals, _ = _read_hourly(cpath, CARBON_COLUMN)
-        p_start, p_vals, offset_h = _read_hourly(ppath, PRICE_COLUMN, usd_to_cny / 1000.0)
+        carbon = load_emaps_carbon(cpath)
+        price = load_price_usd_per_mwh(ppath, usd_to_cny=usd_to_cny)
+        offset_h = price_file_utc_offset_h(ppath)
         lat, lon, city = ZONE_CITIES[z]
         sites.append(
             Site(
@@ -280,12 +160,8 @@ def build_zone_network(
                 pue=DEFAULT_PUE,
                 security_level=3,
                 pools=(Pool("A100", capacity, host_power_w=DEFAULT_HOST_POWER_W, assumed=True),),
-                price=cast(
-                    Signal, SeriesSignal(p_start, 3600, p_vals, unit="CNY/kWh", source=str(ppath))
-                ),
-                carbon=cast(
-                    Signal, SeriesSignal(c_start, 3600, c_vals, unit="gCO2/kWh", source=str(cpath))
-                ),
+                price=cast(Signal, price),
+                carbon=cast(Signal, carbon),
                 utc_offset_h=offset_h,
                 sources={
                     "carbon": f"Electricity Maps hourly 2023, direct: {cpath.name}",
@@ -296,13 +172,20 @@ def build_zone_network(
                 },
             )
         )
-    measured: dict[tuple[str, str], float] = {}
-    lat_source = ""
+    matrix: LatencyMatrix | None = None
     if latency is not None:
-        measured = read_gcp_latency(Path(latency), zones)
-        lat_source = f"GCP inter-region RTT: {Path(latency).name}"
-    coords = {z: ZONE_CITIES[z][:2] for z in zones}
-    links = ZoneLinks(measured, coords, lat_source, DEFAULT_EGRESS_USD_PER_GB * usd_to_cny)
+        matrix = read_gcp_zone_matrix(Path(latency), aliases=LATENCY_ALIASES)
+    links = Links(
+        places={z: Place(z, *ZONE_CITIES[z][:2], latency_key=z) for z in zones},
+        model=DistanceModel(ROUTE_FACTOR, OVERHEAD_MS),
+        measured=matrix,
+        bandwidth_gbps_default=DEFAULT_BANDWIDTH_GBPS,
+        egress_cny_per_gb_default=DEFAULT_EGRESS_USD_PER_GB * usd_to_cny,
+        source="assumed bandwidth and egress price (computenet.catalog.zones)",
+    )
+    measured = {
+        (a, b) for a in zones for b in zones if a != b and matrix and matrix.get(a, b) is not None
+    }
     defaults = tuple(
         f"{a}-{b}: RTT modelled {links.modelled_ms(a, b):.0f} ms (no measurement)"
         for i, a in enumerate(zones)
