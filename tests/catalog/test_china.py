@@ -165,3 +165,12 @@ def test_capacities_are_easy_to_override(tmp_path: Path) -> None:
         "hong-kong" not in net.site_ids and len(net.sites) == len(load_network("china").sites) - 1
     )
     assert net.site("tianfu").capacity("A100") == 128  # untouched
+
+
+def test_the_readme_example_loads(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    f = tmp_path / "ours.toml"
+    f.write_text(block, encoding="utf-8")
+    net = load_network(str(f))
+    assert net.name == "china-ours" and net.site("qingyang").capacity("H20") == 2048
