@@ -299,15 +299,29 @@ class Problem:
         # Per site: prefix sums of price and carbon times slot hours (per kWh-per-hour).
         self.price_cum = np.hstack([zero, np.cumsum(price * self.slot_h, axis=1)])
         self.carbon_cum = np.hstack([zero, np.cumsum(carbon * self.slot_h, axis=1)])
-        ps = net.pair_site
-        pue = net.pue[ps][:, None]
-        self.w = {
-            "objective": pue * self.slot_h * (price[ps] + self.cp * carbon[ps] * 1e-6),
-            "cost": pue * self.slot_h * price[ps],
-            "carbon": pue * self.slot_h * carbon[ps],
-        }
-        zp = np.zeros((net.n_pairs, 1))
-        self.W = {k: np.hstack([zp, np.cumsum(v, axis=1)]) for k, v in self.w.items()}
+        self._w: dict[str, FArray] = {}
+        self._W: dict[str, FArray] = {}
+
+    def weights(self, metric: str) -> tuple[FArray, FArray]:
+        """Per pair and slot, the value of one kW over the slot under ``metric``
+        (``objective``: CNY incl. carbon price; ``cost``: CNY; ``carbon``: g CO2), and its
+        prefix sums (one column longer)."""
+        w = self._w.get(metric)
+        if w is None:
+            ps = self.net.pair_site
+            pue = self.net.pue[ps][:, None] * self.slot_h
+            if metric == "objective":
+                w = pue * (self.price[ps] + self.cp * 1e-6 * self.carbon[ps])
+            elif metric == "cost":
+                w = pue * self.price[ps]
+            elif metric == "carbon":
+                w = pue * self.carbon[ps]
+            else:
+                raise ValueError(f"unknown metric {metric!r}")
+            W = np.zeros((w.shape[0], w.shape[1] + 1))
+            np.cumsum(w, axis=1, out=W[:, 1:])
+            self._w[metric], self._W[metric] = w, W
+        return w, self._W[metric]
 
     # ------------------------------------------------------------------ capacity
 
@@ -319,19 +333,29 @@ class Problem:
             (net.sites[s].id, a): p
             for p, (s, a) in enumerate(zip(net.pair_site, net.pair_acc, strict=True))
         }
-        for a in self.req.running:
-            p = pidx.get((a.site_id, a.accelerator))
-            if p is None or a.end_s <= self.now:
-                continue
-            i0 = max(0, (a.start_s - self.now) // self.slot)
-            i1 = min(self.T_ext, -(-(a.end_s - self.now) // self.slot))
-            if i1 > i0:
-                free[p, i0:i1] -= a.count
+        now, slot, n = self.now, self.slot, self.T_ext
+        rows = [
+            (p, (a.start_s - now) // slot, -(-(a.end_s - now) // slot), a.count)
+            for a in self.req.running
+            if a.end_s > now and (p := pidx.get((a.site_id, a.accelerator))) is not None
+        ]
+        if rows:
+            # A difference array: +count where an allocation starts, -count after it ends.
+            r = np.array(rows, dtype=np.int64)
+            i0 = np.clip(r[:, 1], 0, n)
+            i1 = np.clip(r[:, 2], 0, n)
+            keep = i1 > i0
+            diff = np.zeros((net.n_pairs, n + 1), dtype=np.int64)
+            np.add.at(diff, (r[keep, 0], i0[keep]), r[keep, 3])
+            np.add.at(diff, (r[keep, 0], i1[keep]), -r[keep, 3])
+            free -= np.cumsum(diff, axis=1)[:, :n]
         self.free = free
         self._build_st()
 
     def _build_st(self) -> None:
-        """Sparse table of minima: ``st[l][p, i] = min(free[p, i : i + 2**l])``."""
+        """Sparse table of minima: ``st[l][p, i] = min(free[p, i : i + 2**l])``; rows of
+        pairs changed by ``commit`` are rebuilt lazily."""
+        self._dirty: set[int] = set()
         st = [self.free]
         h = 1
         while 2 * h <= self.T_ext:
@@ -342,19 +366,39 @@ class Problem:
 
     def min_free(self, rows: IntArray, a: int, b: int, ns: int) -> IntArray:
         """``min(free[p, k : k + ns])`` for every ``p`` in ``rows`` and ``a <= k < b``."""
+        if self._dirty:
+            self._flush()
         lvl = ns.bit_length() - 1
         t = self.st[lvl]
         off = ns - (1 << lvl)
         return np.minimum(t[rows, a:b], t[rows, a + off : b + off])
 
+    def fits(self, p: int, k: int, ns: int, count: int) -> bool:
+        """Whether ``count`` accelerators of pair ``p`` are free over slots ``[k, k + ns)``."""
+        return bool(self.free[p, k : k + ns].min() >= count)
+
     def commit(self, p: int, k: int, ns: int, count: int) -> None:
         """Take ``count`` accelerators of pair ``p`` over slots ``[k, k + ns)``."""
         self.free[p, k : k + ns] -= count
+        self._dirty.add(p)
+
+    def _flush(self) -> None:
+        rows = np.array(sorted(self._dirty), dtype=np.int64)
+        self._dirty.clear()
         h = 1
         for lvl in range(1, len(self.st)):
             prev = self.st[lvl - 1]
-            self.st[lvl][p] = np.minimum(prev[p, : prev.shape[1] - h], prev[p, h:])
+            self.st[lvl][rows] = np.minimum(prev[rows, : prev.shape[1] - h], prev[rows, h:])
             h *= 2
+
+    def snapshot(self) -> IntArray:
+        """The free capacity now, to ``restore`` after a trial plan."""
+        return self.free.copy()
+
+    def restore(self, free: IntArray) -> None:
+        self.free[...] = free
+        self._dirty.clear()
+        self._build_st()
 
     # ------------------------------------------------------------------ jobs
 
@@ -411,7 +455,14 @@ class Problem:
             cost = np.full(n, INF)
             time_s = np.full(n, INF)
             source = np.full(n, home, dtype=np.int64)
-            for src in srcs:
+            if len(srcs) == 1:
+                cost = d.size_gb * net.egress[home]
+                time_s = np.ceil(d.size_gb * net.s_per_gb[home])
+                source = np.full(n, home, dtype=np.int64)
+                srcs_left: list[int] = []
+            else:
+                srcs_left = srcs
+            for src in srcs_left:
                 c = d.size_gb * net.egress[src]
                 t = np.ceil(d.size_gb * net.s_per_gb[src])
                 better = np.isfinite(t) & ((c < cost) | ((c == cost) & (t < time_s)))
@@ -528,15 +579,14 @@ class Problem:
         K = k1 - k0 + 1
         a, b = k0, k1 + 1
         ks = np.arange(k0, b, dtype=np.int64)
-        W = self.W[metric]
-        w = self.w[metric]
+        w, W = self.weights(metric)
         value = np.empty((len(v.pairs), K))
         end_al = np.zeros((len(v.pairs), K), dtype=bool)
         time_ok = np.empty((len(v.pairs), K), dtype=bool)
-        runs = np.unique(v.run_s)
+        single = int(v.run_s.min()) == int(v.run_s.max())
+        runs = [int(v.run_s[0])] if single else sorted({int(x) for x in v.run_s})
         for r in runs:
-            r = int(r)
-            gi: Any = slice(None) if len(runs) == 1 else np.flatnonzero(v.run_s == r)
+            gi: Any = slice(None) if single else np.flatnonzero(v.run_s == r)
             rows = v.pairs[gi]
             n, rem = divmod(r, slot)
             ns = n + (1 if rem else 0)

@@ -135,7 +135,8 @@ class Infeasible:
 
 @dataclass(frozen=True)
 class PlanReply:
-    """What the engine decided, with totals over the placements."""
+    """What the engine decided, with totals over the placements. ``notes`` says anything
+    the reader of the figures should know (e.g. how a bound was obtained)."""
 
     policy: str
     placements: tuple[Placement, ...]
@@ -145,3 +146,4 @@ class PlanReply:
     cost_cny: float = 0.0
     carbon_kg: float = 0.0
     lower_bound_cny: float | None = None
+    notes: tuple[str, ...] = ()

@@ -1,0 +1,205 @@
+"""Builders for engine tests: small networks with hourly signals, jobs, datasets, requests,
+and independent checks of a reply (capacity second by second, data rules with the
+simulator's own checker, deadlines)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from computenet.engine.types import Allocation, PlanReply, PlanRequest
+from computenet.model import (
+    AcceleratorType,
+    Classification,
+    Dataset,
+    Jurisdiction,
+    LatencyEstimate,
+    Network,
+    Pool,
+    Role,
+    Site,
+    TrainingJob,
+)
+from computenet.signals import ConstantSignal, SeriesSignal
+from computenet.sim.rules import rule_breach
+
+T0 = 1_677_628_800  # 2023-03-01T00:00:00Z
+H = 3600
+
+A100 = AcceleratorType("A100", "NVIDIA", 312.0, 80.0, 400.0)
+H100 = AcceleratorType("H100", "NVIDIA", 989.0, 80.0, 700.0)
+
+
+@dataclass(frozen=True)
+class Links:
+    bandwidth: float = 10.0
+    egress: float = 0.5
+
+    def latency(self, a: str, b: str) -> LatencyEstimate:
+        return LatencyEstimate(0.0 if a == b else 10.0, "modelled", "test")
+
+    def bandwidth_gbps(self, a: str, b: str) -> float:
+        return self.bandwidth
+
+    def egress_cny_per_gb(self, a: str, b: str) -> float:
+        return 0.0 if a == b else self.egress
+
+
+def sig(v: float | Sequence[float], unit: str):
+    if isinstance(v, (int, float)):
+        return ConstantSignal(float(v), unit)
+    return SeriesSignal(T0, H, np.array(v, dtype=float), unit=unit)
+
+
+def site(
+    sid: str,
+    pools: dict[str, int] | int = 4,
+    *,
+    price: float | Sequence[float] = 0.5,
+    carbon: float | Sequence[float] = 500.0,
+    jurisdiction: Jurisdiction = Jurisdiction.MAINLAND,
+    level: int = 3,
+    pue: float = 1.2,
+    host_w: float = 0.0,
+    price_h: float = 0.0,
+) -> Site:
+    if isinstance(pools, int):
+        pools = {"A100": pools}
+    return Site(
+        id=sid,
+        name=sid,
+        hub=sid,
+        province=sid,
+        jurisdiction=jurisdiction,
+        latitude=0.0,
+        longitude=0.0,
+        role=Role.WEST,
+        pue=pue,
+        security_level=level,
+        pools=tuple(Pool(a, n, price_h, host_w) for a, n in pools.items()),
+        price=sig(price, "CNY/kWh"),
+        carbon=sig(carbon, "gCO2/kWh"),
+    )
+
+
+def network(*sites: Site, links: Links | None = None) -> Network:
+    return Network(
+        name="test",
+        sites=tuple(sites),
+        accelerators={"A100": A100, "H100": H100},
+        links=links or Links(),
+    )
+
+
+def job(
+    jid: str,
+    work_h: float,
+    gpus: int = 1,
+    *,
+    start_h: float = 0.0,
+    deadline_h: float = 48.0,
+    datasets: tuple[str, ...] | None = None,
+    speeds: dict[str, float] | None = None,
+    priority: int = 0,
+) -> TrainingJob:
+    return TrainingJob(
+        id=jid,
+        accelerators=gpus,
+        work_h=work_h,
+        earliest_start_s=T0 + int(start_h * H),
+        deadline_s=T0 + int(deadline_h * H),
+        datasets=(f"ds-{jid}",) if datasets is None else datasets,
+        accelerator_speed=speeds or {},
+        priority=priority,
+        utilisation=1.0,
+    )
+
+
+def dataset(
+    did: str,
+    home: str,
+    cls: Classification = Classification.PUBLIC,
+    *,
+    size_gb: float = 10.0,
+    individuals: int = 0,
+    sensitive: bool = False,
+    cleared: bool = False,
+) -> Dataset:
+    return Dataset(did, size_gb, home, cls, individuals, sensitive, cleared)
+
+
+def request(
+    net: Network,
+    jobs: Sequence[TrainingJob],
+    datasets: Sequence[Dataset] = (),
+    *,
+    policy: str = "greedy",
+    horizon: int = 48,
+    carbon_price: float = 1000.0,
+    running: Sequence[Allocation] = (),
+    down: frozenset[str] = frozenset(),
+    now_s: int = T0,
+) -> PlanRequest:
+    if not datasets:
+        datasets = [dataset(d, net.sites[0].id) for j in jobs for d in j.datasets]
+    return PlanRequest(
+        now_s=now_s,
+        network=net,
+        jobs=tuple(jobs),
+        policy=policy,
+        datasets=tuple(datasets),
+        running=tuple(running),
+        carbon_price_cny_per_t=carbon_price,
+        horizon_slots=horizon,
+        down_sites=down,
+    )
+
+
+def check_reply(req: PlanRequest, rep: PlanReply) -> None:
+    """Assert the reply keeps every hard constraint, checked independently of the engine."""
+    net = req.network
+    jobs = {j.id: j for j in req.jobs}
+    ds = {d.id: d for d in req.datasets}
+    seen = [p.job_id for p in rep.placements] + [d.job_id for d in rep.deferred]
+    seen += [i.job_id for i in rep.infeasible]
+    assert sorted(seen) == sorted(jobs), "every job is answered exactly once"
+    usage: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for a in req.running:
+        usage.setdefault((a.site_id, a.accelerator), []).extend(
+            [(a.start_s, a.count), (a.end_s, -a.count)]
+        )
+    for p in rep.placements:
+        j = jobs[p.job_id]
+        assert p.site_id not in req.down_sites
+        assert p.count == j.accelerators, "gang"
+        speed = (
+            j.accelerator_speed.get(p.accelerator, 0.0)
+            if j.accelerator_speed
+            else (net.speed(p.accelerator))
+        )
+        assert speed > 0, "accelerator type"
+        run_s = max(1, math.ceil(j.work_h * 3600 / speed))
+        assert p.end_s - p.start_s == run_s
+        assert p.start_s >= max(req.now_s, j.earliest_start_s)
+        assert p.end_s <= j.deadline_s, "deadline"
+        for t in p.transfers:
+            assert t.end_s <= p.start_s, "data before start"
+            assert rule_breach(net, ds[t.dataset_id], t.to_site, copy=True) is None
+        for d in j.datasets:
+            assert rule_breach(net, ds[d], p.site_id) is None, "data rule"
+        usage.setdefault((p.site_id, p.accelerator), []).extend(
+            [(p.start_s, p.count), (p.end_s, -p.count)]
+        )
+    for (sid, acc), ev in usage.items():
+        cap = net.site(sid).capacity(acc)
+        level = 0
+        for _, d in sorted(ev, key=lambda e: (e[0], e[1])):
+            level += d
+            assert level <= cap or sid not in [p.site_id for p in rep.placements], (
+                f"capacity of {sid}/{acc} exceeded: {level} > {cap}"
+            )
+    total = sum(p.breakdown.objective_cny for p in rep.placements)
+    assert math.isclose(rep.objective_cny, total, rel_tol=1e-9, abs_tol=1e-9)
