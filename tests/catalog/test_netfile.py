@@ -194,6 +194,7 @@ def test_duplicate_and_missing_sites(tmp_path: Path) -> None:
         ),
         ('price = "tou"', 'price = "toue"', "sites[0].price", "no signal named 'toue'"),
         ("value = 500.0", 'value = "high"', "sites[0].carbon.value", "must be a number"),
+        ("value = 0.3", 'value = 30, unit = "USD/MWh"', "sites[1].price.unit", "is not CNY/kWh"),
         (
             'kind = "constant", value = 300.0',
             'kind = "file", path = "x.csv", format = "usd-mwh"',

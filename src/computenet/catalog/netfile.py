@@ -40,7 +40,7 @@ import difflib
 import math
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -284,6 +284,7 @@ class _SignalSpec:
     path: Path | None = None
     fmt: str = ""
     options: dict[str, Any] = field(default_factory=dict)
+    unit: str = ""  # as written (optional); must match the quantity it is used for
 
 
 @dataclass
@@ -349,7 +350,7 @@ def _parse_signal(t: _Table, name: str = "") -> _SignalSpec:
     if kind == "constant":
         t.keys = (*common, "value", "unit")
         spec.value = t.number("value")
-        t.text("unit", "")
+        spec.unit = t.text("unit", "")
     elif kind == "tou":
         t.keys = (*common, "flat_cny_per_kwh", "bands")
         spec.flat = t.number("flat_cny_per_kwh", lo=0.0, unit="CNY/kWh")
@@ -400,8 +401,7 @@ def _parse_signal(t: _Table, name: str = "") -> _SignalSpec:
         if fmt == "csv":
             for o in ("time_column", "value_column"):
                 spec.options[o] = t.text(o)
-        if t.has("unit"):
-            spec.options["unit"] = t.text("unit")
+        spec.unit = t.text("unit", "")
     t.done()
     return spec
 
@@ -775,6 +775,14 @@ def _resolver(
             spec = ref
         where = spec.table.where
         unit = UNITS[quantity]
+        if spec.unit and spec.unit != unit:
+            raise _fail(
+                spec.table.file,
+                f"{where}.unit",
+                f"unit {spec.unit!r} is not {unit}, the unit of {quantity} signals",
+                f"convert the values to {unit} (a csv file can use scale = ...), or use "
+                "format usd-mwh for prices in USD/MWh",
+            )
         if spec.kind == "constant":
             sig = cast(Signal, ConstantSignal(spec.value, unit))
         elif spec.kind == "tou":
@@ -802,7 +810,7 @@ def _resolver(
                 try:
                     opts = dict(spec.options)
                     if spec.fmt == "csv":
-                        opts.setdefault("unit", unit)
+                        opts["unit"] = unit
                     series = load_series(
                         cast(Path, spec.path), spec.fmt, usd_to_cny=usd_to_cny, **opts
                     )
@@ -960,15 +968,4 @@ def _build_links(doc: _Doc, places: Mapping[str, Place], sites: Iterable[Site]) 
         egress_by_place={s.id: s.egress_cny_per_gb for s in sites if s.egress_cny_per_gb > 0},
         pairs=pairs,
         source=lk.get("source", ""),
-    )
-
-
-def replace_pools(network: Network, pools: Mapping[str, tuple[Pool, ...]]) -> Network:
-    """A copy of ``network`` with the pools of some sites replaced (by site id)."""
-    unknown = [sid for sid in pools if sid not in network.site_ids]
-    if unknown:
-        raise UnknownNameError("site", unknown[0], network.site_ids)
-    return replace(
-        network,
-        sites=tuple(replace(s, pools=pools.get(s.id, s.pools)) for s in network.sites),
     )

@@ -102,7 +102,8 @@ class Links:
         return self.model.estimate(pa.latitude, pa.longitude, pb.latitude, pb.longitude)
 
     def bandwidth_gbps(self, a: str, b: str) -> float:
-        self._place(a), self._place(b)
+        self._place(a)
+        self._place(b)
         if a == b:
             return math.inf
         pair = self.pairs.get(frozenset((a, b)))
@@ -111,7 +112,8 @@ class Links:
         return self.bandwidth_gbps_default
 
     def egress_cny_per_gb(self, a: str, b: str) -> float:
-        self._place(a), self._place(b)
+        self._place(a)
+        self._place(b)
         if a == b:
             return 0.0
         pair = self.pairs.get(frozenset((a, b)))
