@@ -44,4 +44,9 @@ class Settings:
     loop_interval_s: float = 1.0
     lease_s: int = 30
     run_loop: bool = True
+    # Placement policy of the engine, and the carbon price (CNY per tonne CO2) in its objective.
     policy: str = "greedy"
+    carbon_price_cny_per_t: float = 0.0
+    # Executor for sites whose own (catalog) executor this service does not run: the
+    # built-in network's sites say "simulated", so on one machine they all run locally.
+    executor: str = "local"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,7 +17,7 @@ from computenet.api import errors
 from computenet.api.batcher import SubmitBatcher
 from computenet.api.deps import ServiceState
 from computenet.api.errors import error_json
-from computenet.api.routers import admin, jobs, sites
+from computenet.api.routers import admin, datasets, jobs, sites
 from computenet.api.schemas import Health
 from computenet.settings import Settings
 from computenet.store.repository import Repository, migrate, open_engine
@@ -103,10 +102,26 @@ def load_network_or_none(name: str) -> Any:
         return None
 
 
+def check_names(settings: Settings) -> None:
+    """Fail at start, not on every loop tick, on an unknown policy or executor."""
+    from computenet.errors import UnknownNameError
+    from computenet.executors.base import EXECUTORS
+
+    if settings.executor not in EXECUTORS:
+        raise UnknownNameError("executor", settings.executor, EXECUTORS, source="--executor")
+    try:
+        from computenet.engine import POLICIES
+    except ImportError:  # no engine yet: the loop falls back and never reads the policy
+        return
+    if settings.policy not in POLICIES:
+        raise UnknownNameError("policy", settings.policy, POLICIES, source="--policy")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app: opens the database and applies migrations now; the batch writer and
     the live loop start with the app's lifespan."""
     settings = settings or Settings()
+    check_names(settings)
     engine = open_engine(settings.db_url)
     migrate(engine)
     repo = Repository(engine)
@@ -124,11 +139,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        # Everything built so far (framework, ORM, the network with its hourly series) lives
-        # as long as the process: moving it out of the collector's sight turns the full
-        # collections that stalled every request for 100-150 ms under load into short ones.
-        gc.collect()
-        gc.freeze()
         await batcher.start()
         loop_task = None
         if settings.run_loop:
@@ -156,6 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(jobs.router)
     app.include_router(admin.router)
     app.include_router(sites.router)
+    app.include_router(datasets.router)
 
     app.add_middleware(CountRequests, counter=requests_total)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

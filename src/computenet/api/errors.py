@@ -63,7 +63,11 @@ def install(app: FastAPI) -> None:
         for cls, status, name in STATUS:
             if isinstance(exc, cls):
                 headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-                return error_json(status, name, str(exc), headers=headers)
+                fields = None
+                if isinstance(exc, InputError) and (exc.where or exc.source):
+                    where = exc.where or exc.source or ""
+                    fields = [{"field": where, "reason": exc.message}]
+                return error_json(status, name, str(exc), fields, headers=headers)
         return error_json(400, "error", str(exc))
 
     @app.exception_handler(RequestValidationError)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -109,12 +109,99 @@ class AuditOut(BaseModel):
     detail: dict[str, Any]
 
 
+Classification = Literal["public", "general", "important", "core", "personal"]
+
+
+class DatasetIn(BaseModel):
+    """A dataset a tenant's jobs read. Its class decides where it may be processed or
+    copied (Data Security Law, PIPL); the engine enforces that as a hard constraint."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    size_gb: float = Field(ge=0, le=1e9, allow_inf_nan=False, description="size, GB")
+    home_site: str = Field(
+        min_length=1, max_length=80, description="site id where the dataset lives"
+    )
+    classification: Classification = Field(default="general", description="default general")
+    individuals: int = Field(
+        default=0, ge=0, le=10**10, description="people in it (personal information)"
+    )
+    sensitive: bool = Field(default=False, description="sensitive personal information")
+    export_cleared: bool = Field(
+        default=False,
+        description="an approved cross-border transfer exists (declared by the tenant, audited)",
+    )
+
+
+class DatasetOut(BaseModel):
+    id: str
+    tenant_id: str
+    name: str
+    size_gb: float
+    home_site: str
+    classification: Classification
+    individuals: int
+    sensitive: bool
+    export_cleared: bool
+    created_s: int
+
+
+class DatasetList(BaseModel):
+    items: list[DatasetOut]
+    total: int
+    limit: int
+    offset: int
+
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False, ge=-1e6, le=1e6)]
+
+
+class SeriesIn(BaseModel):
+    """Values on a regular grid: ``values[k]`` holds over
+    ``[start_s + k*step_s, start_s + (k+1)*step_s)``. Outside it the catalog's signal holds."""
+
+    model_config = ConfigDict(extra="forbid")
+    start_s: int = Field(ge=0, le=2**40, description="UTC epoch seconds")
+    step_s: int = Field(default=3600, ge=60, le=86400, description="seconds per value")
+    values: list[FiniteFloat] = Field(min_length=1, max_length=2976)
+
+
+class SiteSignalsIn(BaseModel):
+    """What an operator or provider posts for a site. A field left out keeps its current
+    value; ``null`` returns it to the catalog's."""
+
+    model_config = ConfigDict(extra="forbid")
+    capacity: (
+        dict[Annotated[str, Field(max_length=80)], Annotated[int, Field(ge=0, le=10**6)]] | None
+    ) = Field(default=None, max_length=64, description="accelerators per type now offered")
+    price_cny_per_kwh: SeriesIn | None = Field(default=None, description="electricity, CNY/kWh")
+    carbon_g_per_kwh: SeriesIn | None = Field(default=None, description="grid, gCO2/kWh")
+
+
+class SeriesOut(BaseModel):
+    start_s: int
+    step_s: int
+    values: list[float]
+
+
+class SiteFeedOut(BaseModel):
+    capacity: dict[str, int] | None
+    price_cny_per_kwh: SeriesOut | None
+    carbon_g_per_kwh: SeriesOut | None
+    updated_s: int
+    updated_by: str
+
+
 class SiteOut(BaseModel):
     id: str
     name: str
+    hub: str
     province: str
     executor: str = Field(description="executor that runs jobs placed here")
-    accelerators: dict[str, int]
+    accelerators: dict[str, int] = Field(description="accelerators per type, feeds applied")
+    price_cny_per_kwh_now: float | None = Field(description="electricity price now, feeds applied")
+    carbon_g_per_kwh_now: float | None = Field(description="grid carbon now, feeds applied")
+    feed: SiteFeedOut | None = Field(description="what was last posted for this site")
 
 
 class ErrorOut(BaseModel):

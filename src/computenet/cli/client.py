@@ -16,13 +16,10 @@ def call(method: str, path: str, url: str | None, token: str | None, **kwargs: A
     tok = token or os.environ.get("COMPUTENET_TOKEN")
     if not tok:
         raise InputError("no token", source="--token", fix="pass --token or set COMPUTENET_TOKEN")
+    headers = {"Authorization": f"Bearer {tok}", **kwargs.pop("headers", {})}
     try:
         resp = httpx.request(
-            method,
-            base.rstrip("/") + path,
-            headers={"Authorization": f"Bearer {tok}"},
-            timeout=30.0,
-            **kwargs,
+            method, base.rstrip("/") + path, headers=headers, timeout=30.0, **kwargs
         )
     except httpx.HTTPError as exc:
         raise ComputenetError(

@@ -5,6 +5,10 @@ towards where it should be, so a tick repeated after a crash does no harm. Work 
 is guarded by a lease (plus ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), and a dispatch's
 request id is written to the database BEFORE the executor is called, so a restart reuses
 it and the executor never starts a job twice.
+
+The engine (``computenet.engine.plan``) is looked up when a tick runs; without an engine
+or a network the loop still runs jobs, on this machine, at once (and says so in the
+explanation).
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import logging
 import uuid
 from typing import Any
 
+from computenet.control import feeds as feeds_mod
+from computenet.errors import ComputenetError
 from computenet.executors.base import Executor, make_executor
 from computenet.settings import Settings
 from computenet.store.models import JobRow
@@ -23,16 +29,28 @@ from computenet.store.repository import Repository, now_s
 log = logging.getLogger("computenet.control")
 
 DEFAULT_DEADLINE_S = 7 * 24 * 3600  # a job without a deadline must finish within 7 days
+FALLBACK_SITE = "local"
+
+Decision = tuple[str | None, dict[str, Any]]  # (new state or None: stay queued, fields)
 
 
 class ControlLoop:
-    def __init__(self, repo: Repository, settings: Settings, network: Any) -> None:
+    def __init__(
+        self,
+        repo: Repository,
+        settings: Settings,
+        network: Any,
+        executors: dict[str, Executor] | None = None,
+    ) -> None:
         self.repo = repo
         self.settings = settings
         self.network = network
         self.owner = "loop-" + uuid.uuid4().hex[:8]
-        # Single machine: every site maps to the local executor unless configured.
-        self.executors: dict[str, Executor] = {"local": make_executor("local", settings.home)}
+        self.executors: dict[str, Executor] = executors or {
+            settings.executor: make_executor(settings.executor, settings.home)
+        }
+        self._feeds_key: Any = None
+        self._feeds_view: tuple[Any, dict[str, Any]] = (network, {})
 
     async def run_forever(self) -> None:
         while True:
@@ -47,6 +65,15 @@ class ControlLoop:
         self.dispatch_due()
         self.reconcile()
 
+    def executor_for(self, site_id: str | None) -> str:
+        """The executor that runs jobs placed at ``site_id``: the site's own if this service
+        has it, else the configured default."""
+        if self.network is not None and site_id is not None:
+            for site in self.network.sites:
+                if site.id == site_id and site.executor in self.executors:
+                    return str(site.executor)
+        return self.settings.executor
+
     # -- planning -----------------------------------------------------------------------
 
     def plan_queued(self) -> None:
@@ -54,26 +81,28 @@ class ControlLoop:
         if not rows:
             return
         try:
-            placements = self._plan(rows)
+            decisions = self._plan(rows)
+            for job_id, (new_state, fields) in decisions.items():
+                if new_state is None:
+                    self.repo.set_fields(job_id, **fields)
+                else:
+                    self.repo.transition(job_id, new_state, **fields)
         finally:
             self.repo.release([r.id for r in rows], self.owner)
-        for job_id, (new_state, fields) in placements.items():
-            self.repo.transition(job_id, new_state, **fields)
 
-    def _plan(self, rows: list[JobRow]) -> dict[str, tuple[str, dict[str, Any]]]:
+    def _plan(self, rows: list[JobRow]) -> dict[str, Decision]:
         now = now_s()
         import computenet.engine
 
         # Looked up at run time: the engine lands separately, the service runs without it.
         plan = getattr(computenet.engine, "plan", None)
         if plan is None or self.network is None:
-            # Without an engine or network there is nothing to optimise: run here, now.
             reason = "fallback: no engine or network loaded; placed on this machine now"
             return {
                 r.id: (
                     "placed",
                     {
-                        "site_id": "local",
+                        "site_id": FALLBACK_SITE,
                         "accelerator": None,
                         "start_s": now,
                         "end_s": now + int(r.duration_h * 3600),
@@ -82,17 +111,61 @@ class ControlLoop:
                 )
                 for r in rows
             }
-        from computenet.engine.types import PlanRequest
+        try:
+            return self._plan_with(plan, rows, now)
+        except ComputenetError:
+            if len(rows) == 1:
+                raise
+        # One job the engine refuses must not hold up the others: plan them one by one.
+        out: dict[str, Decision] = {}
+        for r in rows:
+            try:
+                out.update(self._plan_with(plan, [r], now))
+            except ComputenetError as exc:
+                out[r.id] = ("failed", {"message": f"cannot be planned: {exc}"})
+        return out
 
+    def _network_view(self) -> tuple[Any, dict[str, Any]]:
+        """The network with posted feeds applied (rebuilt only when a feed changes, so the
+        engine's per-network and per-signal caches stay warm)."""
+        posted = self.repo.site_feeds()
+        key = tuple(sorted((k, v["updated_s"], v["updated_by"]) for k, v in posted.items()))
+        if key != self._feeds_key:
+            self._feeds_view = feeds_mod.apply(self.network, posted)
+            self._feeds_key = key
+        return self._feeds_view
+
+    def _plan_with(self, plan: Any, rows: list[JobRow], now: int) -> dict[str, Decision]:
+        from computenet.engine.types import PlanRequest
+        from computenet.model import Classification, Dataset
+
+        network, forecasts = self._network_view()
+        wanted = sorted({d for r in rows for d in (r.datasets or [])})
+        datasets = tuple(
+            Dataset(
+                id=d["id"],
+                size_gb=d["size_gb"],
+                home_site=d["home_site"],
+                classification=Classification(d["classification"]),
+                individuals=d["individuals"],
+                sensitive=d["sensitive"],
+                export_cleared=d["export_cleared"],
+                tenant=d["tenant_id"],
+            )
+            for d in self.repo.datasets_by_id(wanted)
+        )
         request = PlanRequest(
             now_s=now,
-            network=self.network,
+            network=network,
             jobs=tuple(self._training_job(r, now) for r in rows),
             policy=self.settings.policy,
+            datasets=datasets,
             running=tuple(self._allocations()),
+            carbon_price_cny_per_t=self.settings.carbon_price_cny_per_t,
+            forecasts=forecasts,
         )
         reply = plan(request)
-        out: dict[str, tuple[str, dict[str, Any]]] = {}
+        out: dict[str, Decision] = {}
         for p in reply.placements:
             out[p.job_id] = (
                 "placed",
@@ -101,6 +174,7 @@ class ControlLoop:
                     "accelerator": p.accelerator,
                     "start_s": p.start_s,
                     "end_s": p.end_s,
+                    "message": None,
                     "explanation": {
                         "policy": reply.policy,
                         "reason": p.reason,
@@ -111,6 +185,8 @@ class ControlLoop:
                     },
                 },
             )
+        for d in reply.deferred:
+            out[d.job_id] = (None, {"message": f"waiting: {d.reason}"})
         for inf in reply.infeasible:
             why = f"infeasible ({inf.constraint}): {inf.reason}"
             out[inf.job_id] = ("failed", {"message": why})
@@ -150,17 +226,20 @@ class ControlLoop:
     # -- dispatch and reconcile ---------------------------------------------------------
 
     def dispatch_due(self) -> None:
-        rows = self.repo.claim(self.owner, ["placed"], self.settings.lease_s, limit=100)
+        """Start every placed job whose start time has come, exactly once."""
         now = now_s()
+        rows = self.repo.claim(self.owner, ["placed"], self.settings.lease_s, 100, due_by_s=now)
         try:
             for r in rows:
-                if r.start_s is not None and r.start_s > now:
+                name = r.executor or self.executor_for(r.site_id)
+                executor = self.executors.get(name)
+                if executor is None:
+                    self.repo.transition(
+                        r.id, "failed", message=f"no executor {name!r} in this service"
+                    )
                     continue
-                executor = self.executors["local"]
                 dispatch_id = r.dispatch_id or f"{r.id}-{uuid.uuid4().hex[:8]}"
-                if r.dispatch_id is None and not self.repo.set_dispatch(
-                    r.id, executor.name, dispatch_id
-                ):
+                if r.dispatch_id is None and not self.repo.set_dispatch(r.id, name, dispatch_id):
                     continue  # someone else recorded a dispatch meanwhile
                 executor.submit(dispatch_id, r.id, r.command)
                 self.repo.transition(r.id, "running")
@@ -168,14 +247,14 @@ class ControlLoop:
             self.repo.release([r.id for r in rows], self.owner)
 
     def reconcile(self) -> None:
-        for r in self.repo.jobs_in(["running", "cancelled"]):
-            if r.dispatch_id is None or r.executor not in self.executors:
+        """Finish running jobs whose process ended; kill the processes of cancelled ones."""
+        for r in self.repo.to_reconcile():
+            executor = self.executors.get(r.executor or "")
+            if executor is None or r.dispatch_id is None:
                 continue
-            executor = self.executors[r.executor]
             if r.state == "cancelled":
-                if r.exit_code is None:
-                    executor.cancel(r.dispatch_id)
-                    self.repo.set_fields(r.id, exit_code=-9, message="killed on cancel")
+                executor.cancel(r.dispatch_id)
+                self.repo.set_fields(r.id, exit_code=-9, message="killed on cancel")
                 continue
             status = executor.poll(r.dispatch_id)
             if status.status in ("succeeded", "failed"):

@@ -39,6 +39,10 @@ class Executor(Protocol):
         """Current status of the work started with ``request_id``."""
 
 
+EXECUTORS = ("local",)
+"""Executors this service can run (Slurm, Ray and Kubernetes come later, same interface)."""
+
+
 def make_executor(name: str, home: object) -> Executor:
     """The executor called ``name``; heavy client libraries are imported only here."""
     from pathlib import Path
@@ -49,4 +53,4 @@ def make_executor(name: str, home: object) -> Executor:
         from computenet.executors.local import LocalExecutor
 
         return LocalExecutor(Path(str(home)) / "jobs")
-    raise UnknownNameError("executor", name, ["local"])
+    raise UnknownNameError("executor", name, EXECUTORS, source="--executor")

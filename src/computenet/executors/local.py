@@ -40,8 +40,9 @@ class LocalExecutor:
         # No command: a placeholder that succeeds, so a bare submission still runs end to end.
         cmd = command or "echo 'computenet: job has no command; nothing to run'"
         # A wrapper records the exit code in a file, so the result survives our restart.
+        # The command runs in a subshell so its own ``exit`` cannot skip the recording.
         wrapper = (
-            f"{cmd}\nrc=$?\necho $rc > {shlex.quote(str(d / 'exit_code.tmp'))} && "
+            f"(\n{cmd}\n)\nrc=$?\necho $rc > {shlex.quote(str(d / 'exit_code.tmp'))} && "
             f"mv {shlex.quote(str(d / 'exit_code.tmp'))} {shlex.quote(str(d / 'exit_code'))}"
         )
         out = (d / "output.log").open("ab")

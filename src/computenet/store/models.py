@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Float, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -31,7 +41,10 @@ class TokenRow(Base):
 
 class JobRow(Base):
     __tablename__ = "jobs"
-    __table_args__ = (UniqueConstraint("tenant_id", "idempotency_key", name="uq_jobs_idem"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "idempotency_key", name="uq_jobs_idem"),
+        Index("ix_jobs_state_start", "state", "start_s"),
+    )
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(String(40), index=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -68,3 +81,32 @@ class AuditRow(Base):
     action: Mapped[str] = mapped_column(String(60))
     object_id: Mapped[str] = mapped_column(String(80), index=True)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class DatasetRow(Base):
+    """A tenant's dataset: where it lives and its class under the Data Security Law/PIPL."""
+
+    __tablename__ = "datasets"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(40), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    size_gb: Mapped[float] = mapped_column(Float)
+    home_site: Mapped[str] = mapped_column(String(80))
+    classification: Mapped[str] = mapped_column(String(20))
+    individuals: Mapped[int] = mapped_column(Integer)
+    sensitive: Mapped[bool] = mapped_column(Boolean)
+    export_cleared: Mapped[bool] = mapped_column(Boolean)
+    created_s: Mapped[int] = mapped_column(BigInteger)
+
+
+class SiteFeedRow(Base):
+    """What an operator or provider posted for a site: capacity per accelerator type and
+    price/carbon series (``{"start_s", "step_s", "values"}``); NULL keeps the catalog's."""
+
+    __tablename__ = "site_feeds"
+    site_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    capacity: Mapped[dict[str, int] | None] = mapped_column(JSON, nullable=True)
+    price_cny_per_kwh: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    carbon_g_per_kwh: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    updated_s: Mapped[int] = mapped_column(BigInteger)
+    updated_by: Mapped[str] = mapped_column(String(40))

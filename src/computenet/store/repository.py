@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from computenet.control.lifecycle import TERMINAL, check_transition
 from computenet.errors import ConflictError, InputError, MissingDependencyError, NotFoundError
-from computenet.store.models import AuditRow, JobRow, TenantRow, TokenRow
+from computenet.store.models import AuditRow, DatasetRow, JobRow, SiteFeedRow, TenantRow, TokenRow
 
 ROLES = ("admin", "provider", "tenant")
 
@@ -47,6 +47,20 @@ class JobSpec:
     datasets: tuple[str, ...] = ()
     command: str | None = None
     priority: int = 0
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A validated dataset registration. ``size_gb`` in gigabytes; ``classification`` one of
+    ``computenet.model.Classification``; ``home_site`` a site id of the loaded network."""
+
+    name: str
+    size_gb: float
+    home_site: str
+    classification: str = "general"
+    individuals: int = 0
+    sensitive: bool = False
+    export_cleared: bool = False
 
 
 def hash_token(token: str) -> str:
@@ -76,6 +90,10 @@ def open_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # The sqlite3 module would start transactions late (at the first write), so a
+            # read and the write that depends on it could see different data; SQLAlchemy
+            # emits BEGIN itself instead (below).
+            dbapi_conn.isolation_level = None
             # WAL lets readers run while the batch writer commits; synchronous=FULL keeps
             # every acknowledged commit on disk across a kill -9 or power loss.
             cur = dbapi_conn.cursor()
@@ -83,6 +101,11 @@ def open_engine(url: str) -> Engine:
             cur.execute("PRAGMA synchronous=FULL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            write = conn.get_execution_options().get("sqlite_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
         return engine
     raise InputError(
@@ -167,6 +190,33 @@ _SQLITE_INSERT_AUDIT = (
     "INSERT INTO audit (at_s, actor, action, object_id, detail) VALUES (?, ?, 'job.submit', ?, ?)"
 )
 
+
+def dataset_dict(row: DatasetRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "tenant_id": row.tenant_id,
+        "name": row.name,
+        "size_gb": row.size_gb,
+        "home_site": row.home_site,
+        "classification": row.classification,
+        "individuals": row.individuals,
+        "sensitive": row.sensitive,
+        "export_cleared": row.export_cleared,
+        "created_s": row.created_s,
+    }
+
+
+def feed_dict(row: SiteFeedRow) -> dict[str, Any]:
+    return {
+        "site_id": row.site_id,
+        "capacity": row.capacity,
+        "price_cny_per_kwh": row.price_cny_per_kwh,
+        "carbon_g_per_kwh": row.carbon_g_per_kwh,
+        "updated_s": row.updated_s,
+        "updated_by": row.updated_by,
+    }
+
+
 _UNSET_FIELDS = ("site_id", "accelerator", "start_s", "end_s", "exit_code", "message")
 
 
@@ -181,6 +231,11 @@ class Repository:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sessions = sessionmaker(engine, expire_on_commit=False)
+        # Writes take SQLite's write lock when they begin (BEGIN IMMEDIATE), so a
+        # read-then-write (a claim, a state change) cannot interleave with another writer.
+        self.writes = sessionmaker(
+            engine.execution_options(sqlite_write=True), expire_on_commit=False
+        )
         self.is_postgres = engine.dialect.name == "postgresql"
 
     # -- tenants and tokens -------------------------------------------------------------
@@ -192,7 +247,7 @@ class Repository:
             raise InputError(f"unknown role {role!r}", where="role", fix=f"use one of {ROLES}")
         tenant_id = "t_" + uuid.uuid4().hex[:16]
         token = new_token()
-        with self.sessions.begin() as s:
+        with self.writes.begin() as s:
             if s.scalar(select(TenantRow.id).where(TenantRow.name == name)) is not None:
                 raise ConflictError(f"a tenant named {name!r} already exists")
             s.add(TenantRow(id=tenant_id, name=name, role=role, created_s=now_s()))
@@ -203,7 +258,7 @@ class Repository:
     def ensure_admin_token(self, token: str) -> str:
         """Register ``token`` as the bootstrap admin's token (idempotent); returns its id."""
         digest = hash_token(token)
-        with self.sessions.begin() as s:
+        with self.writes.begin() as s:
             existing = s.get(TokenRow, digest)
             if existing is not None:
                 return existing.tenant_id
@@ -252,7 +307,7 @@ class Repository:
     ) -> list[tuple[dict[str, Any], bool]]:
         out: list[tuple[dict[str, Any], bool]] = []
         t = now_s()
-        with self.sessions.begin() as s:
+        with self.writes.begin() as s:
             keyed = [(p.tenant_id, k) for p, _, k in items if k is not None]
             existing: dict[tuple[str, str], dict[str, Any]] = {}
             if keyed:
@@ -379,7 +434,7 @@ class Repository:
             return [job_dict(r) for r in rows], int(total)
 
     def cancel_job(self, principal: Principal, job_id: str) -> dict[str, Any]:
-        with self.sessions.begin() as s:
+        with self.writes.begin() as s:
             row = self._visible(s, principal, job_id)
             if row.state == "cancelled":
                 return job_dict(row)  # cancelling twice is a no-op, not an error
@@ -396,7 +451,7 @@ class Repository:
     def transition(self, job_id: str, new: str, actor: str = "system", **fields: Any) -> bool:
         """Move a job to ``new`` and set ``fields``; False (no change) if already there
         or the edge is not allowed any more (level-triggered callers repeat safely)."""
-        with self.sessions.begin() as s:
+        with self.writes.begin() as s:
             row = s.get(JobRow, job_id)
             if row is None or row.state == new or row.state in TERMINAL:
                 return False
@@ -410,18 +465,29 @@ class Repository:
 
     # -- live loop ----------------------------------------------------------------------
 
-    def claim(self, owner: str, states: Sequence[str], lease_s: int, limit: int) -> list[JobRow]:
-        """Lease up to ``limit`` jobs in ``states`` for ``owner``: a job is handled by one
-        loop at a time. PostgreSQL uses ``FOR UPDATE SKIP LOCKED``; both use the lease."""
+    def claim(
+        self,
+        owner: str,
+        states: Sequence[str],
+        lease_s: int,
+        limit: int,
+        *,
+        due_by_s: int | None = None,
+    ) -> list[JobRow]:
+        """Lease up to ``limit`` jobs in ``states`` for ``owner`` (only those starting by
+        ``due_by_s`` if given): a job is handled by one loop at a time. PostgreSQL uses
+        ``FOR UPDATE SKIP LOCKED``; both use the lease."""
         t = now_s()
-        with self.sessions.begin() as s:
+        with self.writes.begin() as s:
             q = (
                 select(JobRow)
                 .where(JobRow.state.in_(list(states)))
                 .where((JobRow.lease_until_s.is_(None)) | (JobRow.lease_until_s < t))
-                .order_by(JobRow.priority.desc(), JobRow.created_s)
+                .order_by(JobRow.priority.desc(), JobRow.created_s, JobRow.id)
                 .limit(limit)
             )
+            if due_by_s is not None:
+                q = q.where(JobRow.start_s <= due_by_s)
             if self.is_postgres:
                 q = q.with_for_update(skip_locked=True)
             rows = list(s.scalars(q))
@@ -433,7 +499,7 @@ class Repository:
     def release(self, job_ids: Sequence[str], owner: str) -> None:
         if not job_ids:
             return
-        with self.sessions.begin() as s:
+        with self.writes.begin() as s:
             s.execute(
                 update(JobRow)
                 .where(JobRow.id.in_(list(job_ids)), JobRow.lease_owner == owner)
@@ -444,16 +510,17 @@ class Repository:
         """Set bookkeeping fields (never the state: that goes through ``transition``)."""
         if "state" in fields:
             raise ValueError("use transition() to change a job's state")
-        with self.sessions.begin() as s:
+        with self.writes.begin() as s:
             s.execute(update(JobRow).where(JobRow.id == job_id).values(**fields))
 
     def set_dispatch(self, job_id: str, executor: str, dispatch_id: str) -> bool:
-        """Record the request id BEFORE calling the executor, once: a restart reuses it,
-        so the executor sees the same id and never starts the job twice."""
-        with self.sessions.begin() as s:
+        """Record the request id BEFORE calling the executor, once, and only while the job
+        is still placed (not cancelled meanwhile): a restart reuses it, so the executor sees
+        the same id and never starts the job twice."""
+        with self.writes.begin() as s:
             res = s.execute(
                 update(JobRow)
-                .where(JobRow.id == job_id, JobRow.dispatch_id.is_(None))
+                .where(JobRow.id == job_id, JobRow.dispatch_id.is_(None), JobRow.state == "placed")
                 .values(executor=executor, dispatch_id=dispatch_id)
             )
             return bool(res.rowcount)  # type: ignore[attr-defined]
@@ -461,6 +528,103 @@ class Repository:
     def jobs_in(self, states: Sequence[str]) -> list[JobRow]:
         with self.sessions() as s:
             return list(s.scalars(select(JobRow).where(JobRow.state.in_(list(states)))))
+
+    def to_reconcile(self) -> list[JobRow]:
+        """Dispatched jobs whose executor may have news: running ones, and cancelled ones
+        whose process has not been killed yet (``exit_code`` still empty)."""
+        with self.sessions() as s:
+            q = select(JobRow).where(
+                JobRow.dispatch_id.is_not(None),
+                (JobRow.state == "running")
+                | ((JobRow.state == "cancelled") & JobRow.exit_code.is_(None)),
+            )
+            return list(s.scalars(q))
+
+    # -- datasets -----------------------------------------------------------------------
+
+    def create_dataset(self, principal: Principal, spec: DatasetSpec) -> dict[str, Any]:
+        row = DatasetRow(
+            id="d_" + uuid.uuid4().hex[:16],
+            tenant_id=principal.tenant_id,
+            name=spec.name,
+            size_gb=spec.size_gb,
+            home_site=spec.home_site,
+            classification=spec.classification,
+            individuals=spec.individuals,
+            sensitive=spec.sensitive,
+            export_cleared=spec.export_cleared,
+            created_s=now_s(),
+        )
+        with self.writes.begin() as s:
+            s.add(row)
+            _audit(
+                s,
+                principal.tenant_id,
+                "dataset.create",
+                row.id,
+                name=spec.name,
+                home_site=spec.home_site,
+                classification=spec.classification,
+                export_cleared=spec.export_cleared,
+            )
+        return dataset_dict(row)
+
+    def get_dataset(self, principal: Principal, dataset_id: str) -> dict[str, Any]:
+        with self.sessions() as s:
+            row = s.get(DatasetRow, dataset_id)
+            if row is None or (principal.role != "admin" and row.tenant_id != principal.tenant_id):
+                raise NotFoundError(f"no dataset {dataset_id!r}")
+            return dataset_dict(row)
+
+    def list_datasets(
+        self, principal: Principal, *, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        with self.sessions() as s:
+            q = select(DatasetRow)
+            if principal.role != "admin":
+                q = q.where(DatasetRow.tenant_id == principal.tenant_id)
+            total = s.scalar(select(func.count()).select_from(q.subquery())) or 0
+            rows = s.scalars(
+                q.order_by(DatasetRow.created_s.desc(), DatasetRow.id).limit(limit).offset(offset)
+            )
+            return [dataset_dict(r) for r in rows], int(total)
+
+    def missing_datasets(self, principal: Principal, ids: Sequence[str]) -> list[str]:
+        """Those of ``ids`` that the caller cannot see (unknown or another tenant's)."""
+        with self.sessions() as s:
+            q = select(DatasetRow.id).where(DatasetRow.id.in_(list(ids)))
+            if principal.role != "admin":
+                q = q.where(DatasetRow.tenant_id == principal.tenant_id)
+            found = set(s.scalars(q))
+        return [i for i in ids if i not in found]
+
+    def datasets_by_id(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        if not ids:
+            return []
+        with self.sessions() as s:
+            rows = s.scalars(select(DatasetRow).where(DatasetRow.id.in_(list(ids))))
+            return [dataset_dict(r) for r in rows]
+
+    # -- site feeds ---------------------------------------------------------------------
+
+    def put_site_feed(self, actor: str, site_id: str, **fields: Any) -> dict[str, Any]:
+        """Set the given feed fields of ``site_id`` (``None`` clears one back to the
+        catalog's value; a field not given stays as it was)."""
+        with self.writes.begin() as s:
+            row = s.get(SiteFeedRow, site_id)
+            if row is None:
+                row = SiteFeedRow(site_id=site_id, updated_s=now_s(), updated_by=actor)
+                s.add(row)
+            for key, value in fields.items():
+                setattr(row, key, value)
+            row.updated_s = now_s()
+            row.updated_by = actor
+            _audit(s, actor, "site.feed", site_id, fields=sorted(fields))
+            return feed_dict(row)
+
+    def site_feeds(self) -> dict[str, dict[str, Any]]:
+        with self.sessions() as s:
+            return {r.site_id: feed_dict(r) for r in s.scalars(select(SiteFeedRow))}
 
     # -- audit --------------------------------------------------------------------------
 

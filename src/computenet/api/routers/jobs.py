@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -10,6 +11,7 @@ from fastapi.responses import JSONResponse
 from computenet.api.deps import principal, state
 from computenet.api.errors import ERROR_RESPONSES
 from computenet.api.schemas import Explanation, JobIn, JobList, JobOut, JobState
+from computenet.errors import InputError
 from computenet.store.repository import JobSpec, Principal
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
@@ -25,7 +27,27 @@ async def submit_job(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> JSONResponse:
     """Submit a job. Acknowledged (201) only after it is committed. The same
-    ``Idempotency-Key`` returns the same job (200) and never creates a second."""
+    ``Idempotency-Key`` returns the same job (200) and never creates a second.
+
+    Defaults: no deadline (it must finish within 7 days), any accelerator type, no
+    datasets, no command (the executor runs a placeholder that succeeds), priority 0."""
+    st = state(request)
+    if body.accelerator_types and st.network is not None:
+        unknown = sorted(set(body.accelerator_types) - set(st.network.accelerators))
+        if unknown:
+            raise InputError(
+                f"unknown accelerator type {unknown[0]!r}",
+                where="accelerator_types",
+                fix=f"use some of: {', '.join(sorted(st.network.accelerators))}",
+            )
+    if body.datasets:
+        missing = await asyncio.to_thread(st.repo.missing_datasets, who, body.datasets)
+        if missing:
+            raise InputError(
+                f"unknown dataset {missing[0]!r}",
+                where="datasets",
+                fix="register it with POST /v1/datasets and use the id it returns",
+            )
     spec = JobSpec(
         name=body.name,
         accelerators=body.accelerators,
@@ -36,7 +58,7 @@ async def submit_job(
         command=body.command,
         priority=body.priority,
     )
-    job, created = await state(request).batcher.submit((who, spec, idempotency_key))
+    job, created = await st.batcher.submit((who, spec, idempotency_key))
     # The dict is built by the repository with exactly JobOut's fields; answering it
     # directly skips a second validation pass on the hot path (the tests check the shape).
     return JSONResponse(

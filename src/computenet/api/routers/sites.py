@@ -1,38 +1,95 @@
-"""/v1/sites: the network's sites and which executor runs jobs there."""
+"""/v1/sites: the network's sites, their live signals, and feeds posted by operators."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
-from computenet.api.deps import principal, state
+from computenet.api.deps import principal, require, state
 from computenet.api.errors import ERROR_RESPONSES
-from computenet.api.schemas import SiteOut
-from computenet.store.repository import Principal
+from computenet.api.schemas import SiteOut, SiteSignalsIn
+from computenet.control import feeds
+from computenet.errors import InputError, NotFoundError
+from computenet.store.repository import Principal, now_s
 
 router = APIRouter(prefix="/v1/sites", tags=["sites"], responses=ERROR_RESPONSES)
+Who = Annotated[Principal, Depends(principal)]
 
 
-@router.get("", response_model=list[SiteOut])
-def list_sites(request: Request, who: Annotated[Principal, Depends(principal)]) -> list[dict]:
-    """Sites of the loaded network. On this single machine every site maps to the
-    ``local`` executor unless configured otherwise."""
-    net = state(request).network
-    if net is None:
+def _now_value(signal: Any, t: int) -> float | None:
+    try:
+        return float(signal.at(t))
+    except (ValueError, KeyError, IndexError):  # a signal that does not cover now
+        return None
+
+
+def _sites(request: Request) -> list[dict[str, Any]]:
+    st = state(request)
+    if st.network is None:
         return []
+    posted = st.repo.site_feeds()
+    network, forecasts = feeds.apply(st.network, posted)
+    t = now_s()
     out = []
-    for site in net.sites:
+    for site in network.sites:
         counts: dict[str, int] = {}
         for pool in site.pools:
             counts[pool.accelerator] = counts.get(pool.accelerator, 0) + pool.count
+        fc = forecasts.get(site.id)
+        feed = posted.get(site.id)
         out.append(
             {
                 "id": site.id,
                 "name": site.name,
+                "hub": site.hub,
                 "province": site.province,
-                "executor": "local",
+                # One machine: sites whose catalog executor this service lacks run locally.
+                "executor": st.settings.executor,
                 "accelerators": counts,
+                "price_cny_per_kwh_now": _now_value(fc.price if fc else site.price, t),
+                "carbon_g_per_kwh_now": _now_value(fc.carbon if fc else site.carbon, t),
+                "feed": None if feed is None else {k: v for k, v in feed.items() if k != "site_id"},
             }
         )
     return out
+
+
+@router.get("", response_model=list[SiteOut])
+def list_sites(request: Request, who: Who) -> list[dict[str, Any]]:
+    """Sites of the loaded network with capacity and current price and carbon, feeds
+    applied. Every site runs on this service's executor (``local`` by default)."""
+    return _sites(request)
+
+
+@router.get("/{site_id}", response_model=SiteOut)
+def get_site(site_id: str, request: Request, who: Who) -> dict[str, Any]:
+    for site in _sites(request):
+        if site["id"] == site_id:
+            return site
+    raise NotFoundError(f"no site {site_id!r}")
+
+
+@router.put("/{site_id}/signals", response_model=SiteOut)
+async def put_signals(
+    site_id: str, body: SiteSignalsIn, request: Request, who: Who
+) -> dict[str, Any]:
+    """Admin or provider: post the site's capacity and its price and carbon series. The
+    live loop plans with them from its next round; every post is audited."""
+    require(who, "admin", "provider")
+    st = state(request)
+    if st.network is None or site_id not in {s.id for s in st.network.sites}:
+        raise NotFoundError(f"no site {site_id!r}")
+    if body.capacity:
+        unknown = sorted(set(body.capacity) - set(st.network.accelerators))
+        if unknown:
+            raise InputError(
+                f"unknown accelerator type {unknown[0]!r}",
+                where="capacity",
+                fix=f"use one of: {', '.join(sorted(st.network.accelerators))}",
+            )
+    dumped = body.model_dump()
+    fields = {name: dumped[name] for name in body.model_fields_set}
+    await asyncio.to_thread(st.repo.put_site_feed, who.tenant_id, site_id, **fields)
+    return await asyncio.to_thread(get_site, site_id, request, who)

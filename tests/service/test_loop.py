@@ -1,0 +1,303 @@
+"""The live loop on SQLite and PostgreSQL: real processes run end to end, cancel kills them,
+the engine places jobs with posted feeds and datasets, and no job is dispatched twice."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from computenet.control.loop import ControlLoop
+from computenet.executors.base import Capabilities, ExecStatus
+from computenet.executors.local import LocalExecutor, _alive
+from computenet.settings import Settings
+from computenet.store.repository import (
+    DatasetSpec,
+    JobSpec,
+    Principal,
+    Repository,
+    migrate,
+    now_s,
+    open_engine,
+)
+
+ACME = Principal("t_acme", "tenant")
+
+
+@pytest.fixture
+def repo(db_url: str) -> Repository:
+    engine = open_engine(db_url)
+    migrate(engine)
+    return Repository(engine)
+
+
+def settings(home: Path, **kw: object) -> Settings:
+    return Settings(db_url="unused", home=home, run_loop=False, **kw)  # type: ignore[arg-type]
+
+
+def submit(repo: Repository, spec: JobSpec, key: str | None = None) -> str:
+    job, created = repo.submit_batch([(ACME, spec, key)])[0]
+    assert created
+    return str(job["id"])
+
+
+def state_of(repo: Repository, job_id: str) -> dict[str, object]:
+    return repo.get_job(Principal("admin", "admin"), job_id)
+
+
+def run_until(loop: ControlLoop, repo: Repository, job_id: str, states: set[str]) -> dict:
+    """Tick until the job reaches one of ``states`` (bounded: a stuck loop fails the test)."""
+    for _ in range(400):
+        loop.tick()
+        job = state_of(repo, job_id)
+        if job["state"] in states:
+            return job
+        time.sleep(0.05)  # the local process runs for real; give it a moment
+    raise AssertionError(f"job {job_id} stuck in {state_of(repo, job_id)['state']}")
+
+
+# -- the local executor through the loop (fallback: no engine or network) ---------------
+
+
+def test_command_runs_end_to_end_and_output_is_captured(repo: Repository, tmp_path: Path) -> None:
+    loop = ControlLoop(repo, settings(tmp_path), network=None)
+    job_id = submit(repo, JobSpec("hello", 1, 0.01, command="echo hello from $COMPUTENET_JOB_ID"))
+    job = run_until(loop, repo, job_id, {"succeeded", "failed"})
+    assert job["state"] == "succeeded" and job["exit_code"] == 0
+    assert job["site_id"] == "local"
+    log = (tmp_path / "jobs").glob(f"{job_id}-*/output.log")
+    assert [p.read_text() for p in log] == [f"hello from {job_id}\n"]
+    audit = repo.audit(Principal("admin", "admin"), object_id=job_id, limit=10, offset=0)
+    assert [e["detail"].get("new") for e in reversed(audit)] == [
+        None,
+        "placed",
+        "running",
+        "succeeded",
+    ]
+
+
+def test_exit_code_is_recorded(repo: Repository, tmp_path: Path) -> None:
+    loop = ControlLoop(repo, settings(tmp_path), network=None)
+    job_id = submit(repo, JobSpec("bad", 1, 0.01, command="echo oops >&2; exit 3"))
+    job = run_until(loop, repo, job_id, {"succeeded", "failed"})
+    assert job["state"] == "failed" and job["exit_code"] == 3
+
+
+def test_cancel_kills_the_running_process(repo: Repository, tmp_path: Path) -> None:
+    loop = ControlLoop(repo, settings(tmp_path), network=None)
+    job_id = submit(repo, JobSpec("long", 1, 1.0, command="sleep 600"))
+    run_until(loop, repo, job_id, {"running"})
+    (pid_file,) = (tmp_path / "jobs").glob(f"{job_id}-*/pid")
+    pid = int(pid_file.read_text())
+    assert _alive(pid)
+    assert repo.cancel_job(ACME, job_id)["state"] == "cancelled"
+    loop.tick()
+    assert not _alive(pid)
+    job = state_of(repo, job_id)
+    assert job["state"] == "cancelled" and job["exit_code"] == -9
+
+
+def test_restart_keeps_polling_a_process_it_did_not_start(repo: Repository, tmp_path: Path) -> None:
+    """A new loop (a restarted server) finishes a job the old one started."""
+    first = ControlLoop(repo, settings(tmp_path), network=None)
+    job_id = submit(repo, JobSpec("x", 1, 0.01, command="sleep 0.3; echo done"))
+    run_until(first, repo, job_id, {"running"})
+    second = ControlLoop(repo, settings(tmp_path), network=None)
+    job = run_until(second, repo, job_id, {"succeeded", "failed"})
+    assert job["state"] == "succeeded"
+
+
+# -- dispatch exactly once ---------------------------------------------------------------
+
+
+@dataclass
+class CountingExecutor:
+    """Records every start; like the local executor, a repeated request id starts nothing."""
+
+    name: str = "local"
+    capabilities: Capabilities = field(default_factory=lambda: Capabilities(True, True, True))
+    started: Counter[str] = field(default_factory=Counter)  # job id -> distinct starts
+    request_ids: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def submit(self, request_id: str, job_id: str, command: str | None) -> None:
+        with self.lock:
+            if request_id in self.request_ids:
+                return
+            self.request_ids.add(request_id)
+            self.started[job_id] += 1
+
+    def cancel(self, request_id: str) -> None:
+        pass
+
+    def poll(self, request_id: str) -> ExecStatus:
+        return ExecStatus("running")
+
+
+def test_two_loops_never_dispatch_a_job_twice(repo: Repository, tmp_path: Path) -> None:
+    ids = [
+        str(j["id"])
+        for j, _ in repo.submit_batch([(ACME, JobSpec(f"j{i}", 1, 0.1), None) for i in range(60)])
+    ]
+    ex = CountingExecutor()
+    loops = [
+        ControlLoop(repo, settings(tmp_path), network=None, executors={"local": ex})
+        for _ in range(2)
+    ]
+    errors: list[BaseException] = []
+
+    def work(loop: ControlLoop) -> None:
+        for _ in range(5):
+            try:
+                loop.tick()
+            except Exception as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(lp,)) for lp in loops]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert set(ex.started) == set(ids)
+    assert max(ex.started.values()) == 1
+    assert {state_of(repo, i)["state"] for i in ids} == {"running"}
+
+
+class CrashAfterRecord(CountingExecutor):
+    """Dies (as a kill -9 would) after the dispatch id is in the database and before
+    the executor heard of it."""
+
+    def submit(self, request_id: str, job_id: str, command: str | None) -> None:
+        raise SystemExit("killed")
+
+
+def test_restart_after_crash_mid_dispatch_starts_the_job_once(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id = submit(repo, JobSpec("x", 1, 0.1, command="true"))
+    crashed = ControlLoop(
+        repo, settings(tmp_path), network=None, executors={"local": CrashAfterRecord()}
+    )
+    crashed.plan_queued()
+    with monkeypatch.context() as m:
+        m.setattr(repo, "release", lambda *a: None)  # a killed process releases nothing
+        with pytest.raises(SystemExit):
+            crashed.dispatch_due()
+    (row,) = repo.jobs_in(["placed"])
+    assert row.dispatch_id is not None and row.lease_owner == crashed.owner
+    recorded = row.dispatch_id
+    restarted = ControlLoop(repo, settings(tmp_path), network=None)
+    restarted.dispatch_due()
+    assert state_of(repo, job_id)["state"] == "placed"  # still leased to the dead loop
+    repo.set_fields(job_id, lease_until_s=0)  # ... until its lease runs out
+    ex = CountingExecutor()
+    restarted = ControlLoop(repo, settings(tmp_path), network=None, executors={"local": ex})
+    restarted.tick()
+    restarted.tick()
+    assert ex.request_ids == {recorded} and ex.started == Counter({job_id: 1})
+    assert state_of(repo, job_id)["state"] == "running"
+
+
+def test_local_executor_ignores_a_repeated_request_id(tmp_path: Path) -> None:
+    ex = LocalExecutor(tmp_path)
+    ex.submit("r1", "j1", "echo once >> ../count")
+    ex.submit("r1", "j1", "echo once >> ../count")
+    for _ in range(200):
+        if ex.poll("r1").status != "running":
+            break
+        time.sleep(0.02)
+    assert ex.poll("r1").status == "succeeded"
+    assert (tmp_path / "count").read_text() == "once\n"
+
+
+# -- with the real engine and the built-in network -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def china() -> Iterator[object]:
+    catalog = pytest.importorskip("computenet.catalog")
+    yield catalog.load_network("china")
+
+
+def test_engine_places_with_explanation_then_runs(
+    repo: Repository, tmp_path: Path, china: object
+) -> None:
+    loop = ControlLoop(repo, settings(tmp_path), network=china)
+    # A deadline a minute away leaves no room to wait for cheaper hours: it starts now.
+    job_id = submit(repo, JobSpec("now", 1, 0.005, deadline_s=now_s() + 120, command="true"))
+    loop.plan_queued()
+    placed = repo.get_explanation(ACME, job_id)
+    assert placed["state"] == "placed" and placed["site_id"] in {s.id for s in china.sites}  # type: ignore[attr-defined]
+    x = placed["explanation"]
+    assert x["policy"] == "greedy" and x["reason"]
+    assert x["breakdown"]["energy_kwh"] > 0 and x["breakdown"]["carbon_kg"] > 0
+    job = run_until(loop, repo, job_id, {"succeeded", "failed"})
+    assert job["state"] == "succeeded"
+
+
+def test_impossible_job_fails_with_the_reason(
+    repo: Repository, tmp_path: Path, china: object
+) -> None:
+    loop = ControlLoop(repo, settings(tmp_path), network=china)
+    job_id = submit(repo, JobSpec("huge", 100_000, 1.0))
+    loop.plan_queued()
+    job = state_of(repo, job_id)
+    assert job["state"] == "failed" and "infeasible" in str(job["message"])
+
+
+def test_posted_capacity_steers_placement(repo: Repository, tmp_path: Path, china: object) -> None:
+    """Providers withdraw every site but one (capacity 0): the engine must use that one."""
+    keep = "guian"
+    for site in china.sites:  # type: ignore[attr-defined]
+        if site.id != keep:
+            repo.put_site_feed("t_op", site.id, capacity={p.accelerator: 0 for p in site.pools})
+    loop = ControlLoop(repo, settings(tmp_path), network=china)
+    job_id = submit(repo, JobSpec("steered", 8, 1.0))
+    loop.plan_queued()
+    assert state_of(repo, job_id)["site_id"] == keep
+
+
+def test_core_data_is_processed_at_home(repo: Repository, tmp_path: Path, china: object) -> None:
+    ds = repo.create_dataset(ACME, DatasetSpec("records", 10.0, "shaoguan", classification="core"))
+    loop = ControlLoop(repo, settings(tmp_path), network=china)
+    job_id = submit(repo, JobSpec("uses-core", 4, 2.0, datasets=(ds["id"],)))
+    loop.plan_queued()
+    assert state_of(repo, job_id)["site_id"] == "shaoguan"
+
+
+def test_feed_overlay_falls_back_outside_its_span() -> None:
+    import numpy as np
+
+    from computenet.control.feeds import FeedOverlay
+    from computenet.signals.base import ConstantSignal, SeriesSignal
+
+    feed = SeriesSignal(start_s=3600, step_s=3600, values=np.array([10.0, 20.0]), wrap=False)
+    sig = FeedOverlay(feed, ConstantSignal(1.0), "CNY/kWh")
+    assert [sig.at(t) for t in (0, 3600, 7200, 10800)] == [1.0, 10.0, 20.0, 1.0]
+    assert list(sig.window(0, 4 * 3600, 3600)) == [1.0, 10.0, 20.0, 1.0]
+    assert sig.mean(1800, 5400) == pytest.approx((1.0 + 10.0) / 2)
+
+
+def test_pid_file_is_the_process_group(tmp_path: Path) -> None:
+    """Cancel kills the whole group: a child the command forks dies too."""
+    ex = LocalExecutor(tmp_path)
+    ex.submit("r", "j", "sleep 600 & echo $! > child; wait")
+    child = tmp_path / "r" / "child"
+    for _ in range(200):
+        if child.exists() and child.read_text().strip():
+            break
+        time.sleep(0.02)
+    pid = int(child.read_text())
+    assert _alive(pid)
+    ex.cancel("r")
+    for _ in range(100):
+        if not _alive(pid):
+            break
+        time.sleep(0.02)
+    assert not _alive(pid) and ex.poll("r").status == "cancelled"
