@@ -89,7 +89,9 @@ def demo(
         wl,
         parse_policies(policy),
         cfg,
-        title=f"A week on China's national computing-power network: {len(wl.jobs):,} GPU jobs",
+        title=(
+            f"{days:g} days on China's national computing-power network: {len(wl.jobs):,} GPU jobs"
+        ),
         network_notes=notes,
         sweep=parse_floats(sweep, "--sweep") if sweep else [],
         bound=True,
