@@ -92,7 +92,7 @@ def test_flat_tariff_is_constant() -> None:
         (
             (TouBand("valley", ((0, 8),), 0.4), TouBand("flat", ((8, 23),), 1.0)),
             "bands",
-            "23:00-24:00 are in no band",
+            "hours 23:00-24:00 are in no band",
         ),
         (
             (TouBand("valley", ((0, 9),), 0.4), TouBand("flat", ((8, 24),), 1.0)),

@@ -59,6 +59,17 @@ def _fmt_hour(h: int) -> str:
     return f"{h:02d}:00-{h + 1:02d}:00"
 
 
+def _fmt_hours(hours: list[int]) -> str:
+    """Sorted hours as runs: [0, 1, 2, 22, 23] -> "00:00-03:00, 22:00-24:00"."""
+    runs: list[list[int]] = []
+    for h in sorted(hours):
+        if runs and runs[-1][1] == h:
+            runs[-1][1] = h + 1
+        else:
+            runs.append([h, h + 1])
+    return ", ".join(f"{a:02d}:00-{b:02d}:00" for a, b in runs)
+
+
 def _check_band(i: int, band: TouBand) -> None:
     where = f"bands[{i}]"
     if not band.name:
@@ -166,7 +177,7 @@ class TouTariff:
         missing = [h for h in range(24) if owner[h] is None]
         if missing:
             raise InputError(
-                f"hours {', '.join(_fmt_hour(h) for h in missing)} are in no band",
+                f"hours {_fmt_hours(missing)} are in no band",
                 where="bands",
                 fix="add them to a band without months (e.g. the flat band), so that the "
                 "bands cover the 24 hours of the day exactly once",
