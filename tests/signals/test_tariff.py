@@ -120,3 +120,15 @@ def test_bad_tariffs_name_the_place_and_the_fix(bands, where: str, text: str) ->
         TouTariff(0.6, bands)
     assert err.value.where == where
     assert text in err.value.message
+
+
+def test_cached_hour_blocks_and_far_dates_agree_with_at() -> None:
+    t = TouTariff(0.6, GD, utc_offset_h=8)
+    # local hour 8192 x 24 starts a new cached block: a window across it, and one in 2250
+    edge = 8192 * 24 * 3600 - 8 * 3600
+    for start in (edge - 30 * 3600, utc(2250, 7, 30)):
+        w = t.window(start, start + 72 * 3600)
+        assert list(w) == [t.at(start + k * 3600) for k in range(72)]
+        assert t.mean(start + 1800, start + 50 * 3600) == pytest.approx(
+            np.mean([t.at(start + 1800 + m * 60) for m in range(49 * 60 + 30)])
+        )

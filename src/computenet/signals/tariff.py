@@ -27,6 +27,15 @@ from computenet.model import DAY_S, HOUR_S, FloatArray
 from computenet.signals.base import _steps
 
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+# Month (0-11) of every day from 1970-01-01 to 2199-12-31: a gather instead of a calendar
+# conversion on every window (the engine asks for one per site per planning round).
+_BLOCK_H = 8192  # local hours computed and kept at a time (about 11 months)
+_MONTH_OF_DAY = (
+    np.arange(np.datetime64("1970-01-01"), np.datetime64("2200-01-01"))
+    .astype("datetime64[M]")
+    .astype(np.int64)
+    % 12
+).astype(np.int8)
 
 
 def band_hours(start: int, end: int) -> tuple[int, ...]:
@@ -136,6 +145,7 @@ class TouTariff:
     _price: FloatArray = field(init=False, repr=False)  # [month 0-11, local hour 0-23]
     _band: np.ndarray = field(init=False, repr=False)  # band index, same shape
     _offset_s: int = field(init=False, repr=False)
+    _blocks: dict[int, FloatArray] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         flat = self.flat_cny_per_kwh
@@ -212,11 +222,34 @@ class TouTariff:
         month = dt.date.fromordinal(_EPOCH_ORDINAL + local // DAY_S).month
         return month - 1, (local % DAY_S) // HOUR_S
 
-    def _hour_values(self, hour_starts: np.ndarray) -> FloatArray:
-        local = hour_starts.astype(np.int64) + self._offset_s
-        days = local // DAY_S
-        months = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) % 12
-        return np.asarray(self._price[months, (local % DAY_S) // HOUR_S], dtype=np.float64)
+    def _block(self, b: int) -> FloatArray:
+        """Prices of local hours ``[b * _BLOCK_H, (b + 1) * _BLOCK_H)`` since the epoch."""
+        arr = self._blocks.get(b)
+        if arr is None:
+            local = (b * _BLOCK_H + np.arange(_BLOCK_H, dtype=np.int64)) * HOUR_S
+            days = local // DAY_S
+            months: np.ndarray
+            if days.min() >= 0 and days.max() < _MONTH_OF_DAY.size:
+                months = _MONTH_OF_DAY[days]
+            else:  # outside 1970-2199: the calendar
+                months = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) % 12
+            arr = np.asarray(self._price[months, (local % DAY_S) // HOUR_S], dtype=np.float64)
+            arr.setflags(write=False)
+            self._blocks[b] = arr
+        return arr
+
+    def _hours(self, first_s: int, n: int) -> FloatArray:
+        """Prices of ``n`` consecutive local hours, the first starting at ``first_s`` (UTC s,
+        on a local hour boundary). Whole blocks of hours are computed once and kept, so the
+        engine's many short windows are slices."""
+        li = (first_s + self._offset_s) // HOUR_S
+        b0, b1 = li // _BLOCK_H, (li + n - 1) // _BLOCK_H
+        if b0 == b1:
+            arr = self._block(b0)
+        else:
+            arr = np.concatenate([self._block(b) for b in range(b0, b1 + 1)])
+        k = li - b0 * _BLOCK_H
+        return np.array(arr[k : k + n], dtype=np.float64)
 
     def _integral(self, points: np.ndarray) -> FloatArray:
         """Integral of the price (CNY/kWh x s) from the first point, at every point.
@@ -228,7 +261,7 @@ class TouTariff:
         g0 = lo - (lo + self._offset_s) % HOUR_S
         m = max(1, -(-(hi - g0) // HOUR_S))
         grid = g0 + HOUR_S * np.arange(m + 1, dtype=np.int64)
-        cum = np.concatenate(([0.0], np.cumsum(self._hour_values(grid[:-1]) * HOUR_S)))
+        cum = np.concatenate(([0.0], np.cumsum(self._hours(g0, m) * HOUR_S)))
         out = np.interp(points.astype(np.float64), grid.astype(np.float64), cum)
         return np.asarray(out - out[0], dtype=np.float64)
 
@@ -246,17 +279,23 @@ class TouTariff:
         if n == 0:
             return np.zeros(0, dtype=np.float64)
         if step_s % HOUR_S == 0 and (start_s + self._offset_s) % HOUR_S == 0:
-            # Steps made of whole local hours: a gather and a row mean.
-            hours = start_s + HOUR_S * np.arange(n * (step_s // HOUR_S), dtype=np.int64)
-            return np.asarray(self._hour_values(hours).reshape(n, -1).mean(axis=1))
+            # Steps made of whole local hours: a gather (and a row mean for longer steps).
+            values = self._hours(start_s, n * (step_s // HOUR_S))
+            if step_s == HOUR_S:
+                return values
+            return np.asarray(values.reshape(n, -1).mean(axis=1))
         edges = start_s + step_s * np.arange(n + 1, dtype=np.int64)
         return np.asarray(np.diff(self._integral(edges)) / step_s, dtype=np.float64)
 
     def mean(self, start_s: int, end_s: int) -> float:
         if end_s <= start_s:
             return self.at(start_s)
-        ends = self._integral(np.array([start_s, end_s], dtype=np.int64))
-        return float(ends[1] / (end_s - start_s))
+        # Each local hour touched, weighted by the seconds of it inside [start_s, end_s).
+        g0 = start_s - (start_s + self._offset_s) % HOUR_S
+        m = -(-(end_s - g0) // HOUR_S)
+        starts = g0 + HOUR_S * np.arange(m, dtype=np.int64)
+        inside = np.minimum(starts + HOUR_S, end_s) - np.maximum(starts, start_s)
+        return float(self._hours(g0, m) @ inside / (end_s - start_s))
 
     def describe(self) -> dict[str, object]:
         """A JSON-ready description: flat price, bands with their prices, offset, source."""
