@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -168,3 +169,68 @@ def test_metrics(client: TestClient) -> None:
     client.post("/v1/jobs", json=MINIMAL, headers=auth(tok))
     text = client.get("/metrics").text
     assert 'computenet_jobs{state="submitted"} 1.0' in text
+
+
+def test_datasets_are_per_tenant_and_checked(client: TestClient) -> None:
+    a, b = tenant(client, "a"), tenant(client, "b")
+    body = {"name": "scans", "size_gb": 120.0, "home_site": "guian", "classification": "important"}
+    r = client.post("/v1/datasets", json=body, headers=auth(a))
+    assert r.status_code == 201, r.text
+    ds = r.json()
+    assert ds["classification"] == "important" and ds["export_cleared"] is False
+    assert client.get(f"/v1/datasets/{ds['id']}", headers=auth(a)).json() == ds
+    assert client.get(f"/v1/datasets/{ds['id']}", headers=auth(b)).status_code == 404
+    assert client.get("/v1/datasets", headers=auth(b)).json()["total"] == 0
+    # b cannot use a's dataset: the job is refused naming the field.
+    r = client.post("/v1/jobs", json=MINIMAL | {"datasets": [ds["id"]]}, headers=auth(b))
+    assert r.status_code == 422 and r.json()["fields"][0]["field"] == "datasets"
+    r = client.post("/v1/jobs", json=MINIMAL | {"datasets": [ds["id"]]}, headers=auth(a))
+    assert r.status_code == 201 and r.json()["datasets"] == [ds["id"]]
+    bad = client.post("/v1/datasets", json=body | {"home_site": "atlantis"}, headers=auth(a))
+    assert bad.status_code == 422 and bad.json()["fields"][0]["field"] == "home_site"
+    bad = client.post("/v1/datasets", json=body | {"classification": "secret"}, headers=auth(a))
+    assert bad.status_code == 422 and bad.json()["fields"][0]["field"] == "classification"
+    log = client.get(f"/v1/audit?object_id={ds['id']}", headers=auth(ADMIN)).json()
+    assert [e["action"] for e in log] == ["dataset.create"]
+
+
+def test_unknown_accelerator_type_is_422_listing_the_valid(client: TestClient) -> None:
+    tok = tenant(client, "acme")
+    r = client.post("/v1/jobs", json=MINIMAL | {"accelerator_types": ["TPUv9"]}, headers=auth(tok))
+    assert r.status_code == 422
+    assert r.json()["fields"][0]["field"] == "accelerator_types" and "A100" in r.json()["detail"]
+    ok = client.post("/v1/jobs", json=MINIMAL | {"accelerator_types": ["H20"]}, headers=auth(tok))
+    assert ok.status_code == 201 and ok.json()["accelerator_types"] == ["H20"]
+
+
+def test_sites_and_posted_feeds(client: TestClient) -> None:
+    tok, prov = tenant(client, "acme"), tenant(client, "gridco", role="provider")
+    sites = client.get("/v1/sites", headers=auth(tok)).json()
+    guian = next(s for s in sites if s["id"] == "guian")
+    assert guian["accelerators"] == {"A100": 128, "H20": 128} and guian["feed"] is None
+    assert guian["executor"] == "local" and guian["price_cny_per_kwh_now"] > 0
+    t0 = (int(time.time()) // 3600 - 1) * 3600
+    feed = {
+        "capacity": {"A100": 16},
+        "price_cny_per_kwh": {"start_s": t0, "step_s": 3600, "values": [0.11, 0.12, 0.13]},
+        "carbon_g_per_kwh": {"start_s": t0, "values": [100.0, 90.0, 80.0]},
+    }
+    assert client.put("/v1/sites/guian/signals", json=feed, headers=auth(tok)).status_code == 403
+    r = client.put("/v1/sites/guian/signals", json=feed, headers=auth(prov))
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["accelerators"] == {"A100": 16, "H20": 128}
+    assert got["price_cny_per_kwh_now"] == 0.12 and got["carbon_g_per_kwh_now"] == 90.0
+    assert got["feed"]["updated_by"] != "system"
+    # Leaving a field out keeps it; null returns it to the catalog's value.
+    r = client.put("/v1/sites/guian/signals", json={"capacity": None}, headers=auth(prov))
+    assert r.json()["accelerators"] == {"A100": 128, "H20": 128}
+    assert r.json()["price_cny_per_kwh_now"] == 0.12
+    bad = client.put("/v1/sites/guian/signals", json={"capacity": {"X1": 3}}, headers=auth(prov))
+    assert bad.status_code == 422 and bad.json()["fields"][0]["field"] == "capacity"
+    nan = {"price_cny_per_kwh": {"start_s": t0, "values": ["NaN"]}}
+    assert client.put("/v1/sites/guian/signals", json=nan, headers=auth(prov)).status_code == 422
+    assert client.put("/v1/sites/mars/signals", json={}, headers=auth(prov)).status_code == 404
+    assert client.get("/v1/sites/mars", headers=auth(tok)).status_code == 404
+    log = client.get("/v1/audit?object_id=guian", headers=auth(ADMIN)).json()
+    assert [e["action"] for e in log] == ["site.feed", "site.feed"]

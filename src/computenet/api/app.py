@@ -102,6 +102,28 @@ def load_network_or_none(name: str) -> Any:
         return None
 
 
+def install_network_enums(app: FastAPI, network: Any) -> None:
+    """Name the loaded network's site ids and accelerator types in /openapi.json, so the
+    schema itself tells a client (and a schema-driven fuzzer) which values exist."""
+    base = app.openapi
+    sites = sorted(s.id for s in network.sites)
+    accs = sorted(network.accelerators)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = base()
+        comps = schema["components"]["schemas"]
+        comps["JobIn"]["properties"]["accelerator_types"]["items"]["enum"] = accs
+        comps["DatasetIn"]["properties"]["home_site"]["enum"] = sites
+        for branch in comps["SiteSignalsIn"]["properties"]["capacity"]["anyOf"]:
+            if branch.get("type") == "object":
+                branch["propertyNames"] = {"enum": accs}
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def check_names(settings: Settings) -> None:
     """Fail at start, not on every loop tick, on an unknown policy or executor."""
     from computenet.errors import UnknownNameError
@@ -171,14 +193,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(CountRequests, counter=requests_total)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
 
+    if st.network is not None:
+        install_network_enums(app, st.network)
+
     @app.get("/healthz", response_model=Health, tags=["ops"])
     def healthz() -> dict[str, str]:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         return {"status": "ok", "database": engine.dialect.name}
 
-    @app.get("/metrics", tags=["ops"], response_class=Response)
+    @app.get(
+        "/metrics",
+        tags=["ops"],
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text"}},
+    )
     def metrics() -> Response:
+        """Prometheus metrics: HTTP responses by method and status, jobs by state."""
         from sqlalchemy import func, select
 
         from computenet.store.models import JobRow

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from computenet.errors import AuthError, ComputenetError, ForbiddenError
 from computenet.store.repository import Principal, Repository, hash_token
@@ -46,16 +47,20 @@ def state(request: Request) -> ServiceState:
     return st
 
 
-async def principal(request: Request) -> Principal:
+bearer = HTTPBearer(auto_error=False, description="a token from POST /v1/tenants")
+
+
+async def principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
     """The caller. ``async`` on purpose: a cache hit needs no thread hop (a sync dependency
     would go through the thread pool on every request); a miss reads the database in a
     worker thread."""
     st = state(request)
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if credentials is None or not credentials.credentials.strip():
         raise AuthError("missing bearer token; send 'Authorization: Bearer <token>'")
-    token = token.strip()
+    token = credentials.credentials.strip()
     digest = hash_token(token)
     now = time.monotonic()
     hit = st.cache.get(digest)

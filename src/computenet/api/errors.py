@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from computenet.api.deps import RateLimited
+from computenet.api.schemas import ErrorOut
 from computenet.errors import (
     AuthError,
     ComputenetError,
@@ -33,8 +34,9 @@ STATUS: list[tuple[type[ComputenetError], int, str]] = [
 
 # Response docs for OpenAPI (so schemathesis knows these statuses are expected).
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": None, "description": name}
+    code: {"model": ErrorOut, "description": name}
     for code, name in [
+        (400, "malformed request (a body that cannot be parsed at all)"),
         (401, "missing or invalid token"),
         (403, "role may not do this"),
         (404, "unknown id"),

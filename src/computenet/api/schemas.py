@@ -40,6 +40,25 @@ class JobIn(BaseModel):
     priority: int = Field(default=0, ge=-1000, le=1000, description="higher goes first")
 
 
+class Page(BaseModel):
+    """Paging of a list: ``limit`` items from ``offset``, newest first. Unknown query
+    parameters answer 422 (a typo must not silently widen a filter)."""
+
+    model_config = ConfigDict(extra="forbid")
+    limit: int = Field(default=50, ge=1, le=500)
+    offset: int = Field(default=0, ge=0, le=10_000_000)
+
+
+class JobQuery(Page):
+    state: JobState | None = Field(default=None, description="only jobs in this state")
+    name: str | None = Field(default=None, max_length=200, description="only jobs named so")
+
+
+class AuditQuery(Page):
+    limit: int = Field(default=100, ge=1, le=500)
+    object_id: str | None = Field(default=None, max_length=80, description="one object's log")
+
+
 class JobOut(BaseModel):
     id: str
     tenant_id: str

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from computenet.api.deps import principal, require, state
 from computenet.api.errors import ERROR_RESPONSES
-from computenet.api.schemas import AuditOut, TenantCreated, TenantIn, TenantOut
+from computenet.api.schemas import AuditOut, AuditQuery, TenantCreated, TenantIn, TenantOut
 from computenet.store.repository import Principal
 
 router = APIRouter(prefix="/v1", tags=["tenants"], responses=ERROR_RESPONSES)
@@ -31,11 +31,7 @@ def list_tenants(request: Request, who: Who) -> list[dict[str, object]]:
 
 @router.get("/audit", response_model=list[AuditOut])
 def audit_log(
-    request: Request,
-    who: Who,
-    object_id: Annotated[str | None, Query(max_length=80)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    request: Request, who: Who, q: Annotated[AuditQuery, Query()]
 ) -> list[dict[str, object]]:
     """State changes with who and when, newest first (a tenant sees its own actions)."""
-    return state(request).repo.audit(who, object_id=object_id, limit=limit, offset=offset)
+    return state(request).repo.audit(who, object_id=q.object_id, limit=q.limit, offset=q.offset)

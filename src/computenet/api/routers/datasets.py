@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from computenet.api.deps import principal, state
 from computenet.api.errors import ERROR_RESPONSES
-from computenet.api.schemas import DatasetIn, DatasetList, DatasetOut
+from computenet.api.schemas import DatasetIn, DatasetList, DatasetOut, Page
 from computenet.errors import InputError
 from computenet.store.repository import DatasetSpec, Principal
 
@@ -31,15 +31,10 @@ def create_dataset(body: DatasetIn, request: Request, who: Who) -> dict[str, Any
 
 
 @router.get("", response_model=DatasetList)
-def list_datasets(
-    request: Request,
-    who: Who,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-) -> dict[str, Any]:
+def list_datasets(request: Request, who: Who, q: Annotated[Page, Query()]) -> dict[str, Any]:
     """The caller's datasets (all for an admin), newest first."""
-    items, total = state(request).repo.list_datasets(who, limit=limit, offset=offset)
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+    items, total = state(request).repo.list_datasets(who, limit=q.limit, offset=q.offset)
+    return {"items": items, "total": total, "limit": q.limit, "offset": q.offset}
 
 
 @router.get("/{dataset_id}", response_model=DatasetOut)

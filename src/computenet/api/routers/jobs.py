@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from computenet.api.deps import principal, state
 from computenet.api.errors import ERROR_RESPONSES
-from computenet.api.schemas import Explanation, JobIn, JobList, JobOut, JobState
+from computenet.api.schemas import Explanation, JobIn, JobList, JobOut, JobQuery
 from computenet.errors import InputError
 from computenet.store.repository import JobSpec, Principal
 
@@ -19,7 +19,14 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
 Who = Annotated[Principal, Depends(principal)]
 
 
-@router.post("", status_code=201, response_model=JobOut)
+@router.post(
+    "",
+    status_code=201,
+    response_model=JobOut,
+    responses={
+        200: {"model": JobOut, "description": "the Idempotency-Key was used before: its job"}
+    },
+)
 async def submit_job(
     body: JobIn,
     request: Request,
@@ -67,19 +74,12 @@ async def submit_job(
 
 
 @router.get("", response_model=JobList)
-def list_jobs(
-    request: Request,
-    who: Who,
-    state_: Annotated[JobState | None, Query(alias="state")] = None,
-    name: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-) -> dict[str, object]:
+def list_jobs(request: Request, who: Who, q: Annotated[JobQuery, Query()]) -> dict[str, object]:
     """The caller's jobs (all jobs for an admin), newest first."""
     items, total = state(request).repo.list_jobs(
-        who, state=state_, name=name, limit=limit, offset=offset
+        who, state=q.state, name=q.name, limit=q.limit, offset=q.offset
     )
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+    return {"items": items, "total": total, "limit": q.limit, "offset": q.offset}
 
 
 @router.get("/{job_id}", response_model=JobOut)
