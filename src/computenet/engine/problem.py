@@ -27,13 +27,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from computenet.engine import rules
-from computenet.engine.signals import slot_means
+from computenet.engine.signals import site_grids
 from computenet.engine.types import Breakdown, PlanRequest, Transfer
 from computenet.errors import InputError
 from computenet.model import Dataset, Network, Site, TrainingJob
@@ -62,6 +61,7 @@ class NetworkArrays:
     pue: FArray
     juris: IntArray
     level: IntArray
+    pair_of: Mapping[tuple[str, str], int]  # (site id, accelerator) -> pair
     egress: FArray  # CNY/GB, [from, to]
     s_per_gb: FArray  # transfer seconds per GB, [from, to]; inf when unreachable
 
@@ -134,6 +134,9 @@ def network_arrays(net: Network) -> NetworkArrays:
         pue=np.array([s.pue for s in sites], dtype=np.float64),
         juris=np.array([jcodes[str(s.jurisdiction)] for s in sites], dtype=np.int64),
         level=np.array([s.security_level for s in sites], dtype=np.int64),
+        pair_of={
+            (sites[s].id, a): p for p, (s, a) in enumerate(zip(pair_site, pair_acc, strict=True))
+        },
         egress=egress,
         s_per_gb=s_per_gb,
     )
@@ -278,12 +281,7 @@ class Problem:
 
     def _signals(self) -> None:
         net, n = self.net, self.T_ext
-        price = np.empty((net.n_sites, n))
-        carbon = np.empty((net.n_sites, n))
-        for i, s in enumerate(net.sites):
-            fc = self.req.forecasts.get(s.id)
-            price[i] = slot_means(fc.price if fc else s.price, self.now, self.slot, n)
-            carbon[i] = slot_means(fc.carbon if fc else s.carbon, self.now, self.slot, n)
+        price, carbon = site_grids(net.network, self.req.forecasts, self.now, self.slot, n)
         for name, arr in (("price", price), ("carbon", carbon)):
             bad = ~np.isfinite(arr).all(axis=1)
             if bad.any():
@@ -329,10 +327,7 @@ class Problem:
         net = self.net
         free = np.repeat(net.cap[:, None], self.T_ext, axis=1).astype(np.int64)
         free[self.down[net.pair_site]] = 0
-        pidx = {
-            (net.sites[s].id, a): p
-            for p, (s, a) in enumerate(zip(net.pair_site, net.pair_acc, strict=True))
-        }
+        pidx = net.pair_of
         now, slot, n = self.now, self.slot, self.T_ext
         rows = [
             (p, (a.start_s - now) // slot, -(-(a.end_s - now) // slot), a.count)
@@ -345,22 +340,28 @@ class Problem:
             i0 = np.clip(r[:, 1], 0, n)
             i1 = np.clip(r[:, 2], 0, n)
             keep = i1 > i0
-            diff = np.zeros((net.n_pairs, n + 1), dtype=np.int64)
-            np.add.at(diff, (r[keep, 0], i0[keep]), r[keep, 3])
-            np.add.at(diff, (r[keep, 0], i1[keep]), -r[keep, 3])
-            free -= np.cumsum(diff, axis=1)[:, :n]
+            r, i0, i1 = r[keep], i0[keep], i1[keep]
+            idx = np.concatenate([r[:, 0] * (n + 1) + i0, r[:, 0] * (n + 1) + i1])
+            w = np.concatenate([r[:, 3], -r[:, 3]])
+            diff = np.bincount(idx, weights=w, minlength=net.n_pairs * (n + 1))
+            free -= np.rint(np.cumsum(diff.reshape(net.n_pairs, n + 1), axis=1)[:, :n]).astype(
+                np.int64
+            )
         self.free = free
         self._build_st()
 
     def _build_st(self) -> None:
-        """Sparse table of minima: ``st[l][p, i] = min(free[p, i : i + 2**l])``; rows of
-        pairs changed by ``commit`` are rebuilt lazily."""
+        """Sparse table of minima, ``st[l, p, i] = min(free[p, i : i + 2**l])`` (cells past
+        the end keep the level below; they are never read); rows of pairs changed by
+        ``commit`` are rebuilt lazily."""
         self._dirty: set[int] = set()
-        st = [self.free]
+        levels = max(1, self.T_ext.bit_length())
+        st = np.empty((levels, *self.free.shape), dtype=np.int64)
+        st[0] = self.free
         h = 1
-        while 2 * h <= self.T_ext:
-            prev = st[-1]
-            st.append(np.minimum(prev[:, : prev.shape[1] - h], prev[:, h:]))
+        for lvl in range(1, levels):
+            st[lvl] = st[lvl - 1]
+            np.minimum(st[lvl - 1, :, :-h], st[lvl - 1, :, h:], out=st[lvl, :, :-h])
             h *= 2
         self.st = st
 
@@ -372,6 +373,15 @@ class Problem:
         t = self.st[lvl]
         off = ns - (1 << lvl)
         return np.minimum(t[rows, a:b], t[rows, a + off : b + off])
+
+    def min_free_rows(self, rows: IntArray, cols: IntArray, ns: IntArray) -> IntArray:
+        """``min(free[rows[r], c : c + ns[r]])`` for every ``c`` in ``cols[r]`` (2-D)."""
+        if self._dirty:
+            self._flush()
+        lvl = np.array([int(x).bit_length() - 1 for x in ns], dtype=np.int64)[:, None]
+        off = ns[:, None] - (1 << lvl)
+        r = rows[:, None]
+        return np.minimum(self.st[lvl, r, cols], self.st[lvl, r, cols + off])
 
     def fits(self, p: int, k: int, ns: int, count: int) -> bool:
         """Whether ``count`` accelerators of pair ``p`` are free over slots ``[k, k + ns)``."""
@@ -385,10 +395,14 @@ class Problem:
     def _flush(self) -> None:
         rows = np.array(sorted(self._dirty), dtype=np.int64)
         self._dirty.clear()
+        st = self.st
+        st[0, rows] = self.free[rows]
         h = 1
-        for lvl in range(1, len(self.st)):
-            prev = self.st[lvl - 1]
-            self.st[lvl][rows] = np.minimum(prev[rows, : prev.shape[1] - h], prev[rows, h:])
+        for lvl in range(1, st.shape[0]):
+            prev = st[lvl - 1, rows]
+            cur = prev.copy()
+            np.minimum(prev[:, :-h], prev[:, h:], out=cur[:, :-h])
+            st[lvl, rows] = cur
             h *= 2
 
     def snapshot(self) -> IntArray:
@@ -397,7 +411,6 @@ class Problem:
 
     def restore(self, free: IntArray) -> None:
         self.free[...] = free
-        self._dirty.clear()
         self._build_st()
 
     # ------------------------------------------------------------------ jobs
@@ -580,40 +593,74 @@ class Problem:
         a, b = k0, k1 + 1
         ks = np.arange(k0, b, dtype=np.int64)
         w, W = self.weights(metric)
-        value = np.empty((len(v.pairs), K))
-        end_al = np.zeros((len(v.pairs), K), dtype=bool)
-        time_ok = np.empty((len(v.pairs), K), dtype=bool)
-        single = int(v.run_s.min()) == int(v.run_s.max())
-        runs = [int(v.run_s[0])] if single else sorted({int(x) for x in v.run_s})
-        for r in runs:
-            gi: Any = slice(None) if single else np.flatnonzero(v.run_s == r)
-            rows = v.pairs[gi]
-            n, rem = divmod(r, slot)
-            ns = n + (1 if rem else 0)
-            f = rem / slot
-            ready = v.ready[gi][:, None]
-            ts = ks * slot
-            ok_s = (ts >= ready) & (ts + r <= dl)
-            c = W[rows, a + n : b + n] - W[rows, a:b]
-            if rem:
-                c = c + f * w[rows, a + n : b + n]
-                te = (ks + ns) * slot - r
-                ok_e = (te >= ready) & ((ks + ns) * slot <= dl)
-                ce = f * w[rows, a:b] + W[rows, a + 1 + n : b + 1 + n] - W[rows, a + 1 : b + 1]
-                use_e = ok_e & (~ok_s | (ce < c))
-                c = np.where(use_e, ce, c)
-                ok = ok_s | ok_e
-                end_al[gi] = use_e
-            else:
-                ok = ok_s
-            if metric == "carbon":
-                val = v.kw[gi][:, None] * c
-            else:
-                val = v.kw[gi][:, None] * c + v.fixed[gi][:, None]
-            time_ok[gi] = ok
-            if capacity:
-                ok = ok & (self.min_free(rows, a, b, ns) >= v.count)
-            value[gi] = np.where(ok, val, INF)
+        if int(v.run_s.min()) != int(v.run_s.max()):
+            return self._options_2d(v, metric, capacity, k0, K, w, W)
+        r = int(v.run_s[0])
+        rows = v.pairs
+        n, rem = divmod(r, slot)
+        ns = n + (1 if rem else 0)
+        f = rem / slot
+        ready = v.ready[:, None]
+        ts = ks * slot
+        ok = (ts >= ready) & (ts + r <= dl)
+        c = W[rows, a + n : b + n] - W[rows, a:b]
+        if rem:
+            c = c + f * w[rows, a + n : b + n]
+            te = (ks + ns) * slot - r
+            ok_e = (te >= ready) & ((ks + ns) * slot <= dl)
+            ce = f * w[rows, a:b] + W[rows, a + 1 + n : b + 1 + n] - W[rows, a + 1 : b + 1]
+            end_al = ok_e & (~ok | (ce < c))
+            c = np.where(end_al, ce, c)
+            ok = ok | ok_e
+        else:
+            end_al = np.zeros(ok.shape, dtype=bool)
+        value = v.kw[:, None] * c
+        if metric != "carbon":
+            value += v.fixed[:, None]
+        time_ok = ok
+        if capacity:
+            ok = ok & (self.min_free(rows, a, b, ns) >= v.count)
+        value[~ok] = INF
+        return Options(k0, value, end_al, time_ok)
+
+    def _options_2d(
+        self,
+        v: JobView,
+        metric: str,
+        capacity: bool,
+        k0: int,
+        K: int,
+        w: FArray,
+        W: FArray,
+    ) -> Options:
+        """``options`` for a job whose run differs between pairs (several accelerator
+        types): the same arithmetic with a run length per row."""
+        slot, dl = self.slot, v.deadline_off
+        r = v.run_s[:, None]
+        n = r // slot
+        rem = r - n * slot
+        ns = n + (rem > 0)
+        f = rem / slot
+        rows = v.pairs[:, None]
+        base = np.arange(k0, k0 + K, dtype=np.int64)[None, :]
+        cn = base + n
+        ts = base * slot
+        ok = (ts >= v.ready[:, None]) & (ts + r <= dl)
+        c = W[rows, cn] - W[rows, base] + f * w[rows, cn]
+        te = (base + ns) * slot - r
+        ok_e = (rem > 0) & (te >= v.ready[:, None]) & (te + r <= dl)
+        ce = f * w[rows, base] + W[rows, cn + 1] - W[rows, base + 1]
+        end_al = ok_e & (~ok | (ce < c))
+        c = np.where(end_al, ce, c)
+        ok = ok | ok_e
+        value = v.kw[:, None] * c
+        if metric != "carbon":
+            value += v.fixed[:, None]
+        time_ok = ok
+        if capacity:
+            cols = np.broadcast_to(base, ok.shape)
+            ok = ok & (self.min_free_rows(v.pairs, cols, ns[:, 0]) >= v.count)
+        value[~ok] = INF
         return Options(k0, value, end_al, time_ok)
 
     def start_off(self, v: JobView, i: int, k: int, end_aligned: bool) -> int:

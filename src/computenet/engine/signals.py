@@ -15,11 +15,16 @@ grid; signals are immutable, so a hit returns exactly what a fresh read would.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from computenet.errors import InputError
-from computenet.model import FloatArray, Signal
+from computenet.model import FloatArray, Network, Signal
+
+if TYPE_CHECKING:
+    from computenet.engine.types import SiteForecast
 
 _MEMO: dict[tuple[int, int, int, int], tuple[Signal, FloatArray]] = {}
 _MEMO_MAX = 2048
@@ -53,3 +58,39 @@ def slot_means(sig: Signal, now_s: int, slot_s: int, n: int) -> FloatArray:
     if theta == 0.0:
         return v[:n]
     return np.asarray((1.0 - theta) * v[:n] + theta * v[1 : n + 1], dtype=np.float64)
+
+
+_GRID_MEMO: dict[tuple[int, int, int, int, int], tuple[object, object, FloatArray, FloatArray]] = {}
+
+
+def site_grids(
+    network: Network, forecasts: Mapping[str, SiteForecast], now_s: int, slot_s: int, n: int
+) -> tuple[FloatArray, FloatArray]:
+    """Price (CNY/kWh) and carbon (g/kWh) of every site (rows, network order) over the
+    slots ``[now_s + k*slot_s, ...)`` for ``k < n``, from ``forecasts`` where given.
+
+    Memoised per (network, forecasts) object and aligned grid, so the many requests of one
+    simulated hour share one read of every signal."""
+    base = now_s - now_s % slot_s
+    theta = (now_s - base) / slot_s
+    m = max(64, 1 << math.ceil(math.log2(n + 1)))
+    key = (id(network), id(forecasts) if forecasts else 0, base, slot_s, m)
+    hit = _GRID_MEMO.get(key)
+    if hit is not None and hit[0] is network and (not forecasts or hit[1] is forecasts):
+        price, carbon = hit[2], hit[3]
+    else:
+        price = np.empty((len(network.sites), m))
+        carbon = np.empty((len(network.sites), m))
+        for i, s in enumerate(network.sites):
+            fc = forecasts.get(s.id)
+            price[i] = _aligned(fc.price if fc else s.price, base, slot_s, m)
+            carbon[i] = _aligned(fc.carbon if fc else s.carbon, base, slot_s, m)
+        if len(_GRID_MEMO) >= 64:
+            _GRID_MEMO.clear()
+        _GRID_MEMO[key] = (network, forecasts, price, carbon)
+    if theta == 0.0:
+        return price[:, :n], carbon[:, :n]
+    return (
+        (1.0 - theta) * price[:, :n] + theta * price[:, 1 : n + 1],
+        (1.0 - theta) * carbon[:, :n] + theta * carbon[:, 1 : n + 1],
+    )

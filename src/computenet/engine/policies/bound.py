@@ -122,10 +122,7 @@ def _average_free(pb: Problem) -> FArray:
     net = pb.net
     free = np.repeat(net.cap[:, None].astype(np.float64), pb.T_ext, axis=1)
     free[pb.down[net.pair_site]] = 0.0
-    pidx = {
-        (net.sites[s].id, a): p
-        for p, (s, a) in enumerate(zip(net.pair_site, net.pair_acc, strict=True))
-    }
+    pidx = net.pair_of
     for a in pb.req.running:
         p = pidx.get((a.site_id, a.accelerator))
         if p is None or a.end_s <= pb.now:

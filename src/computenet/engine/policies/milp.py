@@ -48,26 +48,21 @@ def _reason(alt: float, chosen: float, alt_start: int, chosen_start: int) -> str
     return explain.costs_more()(alt, chosen, alt_start, chosen_start)
 
 
-def _candidates(opts: Options, extra: tuple[int, int] | None) -> list[tuple[int, int]]:
+def _candidates(opts: Options, extra: tuple[int, int] | None) -> np.ndarray:
+    """Flat indices (row x width + column) of the options kept for one job, sorted."""
     val = opts.value
     if val.size == 0:
-        return []
-    fin = np.isfinite(val)
-    out: set[tuple[int, int]] = set()
-    kk = min(K_PER_PAIR, val.shape[1])
+        return np.zeros(0, dtype=np.int64)
+    width = val.shape[1]
+    kk = min(K_PER_PAIR, width)
     part = np.argpartition(val, kk - 1, axis=1)[:, :kk]
-    for i in range(val.shape[0]):
-        for c in part[i]:
-            if fin[i, c]:
-                out.add((i, int(c)))
+    per_row = (np.arange(val.shape[0])[:, None] * width + part).ravel()
     flat = val.ravel()
     top = min(TOP_OVERALL, flat.size)
-    for idx in np.argpartition(flat, top - 1)[:top]:
-        if np.isfinite(flat[idx]):
-            out.add((int(idx) // val.shape[1], int(idx) % val.shape[1]))
-    if extra is not None:
-        out.add(extra)
-    return sorted(out)
+    best = np.argpartition(flat, top - 1)[:top]
+    idx = np.concatenate([per_row, best, [extra[0] * width + extra[1]] if extra else []])
+    idx = np.unique(idx.astype(np.int64))
+    return idx[np.isfinite(flat[idx])]
 
 
 def _solve_chunk(
@@ -91,41 +86,45 @@ def _solve_chunk(
             # express the pick in the columns of the options at the chunk's start
             g_pick[n] = (d.pick.i, k - opts[n].k0)
     pb.restore(snap)
-    cols_job: list[int] = []
-    cols_ic: list[tuple[int, int]] = []
-    cols_val: list[float] = []
-    cells_l: list[np.ndarray] = []
-    cnt_l: list[np.ndarray] = []
+    job_l, idx_l, val_l, cell0_l, ns_l, cnt_l = [], [], [], [], [], []
     T_ext = pb.T_ext
     for jn, (n, v) in enumerate(views):
         o = opts[n]
         extra = g_pick.get(n)
         if extra is not None and not (0 <= extra[1] < o.width):
             extra = None
-        for i, c in _candidates(o, extra):
-            ns = pb.footprint(v, i)
-            k = o.k0 + c
-            cols_job.append(jn)
-            cols_ic.append((i, c))
-            cols_val.append(float(o.value[i, c]))
-            cells_l.append(int(v.pairs[i]) * T_ext + np.arange(k, k + ns))
-            cnt_l.append(np.full(ns, v.count, dtype=np.float64))
+        idx = _candidates(o, extra)
+        ii, cc = np.divmod(idx, max(1, o.width))
+        job_l.append(np.full(len(idx), jn))
+        idx_l.append(idx)
+        val_l.append(o.value.ravel()[idx])
+        cell0_l.append(v.pairs[ii] * T_ext + o.k0 + cc)
+        ns_l.append(-(-v.run_s[ii] // pb.slot))
+        cnt_l.append(np.full(len(idx), float(v.count)))
+    cols_job = np.concatenate(job_l) if job_l else np.zeros(0, dtype=np.int64)
+    cols_flat = np.concatenate(idx_l) if idx_l else np.zeros(0, dtype=np.int64)
+    cols_val = np.concatenate(val_l) if val_l else np.zeros(0)
     nj, nc = len(views), len(cols_job)
     chosen: dict[int, tuple[int, int]] = {}
-    if nj == 0:
+    if nj == 0 or nc == 0:
         return chosen, opts, notes
-    if nc == 0:
-        return chosen, opts, notes
-    big = 10.0 * max(abs(x) for x in cols_val) + 1000.0
-    cells = np.concatenate(cells_l)
-    cnt = np.concatenate(cnt_l)
-    colidx = np.repeat(np.arange(nc), [len(a) for a in cells_l])
+    big = 10.0 * float(np.abs(cols_val).max()) + 1000.0
+    # Each column covers ``ns`` consecutive cells of its pool from its first cell.
+    ns_c = np.concatenate(ns_l)
+    colidx = np.repeat(np.arange(nc), ns_c)
+    starts = np.repeat(np.cumsum(ns_c) - ns_c, ns_c)
+    cells = np.repeat(np.concatenate(cell0_l), ns_c) + (np.arange(len(colidx)) - starts)
+    cnt = np.repeat(np.concatenate(cnt_l), ns_c)
     free = pb.free.ravel()
     load = np.bincount(cells, weights=cnt, minlength=free.size)
     binding = np.flatnonzero(load > free)
     keep = np.isin(cells, binding)
     rows_u, row_of = np.unique(cells[keep], return_inverse=True)
-    obj = np.concatenate([np.asarray(cols_val), np.full(nj, big)])
+    if len(rows_u) == 0 or nj == 1:
+        # No pool can be overfilled (or one job): each job's best start is the optimum,
+        # and that is greedy's pick (the best start that fits, same tie-break).
+        return _check(pb, views, opts, g_pick), opts, notes
+    obj = np.concatenate([cols_val, np.full(nj, big)])
     A_eq = sp.csr_matrix(
         (np.ones(nc + nj), (np.concatenate([cols_job, np.arange(nj)]), np.arange(nc + nj))),
         shape=(nj, nc + nj),
@@ -150,7 +149,8 @@ def _solve_chunk(
     if res.x is not None:
         x = res.x
         for ci in np.flatnonzero(x[:nc] > 0.5):
-            pick[views[cols_job[ci]][0]] = cols_ic[ci]
+            n = views[int(cols_job[ci])][0]
+            pick[n] = divmod(int(cols_flat[ci]), max(1, opts[n].width))
         m_val = float(np.dot(obj[:nc], x[:nc] > 0.5)) + big * (nj - len(pick))
         if m_val > g_val + 1e-9 * max(1.0, abs(g_val)):
             notes.append("the solver stopped with a plan worse than greedy's; kept greedy's")
@@ -160,8 +160,18 @@ def _solve_chunk(
     else:
         notes.append(f"HiGHS found no plan ({res.message}); kept greedy's")
         pick = dict(g_pick)
-    # Check in job order that the plan fits (rounded solver values must not overfill);
-    # the caller restores the capacity and commits the choices while describing them.
+    return _check(pb, views, opts, pick), opts, notes
+
+
+def _check(
+    pb: Problem,
+    views: list[tuple[int, JobView]],
+    opts: dict[int, Options],
+    pick: dict[int, tuple[int, int]],
+) -> dict[int, tuple[int, int]]:
+    """The picks that fit, taken in job order (rounded solver values must not overfill a
+    pool); the caller restores the capacity and commits them while describing them."""
+    chosen: dict[int, tuple[int, int]] = {}
     for n, v in views:
         ic = pick.get(n)
         if ic is None:
@@ -172,7 +182,7 @@ def _solve_chunk(
         if pb.fits(int(v.pairs[i]), k, ns, v.count):
             pb.commit(int(v.pairs[i]), k, ns, v.count)
             chosen[n] = ic
-    return chosen, opts, notes
+    return chosen
 
 
 def plan(pb: Problem) -> PlanReply:
