@@ -40,29 +40,31 @@ def drop_pg_db(admin_url: str, url: str) -> None:
 def start(
     db: str, home: Path, port: int, extra: list[str] | None = None
 ) -> subprocess.Popen[bytes]:
+    """Start ``computenet serve`` and wait until /healthz answers. Its output goes to
+    ``home/server.log`` (a pipe nobody reads could fill up and stall the server)."""
     env = dict(os.environ, COMPUTENET_HOME=str(home), COMPUTENET_ADMIN_TOKEN=ADMIN)
     cmd = [sys.executable, "-m", "computenet.cli.main", "serve", "--db", db, "--port", str(port)]
-    proc = subprocess.Popen(
-        cmd + (extra or []), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    wait_ready(port, proc)
+    with (home / "server.log").open("ab") as log:
+        proc = subprocess.Popen(cmd + (extra or []), env=env, stdout=log, stderr=log)
+    wait_ready(port, proc, home / "server.log")
     return proc
 
 
-def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
+def wait_ready(
+    port: int, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 60.0
+) -> None:
     import httpx
 
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout_s:
         if proc.poll() is not None:
-            err = proc.stderr.read().decode() if proc.stderr else ""
-            raise RuntimeError(f"server exited with {proc.returncode}: {err[-2000:]}")
+            raise RuntimeError(f"server exited with {proc.returncode}: {log.read_text()[-2000:]}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
-        time.sleep(0.1)
+        time.sleep(0.05)
     raise RuntimeError("server did not become ready")
 
 

@@ -167,8 +167,17 @@ def test_tokens_stored_only_as_hashes(db_url: str, tmp_path: Path) -> None:
 def test_metrics(client: TestClient) -> None:
     tok = tenant(client, "acme")
     client.post("/v1/jobs", json=MINIMAL, headers=auth(tok))
+    job = client.post("/v1/jobs", json=MINIMAL, headers=auth(tok)).json()
+    text = client.get("/metrics").text
+    assert 'computenet_jobs{state="submitted"} 2.0' in text
+    assert 'computenet_http_requests_total{method="POST",status="201"}' in text
+    client.post(f"/v1/jobs/{job['id']}/cancel", headers=auth(tok))
+    client.post(f"/v1/jobs/{job['id'].replace('j_', 'j_x')}/cancel", headers=auth(tok))
     text = client.get("/metrics").text
     assert 'computenet_jobs{state="submitted"} 1.0' in text
+    assert 'computenet_jobs{state="cancelled"} 1.0' in text
+    assert 'computenet_jobs{state="running"} 0.0' in text
+    assert 'computenet_http_requests_total{method="POST",status="404"} 1.0' in text
 
 
 def test_datasets_are_per_tenant_and_checked(client: TestClient) -> None:

@@ -19,6 +19,7 @@ from computenet.api.deps import ServiceState
 from computenet.api.errors import error_json
 from computenet.api.routers import admin, datasets, jobs, sites
 from computenet.api.schemas import Health
+from computenet.control.lifecycle import STATES
 from computenet.settings import Settings
 from computenet.store.repository import Repository, migrate, open_engine
 
@@ -215,10 +216,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from computenet.store.models import JobRow
 
         with repo.sessions() as s:
-            for state_name, n in s.execute(
-                select(JobRow.state, func.count()).group_by(JobRow.state)
-            ):
-                jobs_by_state.labels(state_name).set(n)
+            rows = s.execute(select(JobRow.state, func.count()).group_by(JobRow.state))
+            counts = {state_name: int(n) for state_name, n in rows}
+        for state_name in STATES:  # every state, so one that emptied reads 0, not its last value
+            jobs_by_state.labels(state_name).set(counts.get(state_name, 0))
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
