@@ -301,3 +301,28 @@ def test_pid_file_is_the_process_group(tmp_path: Path) -> None:
             break
         time.sleep(0.02)
     assert not _alive(pid) and ex.poll("r").status == "cancelled"
+
+
+def test_submitted_over_http_runs_and_its_output_is_served(db_url: str, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+    from tests.service.conftest import ADMIN
+
+    from computenet.api.app import create_app
+
+    s = Settings(db_url=db_url, home=tmp_path, admin_token=ADMIN, run_loop=False)
+    with TestClient(create_app(s)) as client:
+        admin = {"Authorization": f"Bearer {ADMIN}"}
+        tok = client.post("/v1/tenants", json={"name": "acme"}, headers=admin).json()["token"]
+        h = {"Authorization": f"Bearer {tok}"}
+        body = {"name": "hi", "accelerators": 1, "duration_h": 0.01, "command": "echo hi; exit 0"}
+        job = client.post("/v1/jobs", json=body, headers=h).json()
+        assert client.get(f"/v1/jobs/{job['id']}/output", headers=h).json()["output"] == ""
+        loop = ControlLoop(client.app.state.service.repo, s, network=None)  # type: ignore[attr-defined]
+        run_until(loop, loop.repo, job["id"], {"succeeded", "failed"})
+        got = client.get(f"/v1/jobs/{job['id']}", headers=h).json()
+        assert got["state"] == "succeeded" and got["exit_code"] == 0
+        out = client.get(f"/v1/jobs/{job['id']}/output", headers=h).json()
+        assert out == {"job_id": job["id"], "output": "hi\n", "truncated": False}
+        other = client.post("/v1/tenants", json={"name": "b"}, headers=admin).json()["token"]
+        r = client.get(f"/v1/jobs/{job['id']}/output", headers={"Authorization": f"Bearer {other}"})
+        assert r.status_code == 404

@@ -101,6 +101,12 @@ class Explanation(BaseModel):
     )
 
 
+class JobOutput(BaseModel):
+    job_id: str
+    output: str = Field(description="stdout and stderr of the job's process (the tail)")
+    truncated: bool = Field(description="true if only the last bytes are shown")
+
+
 class TenantIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.-]+$")

@@ -21,6 +21,12 @@ def submit(
     command: Annotated[str | None, typer.Option(help="shell command to run")] = None,
     deadline_s: Annotated[int | None, typer.Option(help="deadline, UTC epoch s")] = None,
     priority: Annotated[int, typer.Option(help="higher goes first")] = 0,
+    accelerator_type: Annotated[
+        list[str] | None, typer.Option(help="an allowed accelerator type (repeat; default any)")
+    ] = None,
+    dataset: Annotated[
+        list[str] | None, typer.Option(help="a dataset id the job reads (repeat)")
+    ] = None,
     idempotency_key: Annotated[str | None, typer.Option(help="retry-safe key")] = None,
     url: Url = None,
     token: Token = None,
@@ -39,6 +45,10 @@ def submit(
         body["command"] = command
     if deadline_s is not None:
         body["deadline_s"] = deadline_s
+    if accelerator_type:
+        body["accelerator_types"] = accelerator_type
+    if dataset:
+        body["datasets"] = dataset
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
     job = call("POST", "/v1/jobs", url, token, json=body, headers=headers)
     typer.echo(json.dumps(job, indent=2) if as_json else job["id"])

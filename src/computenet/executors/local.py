@@ -97,6 +97,19 @@ class LocalExecutor:
     def log_path(self, request_id: str) -> Path:
         return self._dir(request_id) / "output.log"
 
+    def output(self, request_id: str, max_bytes: int) -> tuple[str, bool]:
+        """The last ``max_bytes`` of the run's output (UTF-8, undecodable bytes replaced)
+        and whether anything before them was cut."""
+        path = self.log_path(request_id)
+        try:
+            with path.open("rb") as f:
+                size = f.seek(0, 2)
+                f.seek(max(0, size - max_bytes))
+                data = f.read()
+        except FileNotFoundError:
+            return "", False
+        return data.decode("utf-8", errors="replace"), size > max_bytes
+
 
 def _alive(pid: int) -> bool:
     try:

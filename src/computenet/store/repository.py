@@ -525,6 +525,16 @@ class Repository:
             )
             return bool(res.rowcount)  # type: ignore[attr-defined]
 
+    def dispatch_of(self, job_id: str) -> tuple[str, str] | None:
+        """``(executor, request id)`` of a dispatched job, else None."""
+        with self.sessions() as s:
+            row = s.execute(
+                select(JobRow.executor, JobRow.dispatch_id).where(JobRow.id == job_id)
+            ).first()
+        if row is None or row[0] is None or row[1] is None:
+            return None
+        return str(row[0]), str(row[1])
+
     def jobs_in(self, states: Sequence[str]) -> list[JobRow]:
         with self.sessions() as s:
             return list(s.scalars(select(JobRow).where(JobRow.state.in_(list(states)))))

@@ -10,11 +10,12 @@ from fastapi.responses import JSONResponse
 
 from computenet.api.deps import principal, state
 from computenet.api.errors import ERROR_RESPONSES
-from computenet.api.schemas import Explanation, JobIn, JobList, JobOut, JobQuery
+from computenet.api.schemas import Explanation, JobIn, JobList, JobOut, JobOutput, JobQuery
 from computenet.errors import InputError
 from computenet.store.repository import JobSpec, Principal
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
+OUTPUT_BYTES = 64 * 1024
 
 Who = Annotated[Principal, Depends(principal)]
 
@@ -91,6 +92,21 @@ def get_job(job_id: str, request: Request, who: Who) -> dict[str, object]:
 def get_placement(job_id: str, request: Request, who: Who) -> dict[str, object]:
     """Where and when the job runs, with the engine's explanation."""
     return state(request).repo.get_explanation(who, job_id)
+
+
+@router.get("/{job_id}/output", response_model=JobOutput)
+def get_output(job_id: str, request: Request, who: Who) -> dict[str, object]:
+    """What the job's process printed so far (stdout and stderr, the last 64 KiB); empty
+    until the executor has started it."""
+    st = state(request)
+    job = st.repo.get_job(who, job_id)
+    dispatch = st.repo.dispatch_of(job_id)
+    text, truncated = "", False
+    if dispatch is not None and dispatch[0] == "local":
+        from computenet.executors.local import LocalExecutor
+
+        text, truncated = LocalExecutor(st.settings.home / "jobs").output(dispatch[1], OUTPUT_BYTES)
+    return {"job_id": job["id"], "output": text, "truncated": truncated}
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut)
