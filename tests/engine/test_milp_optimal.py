@@ -1,9 +1,10 @@
 """``milp`` finds the optimum of small instances, known by brute force.
 
 The brute force enumerates, for every job, every start the engine's model allows — on a
-slot boundary, or ending on one — at every pool, prices each with the true signals the way
-the simulator charges them (``Signal.mean`` over the run), and keeps the cheapest
-combination whose whole-slot occupancy fits every pool in every slot.
+quarter-hour boundary, or ending on one (the engine plans hourly requests on quarter-hour
+sub-slots) — at every pool, prices each with the true signals the way the simulator
+charges them (``Signal.mean`` over the run), and keeps the cheapest combination whose
+whole-quarter occupancy fits every pool in every quarter.
 """
 
 from __future__ import annotations
@@ -31,13 +32,14 @@ def brute_force(req) -> float | None:
                 if pool.count < j.accelerators:
                     continue
                 run = max(1, math.ceil(j.work_h * 3600 / speed))
-                ns = -(-run // H)
+                Q = H // 4
+                ns = -(-run // Q)
                 d = ds[j.datasets[0]]
                 moved = d.home_site != s.id
                 ready = math.ceil(d.size_gb * 8 / 10.0) if moved else 0
                 xfer = d.size_gb * 0.5 if moved else 0.0
-                for k in range(req.horizon_slots):
-                    for start in {T0 + k * H, T0 + (k + ns) * H - run}:
+                for k in range(req.horizon_slots * 4):
+                    for start in {T0 + k * Q, T0 + (k + ns) * Q - run}:
                         if start < max(j.earliest_start_s, T0 + ready):
                             continue
                         if start + run > j.deadline_s:
@@ -78,7 +80,7 @@ def brute_force(req) -> float | None:
     carbons=st.lists(
         st.lists(st.floats(50, 900), min_size=12, max_size=12), min_size=2, max_size=2
     ),
-    works=st.lists(st.floats(0.3, 2.5), min_size=2, max_size=3),
+    works=st.lists(st.floats(0.2, 1.2), min_size=2, max_size=3),
     caps=st.tuples(st.integers(1, 2), st.integers(1, 2)),
     homes=st.lists(st.sampled_from(["A", "B"]), min_size=3, max_size=3),
 )
@@ -88,10 +90,10 @@ def test_milp_matches_brute_force(prices, carbons, works, caps, homes) -> None:
         site("B", caps[1], price=prices[1], carbon=carbons[1], pue=1.3, host_w=50.0),
     )
     jobs = [
-        job(f"j{i}", w, 1 + (i == 0 and caps == (2, 2)), deadline_h=5) for i, w in enumerate(works)
+        job(f"j{i}", w, 1 + (i == 0 and caps == (2, 2)), deadline_h=3) for i, w in enumerate(works)
     ]
     ds = [dataset(f"ds-j{i}", homes[i], size_gb=1.0) for i in range(len(jobs))]
-    req = request(net, jobs, ds, policy="milp", horizon=5)
+    req = request(net, jobs, ds, policy="milp", horizon=3)
     best = brute_force(req)
     rep = plan(req)
     if best is None:
@@ -99,5 +101,5 @@ def test_milp_matches_brute_force(prices, carbons, works, caps, homes) -> None:
         return
     assert len(rep.placements) == len(jobs)
     assert rep.objective_cny == pytest.approx(best, rel=1e-6, abs=1e-9)
-    lb = plan(request(net, jobs, ds, policy="bound", horizon=5)).lower_bound_cny
+    lb = plan(request(net, jobs, ds, policy="bound", horizon=3)).lower_bound_cny
     assert lb is not None and lb <= best + 1e-9

@@ -47,4 +47,6 @@ def plan(request: PlanRequest) -> PlanReply:
     later) or ``Infeasible`` with the constraint that made them so.
     """
     fn = policy_fn(request.policy)
+    # Every policy, the bound included, works on the same sub-slot grid, so the bound
+    # prices runs with exactly the signal values the policies see.
     return fn(Problem(request))

@@ -42,6 +42,8 @@ FArray = npt.NDArray[np.float64]
 BArray = npt.NDArray[np.bool_]
 
 INF = math.inf
+FINE_SLOT_S = 900
+"""Internal slot length (s) when the request's slot is a multiple of it."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -243,7 +245,7 @@ class Choice:
 class Problem:
     """A compiled ``PlanRequest``; see the module docstring."""
 
-    def __init__(self, req: PlanRequest) -> None:
+    def __init__(self, req: PlanRequest, *, fine: bool = True) -> None:
         if req.slot_s < 1:
             raise InputError("slot_s must be at least 1 s", source="plan request")
         if req.horizon_slots < 1:
@@ -255,9 +257,13 @@ class Problem:
         self.req = req
         self.net = network_arrays(req.network)
         self.now = int(req.now_s)
-        self.slot = int(req.slot_s)
+        # Plan on quarter-hour sub-slots when the request's slots are whole hours (or
+        # longer multiples of 15 min): a 10-minute job then holds its accelerators for
+        # 15 minutes, not an hour, and may start on any quarter. The horizon is the same.
+        self.refine = req.slot_s // FINE_SLOT_S if fine and req.slot_s % FINE_SLOT_S == 0 else 1
+        self.slot = int(req.slot_s) // self.refine
         self.slot_h = self.slot / 3600.0
-        self.T = int(req.horizon_slots)
+        self.T = int(req.horizon_slots) * self.refine
         self.cp = float(req.carbon_price_cny_per_t)
         net = self.net
         self.down = np.array([s.id in req.down_sites for s in net.sites], dtype=bool)

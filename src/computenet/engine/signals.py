@@ -60,6 +60,7 @@ def slot_means(sig: Signal, now_s: int, slot_s: int, n: int) -> FloatArray:
     return np.asarray((1.0 - theta) * v[:n] + theta * v[1 : n + 1], dtype=np.float64)
 
 
+BLOCK = 64
 _GRID_MEMO: dict[tuple[int, int, int, int, int], tuple[object, object, FloatArray, FloatArray]] = {}
 
 
@@ -71,9 +72,12 @@ def site_grids(
 
     Memoised per (network, forecasts) object and aligned grid, so the many requests of one
     simulated hour share one read of every signal."""
-    base = now_s - now_s % slot_s
-    theta = (now_s - base) / slot_s
-    m = max(64, 1 << math.ceil(math.log2(n + 1)))
+    # Read on a grid aligned to blocks of BLOCK slots, so every request within a block
+    # (the simulator asks on every arrival) reuses one read.
+    base = now_s - now_s % (slot_s * BLOCK)
+    off, rem = divmod(now_s - base, slot_s)
+    theta = rem / slot_s
+    m = max(2 * BLOCK, 1 << math.ceil(math.log2(off + n + 1)))
     key = (id(network), id(forecasts) if forecasts else 0, base, slot_s, m)
     hit = _GRID_MEMO.get(key)
     if hit is not None and hit[0] is network and (not forecasts or hit[1] is forecasts):
@@ -88,6 +92,7 @@ def site_grids(
         if len(_GRID_MEMO) >= 64:
             _GRID_MEMO.clear()
         _GRID_MEMO[key] = (network, forecasts, price, carbon)
+    price, carbon = price[:, off:], carbon[:, off:]
     if theta == 0.0:
         return price[:, :n], carbon[:, :n]
     return (

@@ -5,8 +5,10 @@ Each job chooses one (site, accelerator type, start) among its options, or stays
 a penalty larger than any option's objective; per pool and slot, the chosen options may not
 use more accelerators than are free. The objective is the sum of the jobs' objectives.
 
-To stay fast, each job keeps only its ``K_PER_PAIR`` best starts per pool and its
-``TOP_OVERALL`` best starts in all, plus the start ``greedy`` would give it; capacity rows
+When the jobs have more than ``FULL_COLUMNS`` options in all, each job keeps only its
+``K_PER_PAIR`` best starts per pool and its ``TOP_OVERALL`` best starts in all, plus the
+start ``greedy`` would give it (otherwise every option is kept, so small problems are
+solved exactly); capacity rows
 that no combination of options could overfill are dropped. ``greedy``'s plan is a feasible
 point of this program, so the result is never worse than ``greedy`` (if the solver stops at
 its time limit with something worse, ``greedy``'s plan is kept). Planned every few minutes
@@ -35,6 +37,7 @@ K_PER_PAIR = 3
 TOP_OVERALL = 16
 TIME_LIMIT_S = 8.0
 CHUNK_JOBS = 2500
+FULL_COLUMNS = 400
 MIP_REL_GAP = 1e-4
 
 
@@ -48,11 +51,13 @@ def _reason(alt: float, chosen: float, alt_start: int, chosen_start: int) -> str
     return explain.costs_more()(alt, chosen, alt_start, chosen_start)
 
 
-def _candidates(opts: Options, extra: tuple[int, int] | None) -> np.ndarray:
+def _candidates(opts: Options, extra: tuple[int, int] | None, prune: bool) -> np.ndarray:
     """Flat indices (row x width + column) of the options kept for one job, sorted."""
     val = opts.value
     if val.size == 0:
         return np.zeros(0, dtype=np.int64)
+    if not prune:
+        return np.flatnonzero(np.isfinite(val.ravel()))
     width = val.shape[1]
     kk = min(K_PER_PAIR, width)
     part = np.argpartition(val, kk - 1, axis=1)[:, :kk]
@@ -88,12 +93,13 @@ def _solve_chunk(
     pb.restore(snap)
     job_l, idx_l, val_l, cell0_l, ns_l, cnt_l = [], [], [], [], [], []
     T_ext = pb.T_ext
+    prune = sum(int(np.isfinite(o.value).sum()) for o in opts.values()) > FULL_COLUMNS
     for jn, (n, v) in enumerate(views):
         o = opts[n]
         extra = g_pick.get(n)
         if extra is not None and not (0 <= extra[1] < o.width):
             extra = None
-        idx = _candidates(o, extra)
+        idx = _candidates(o, extra, prune)
         ii, cc = np.divmod(idx, max(1, o.width))
         job_l.append(np.full(len(idx), jn))
         idx_l.append(idx)
