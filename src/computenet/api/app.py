@@ -93,14 +93,15 @@ class _TooLarge(Exception):
 
 
 def load_network_or_none(name: str) -> Any:
-    """The network for sites and planning; None (logged) if the catalog cannot load it."""
-    try:
-        import computenet.catalog
+    """The network for sites and planning. None (logged) if there is no catalog at all;
+    an unknown name or a malformed file raises (the operator must fix ``--network``)."""
+    import computenet.catalog
 
-        return getattr(computenet.catalog, "load_network")(name)  # noqa: B009 (lands later)
-    except Exception as exc:  # catalog not installed yet, or a bad file: service still runs
-        log.warning("network %r not loaded (%s); sites are empty and nothing is placed", name, exc)
+    load = getattr(computenet.catalog, "load_network", None)
+    if load is None:
+        log.warning("no network catalog; sites are empty and jobs run here, unplanned")
         return None
+    return load(name)
 
 
 def install_network_enums(app: FastAPI, network: Any) -> None:
