@@ -25,11 +25,12 @@ carbon kg (grams in signals).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from scipy.ndimage import minimum_filter1d
 
 from computenet.engine import rules
 from computenet.engine.signals import site_grids
@@ -217,6 +218,26 @@ class JobView:
         self.deadline_off = deadline_off
 
 
+class LazyViews:
+    """``JobView`` (or ``Rejection``) of each job of the request, built when first read."""
+
+    def __init__(self, pb: Problem) -> None:
+        self._pb = pb
+        self._cache: dict[int, JobView | Rejection] = {}
+
+    def __len__(self) -> int:
+        return len(self._pb.req.jobs)
+
+    def __getitem__(self, n: int) -> JobView | Rejection:
+        v = self._cache.get(n)
+        if v is None:
+            v = self._cache[n] = self._pb._view(self._pb.req.jobs[n], n)
+        return v
+
+    def __iter__(self) -> Iterator[JobView | Rejection]:
+        return (self[n] for n in range(len(self)))
+
+
 @dataclass
 class Options:
     """Every start of one job: ``value[i, c]`` for usable pair ``i`` and slot ``k0 + c``
@@ -274,11 +295,16 @@ class Problem:
         if len(set(ids)) != len(ids):
             dup = sorted({i for i in ids if ids.count(i) > 1})
             raise InputError(f"duplicate job id(s): {', '.join(dup)}", source="plan request")
-        self.views: list[JobView | Rejection] = [self._view(j, i) for i, j in enumerate(req.jobs)]
+        self.views = LazyViews(self)
+        # Horizon plus the longest run any job could have (at its slowest usable speed).
+        pos = net.default_speed[net.default_speed > 0]
+        slowest = float(pos.min()) if pos.size else 1.0
         max_ns = 1
-        for v in self.views:
-            if isinstance(v, JobView):
-                max_ns = max(max_ns, int(-(-int(v.run_s.max()) // self.slot)))
+        for j in req.jobs:
+            sp = [x for x in j.accelerator_speed.values() if x > 0] if j.accelerator_speed else []
+            s = min(sp) if sp else slowest
+            if math.isfinite(j.work_h) and j.work_h > 0 and s > 0:
+                max_ns = max(max_ns, math.ceil(j.work_h * 3600 / s / self.slot))
         self.T_ext = self.T + max_ns + 2
         self._signals()
         self._capacity()
@@ -354,40 +380,23 @@ class Problem:
                 np.int64
             )
         self.free = free
-        self._build_st()
-
-    def _build_st(self) -> None:
-        """Sparse table of minima, ``st[l, p, i] = min(free[p, i : i + 2**l])`` (cells past
-        the end keep the level below; they are never read); rows of pairs changed by
-        ``commit`` are rebuilt lazily."""
-        self._dirty: set[int] = set()
-        levels = max(1, self.T_ext.bit_length())
-        st = np.empty((levels, *self.free.shape), dtype=np.int64)
-        st[0] = self.free
-        h = 1
-        for lvl in range(1, levels):
-            st[lvl] = st[lvl - 1]
-            np.minimum(st[lvl - 1, :, :-h], st[lvl - 1, :, h:], out=st[lvl, :, :-h])
-            h *= 2
-        self.st = st
 
     def min_free(self, rows: IntArray, a: int, b: int, ns: int) -> IntArray:
-        """``min(free[p, k : k + ns])`` for every ``p`` in ``rows`` and ``a <= k < b``."""
-        if self._dirty:
-            self._flush()
-        lvl = ns.bit_length() - 1
-        t = self.st[lvl]
-        off = ns - (1 << lvl)
-        return np.minimum(t[rows, a:b], t[rows, a + off : b + off])
+        """``min(free[p, k : k + ns])`` for every ``p`` in ``rows`` and ``a <= k < b``
+        (a running minimum, linear in the window)."""
+        x = self.free[rows, a : b + ns - 1]
+        if ns == 1:
+            return x
+        m = minimum_filter1d(x, ns, axis=1, mode="nearest", origin=-(ns // 2))
+        return np.asarray(m[:, : b - a])
 
-    def min_free_rows(self, rows: IntArray, cols: IntArray, ns: IntArray) -> IntArray:
-        """``min(free[rows[r], c : c + ns[r]])`` for every ``c`` in ``cols[r]`` (2-D)."""
-        if self._dirty:
-            self._flush()
-        lvl = np.array([int(x).bit_length() - 1 for x in ns], dtype=np.int64)[:, None]
-        off = ns[:, None] - (1 << lvl)
-        r = rows[:, None]
-        return np.minimum(self.st[lvl, r, cols], self.st[lvl, r, cols + off])
+    def min_free_rows(self, rows: IntArray, a: int, b: int, ns: IntArray) -> IntArray:
+        """``min_free`` with a window length per row."""
+        out = np.empty((len(rows), b - a), dtype=np.int64)
+        for w in np.unique(ns):
+            sel = np.flatnonzero(ns == w)
+            out[sel] = self.min_free(rows[sel], a, b, int(w))
+        return out
 
     def fits(self, p: int, k: int, ns: int, count: int) -> bool:
         """Whether ``count`` accelerators of pair ``p`` are free over slots ``[k, k + ns)``."""
@@ -396,20 +405,6 @@ class Problem:
     def commit(self, p: int, k: int, ns: int, count: int) -> None:
         """Take ``count`` accelerators of pair ``p`` over slots ``[k, k + ns)``."""
         self.free[p, k : k + ns] -= count
-        self._dirty.add(p)
-
-    def _flush(self) -> None:
-        rows = np.array(sorted(self._dirty), dtype=np.int64)
-        self._dirty.clear()
-        st = self.st
-        st[0, rows] = self.free[rows]
-        h = 1
-        for lvl in range(1, st.shape[0]):
-            prev = st[lvl - 1, rows]
-            cur = prev.copy()
-            np.minimum(prev[:, :-h], prev[:, h:], out=cur[:, :-h])
-            st[lvl, rows] = cur
-            h *= 2
 
     def snapshot(self) -> IntArray:
         """The free capacity now, to ``restore`` after a trial plan."""
@@ -417,7 +412,6 @@ class Problem:
 
     def restore(self, free: IntArray) -> None:
         self.free[...] = free
-        self._build_st()
 
     # ------------------------------------------------------------------ jobs
 
@@ -664,8 +658,7 @@ class Problem:
             value += v.fixed[:, None]
         time_ok = ok
         if capacity:
-            cols = np.broadcast_to(base, ok.shape)
-            ok = ok & (self.min_free_rows(v.pairs, cols, ns[:, 0]) >= v.count)
+            ok = ok & (self.min_free_rows(v.pairs, k0, k0 + K, ns[:, 0]) >= v.count)
         value[~ok] = INF
         return Options(k0, value, end_al, time_ok)
 

@@ -3,7 +3,8 @@
 Each job (in ``base.job_order``) takes the start, site and accelerator type with the lowest
 objective (energy cost + compute price + transfer cost + carbon price x carbon) among all
 that fit the capacity left by the jobs before it, its deadline and its data rules. Ties go
-to the earliest start, then to network order.
+to the earliest start, then to network order. Large requests on networks with one
+accelerator speed take the same decisions in batches (``greedy_batch``).
 """
 
 from __future__ import annotations
@@ -26,4 +27,8 @@ def choose(pb: Problem, v: JobView) -> Decision:
 
 
 def plan(pb: Problem) -> PlanReply:
+    from computenet.engine.policies import greedy_batch
+
+    if greedy_batch.usable(pb):
+        return greedy_batch.plan(pb)
     return run_sequential(pb, NAME, choose, explain.costs_more())
