@@ -216,6 +216,47 @@ def test_local_executor_ignores_a_repeated_request_id(tmp_path: Path) -> None:
     assert (tmp_path / "count").read_text() == "once\n"
 
 
+def wait_done(ex: LocalExecutor, request_id: str) -> str:
+    for _ in range(400):
+        status = ex.poll(request_id).status
+        if status != "running":
+            return status
+        time.sleep(0.02)
+    raise AssertionError("still running")
+
+
+def test_two_executors_racing_on_one_request_id_run_the_command_once(tmp_path: Path) -> None:
+    """A restarted server repeats a dispatch whose first launch may still be starting:
+    both wrappers start, one claims the run, the command runs once."""
+    for i in range(20):
+        first, second = LocalExecutor(tmp_path), LocalExecutor(tmp_path)
+        first.submit(f"r{i}", "j", f"echo x >> ../count{i}")
+        second.submit(f"r{i}", "j", f"echo x >> ../count{i}")
+        assert wait_done(first, f"r{i}") == "succeeded"
+        assert (tmp_path / f"count{i}").read_text() == "x\n"
+
+
+def test_a_dispatch_that_died_before_launching_runs_on_retry(tmp_path: Path) -> None:
+    (tmp_path / "r1").mkdir()  # the old server made the directory, then was killed
+    ex = LocalExecutor(tmp_path)
+    ex.submit("r1", "j", "echo ran")
+    assert wait_done(ex, "r1") == "succeeded"
+    assert (tmp_path / "r1" / "output.log").read_text() == "ran\n"
+
+
+def test_cancel_before_the_wrapper_starts_means_it_never_runs(tmp_path: Path) -> None:
+    ex = LocalExecutor(tmp_path)
+    (tmp_path / "r1").mkdir()
+    ex.cancel("r1")  # the mark is there before any process
+    ex.submit("r1", "j", "echo ran > ../ran")
+    for _ in range(100):
+        if (tmp_path / "r1" / "pid").exists():
+            break
+        time.sleep(0.02)
+    ex._procs["r1"].wait()
+    assert ex.poll("r1").status == "cancelled" and not (tmp_path / "ran").exists()
+
+
 # -- with the real engine and the built-in network -------------------------------------
 
 

@@ -1,17 +1,16 @@
 """``local``: runs a job's command as a process on this machine.
 
-Each run gets a directory ``<home>/jobs/<request_id>/`` holding ``output.log`` (stdout and
-stderr), ``pid`` and, once it ends, ``exit_code``. The files are the record, so a restarted
-service can still poll work started before it died, and a repeated submit sees the
-directory and does nothing. The process runs in its own session so cancel kills the whole
-process group.
+Each run gets a directory ``<home>/jobs/<request_id>/`` (also the command's working
+directory) holding ``output.log`` (stdout and stderr), ``started`` (the claim), ``pid`` and,
+once it ends, ``exit_code``. The files are the record, so a restarted service can still
+poll work started before it died, and a repeated submit never runs the command twice. The
+process runs in its own session so cancel kills the whole process group.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -32,43 +31,52 @@ class LocalExecutor:
         return self.root / request_id
 
     def submit(self, request_id: str, job_id: str, command: str | None) -> None:
+        """Start the command under ``request_id``, at most once however often this is
+        called and wherever the caller died before: the wrapper shell itself claims the
+        run with an atomic ``mkdir started`` before it runs anything, so of two wrappers
+        launched for one request id (a restart repeating a dispatch) only one runs it."""
         d = self._dir(request_id)
-        try:
-            d.mkdir(parents=True, exist_ok=False)
-        except FileExistsError:
-            return  # already started under this request id: never twice
+        d.mkdir(parents=True, exist_ok=True)
+        if (d / "started").exists() or (d / "exit_code").exists():
+            return  # already claimed: nothing to launch
         # No command: a placeholder that succeeds, so a bare submission still runs end to end.
         cmd = command or "echo 'computenet: job has no command; nothing to run'"
-        # A wrapper records the exit code in a file, so the result survives our restart.
-        # The command runs in a subshell so its own ``exit`` cannot skip the recording.
+        # The wrapper claims the run, records its pid (the process group cancel kills),
+        # honours a cancel that came first, runs the command in a subshell (so its own
+        # ``exit`` cannot skip the recording) and records the exit code in a file, so the
+        # result survives our restart. Paths are relative to the run directory (cwd).
         wrapper = (
-            f"(\n{cmd}\n)\nrc=$?\necho $rc > {shlex.quote(str(d / 'exit_code.tmp'))} && "
-            f"mv {shlex.quote(str(d / 'exit_code.tmp'))} {shlex.quote(str(d / 'exit_code'))}"
+            "mkdir started 2>/dev/null || exit 0\n"
+            "echo $$ > pid.tmp && mv pid.tmp pid\n"
+            "[ -e cancelled ] && exit 0\n"
+            f"(\n{cmd}\n)\n"
+            "rc=$?\n"
+            "echo $rc > exit_code.tmp && mv exit_code.tmp exit_code\n"
         )
-        out = (d / "output.log").open("ab")
         env = dict(os.environ, COMPUTENET_JOB_ID=job_id)
-        proc = subprocess.Popen(
-            ["/bin/sh", "-c", wrapper],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            cwd=d,
-            env=env,
-        )
-        out.close()
-        (d / "pid").write_text(str(proc.pid))
+        with (d / "output.log").open("ab") as out:
+            proc = subprocess.Popen(
+                ["/bin/sh", "-c", wrapper],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=d,
+                env=env,
+            )
         self._procs[request_id] = proc
 
     def cancel(self, request_id: str) -> None:
+        """Mark the run cancelled, then kill its process group. In this order, a wrapper
+        that has not yet written its pid sees the mark and never runs the command."""
         d = self._dir(request_id)
-        pid_file = d / "pid"
-        if not pid_file.exists():
+        if not d.exists():
             return
-        pid = int(pid_file.read_text())
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
         (d / "cancelled").touch()
+        pid = _read_pid(d)
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
         proc = self._procs.pop(request_id, None)
         if proc is not None:
             proc.wait()
@@ -87,12 +95,18 @@ class LocalExecutor:
             self._procs.pop(request_id, None)
             code = int(code_file.read_text().strip() or "1")
             return ExecStatus("succeeded" if code == 0 else "failed", exit_code=code)
-        pid_file = d / "pid"
-        if pid_file.exists() and _alive(int(pid_file.read_text())):
-            return ExecStatus("running")
-        if proc is None and not pid_file.exists():
-            return ExecStatus("running")  # between mkdir and pid write
-        return ExecStatus("failed", message="process vanished without an exit code")
+        pid = _read_pid(d)
+        if pid is not None:
+            if _alive(pid):
+                return ExecStatus("running")
+            if not code_file.exists():  # it may have recorded its code since we looked
+                return ExecStatus("failed", message="process vanished without an exit code")
+            return self.poll(request_id)
+        if (d / "started").exists() or (proc is not None and proc.returncode is None):
+            return ExecStatus("running")  # the wrapper is starting
+        if proc is not None:
+            return ExecStatus("failed", message="the wrapper exited without starting the job")
+        return ExecStatus("unknown", message="not started by this executor")
 
     def log_path(self, request_id: str) -> Path:
         return self._dir(request_id) / "output.log"
@@ -109,6 +123,13 @@ class LocalExecutor:
         except FileNotFoundError:
             return "", False
         return data.decode("utf-8", errors="replace"), size > max_bytes
+
+
+def _read_pid(d: Path) -> int | None:
+    try:
+        return int((d / "pid").read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 def _alive(pid: int) -> bool:
