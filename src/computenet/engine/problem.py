@@ -238,6 +238,24 @@ class LazyViews:
         return (self[n] for n in range(len(self)))
 
 
+def subset(v: JobView, rows: IntArray) -> JobView:
+    """The same job restricted to the usable pairs ``rows`` (indices into ``v.pairs``)."""
+    return JobView(
+        v.job,
+        v.index,
+        v.pairs[rows],
+        v.run_s[rows],
+        v.ready[rows],
+        v.kw[rows],
+        v.fixed[rows],
+        v.transfer_cny[rows],
+        v.site_ok,
+        v.datasets,
+        v.earliest_off,
+        v.deadline_off,
+    )
+
+
 @dataclass
 class Options:
     """Every start of one job: ``value[i, c]`` for usable pair ``i`` and slot ``k0 + c``
@@ -331,6 +349,7 @@ class Problem:
         self.carbon_cum = np.hstack([zero, np.cumsum(carbon * self.slot_h, axis=1)])
         self._w: dict[str, FArray] = {}
         self._W: dict[str, FArray] = {}
+        self._wmin: dict[str, FArray] = {}
 
     def weights(self, metric: str) -> tuple[FArray, FArray]:
         """Per pair and slot, the value of one kW over the slot under ``metric``
@@ -661,6 +680,15 @@ class Problem:
             ok = ok & (self.min_free_rows(v.pairs, k0, k0 + K, ns[:, 0]) >= v.count)
         value[~ok] = INF
         return Options(k0, value, end_al, time_ok)
+
+    def lower_bounds(self, v: JobView, metric: str = "objective") -> FArray:
+        """Per usable pair, a value no start of ``v`` there can undercut: the run at the
+        pair's cheapest slot of the whole window, plus the fixed costs."""
+        w, _ = self.weights(metric)
+        lo = self._wmin.get(metric)
+        if lo is None:
+            lo = self._wmin[metric] = w.min(axis=1)
+        return np.asarray(v.kw * (v.run_s / self.slot) * lo[v.pairs] + v.fixed, dtype=np.float64)
 
     def start_off(self, v: JobView, i: int, k: int, end_aligned: bool) -> int:
         r = int(v.run_s[i])

@@ -95,6 +95,7 @@ class Decision:
     rows: IntArray | None = None
     unplaced: Deferral | Infeasible | None = None
     row_best: tuple[FArray, IntArray] | None = None
+    view: JobView | None = None  # when the options are of a subset of the job's pools
 
 
 Chooser = Callable[[Problem, JobView], Decision]
@@ -118,6 +119,7 @@ def run_sequential(
             infeasible.append(Infeasible(pb.req.jobs[n].id, v.constraint, v.reason))
             continue
         d = choose(pb, v)
+        v = d.view or v
         if d.pick is None:
             out = d.unplaced or explain.unplaced(pb, v, d.opts, d.rows)
             if isinstance(out, Deferral):
@@ -132,6 +134,7 @@ def run_sequential(
 def place(pb: Problem, v: JobView, d: Decision, policy: str, reason: explain.Reason) -> Placement:
     """Commit ``d.pick`` to the capacity and describe it."""
     opts, pick = d.opts, d.pick
+    v = d.view or v
     assert pick is not None
     i, c = pick.i, pick.c
     k = opts.k0 + c

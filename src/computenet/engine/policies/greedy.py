@@ -9,21 +9,60 @@ accelerator speed take the same decisions in batches (``greedy_batch``).
 
 from __future__ import annotations
 
+import numpy as np
+
 from computenet.engine import explain
-from computenet.engine.policies.base import Decision, Pick, argmin_earliest, run_sequential
-from computenet.engine.problem import JobView, Problem
+from computenet.engine.policies.base import (
+    Decision,
+    Pick,
+    argmin_earliest,
+    run_sequential,
+    tol,
+)
+from computenet.engine.problem import INF, JobView, Problem, subset
 from computenet.engine.types import PlanReply
 
 NAME = "greedy"
 
 
+PRUNE_ABOVE = 40
+"""Jobs with more usable pools than this price the pools in order of a lower bound and
+stop once no pool left could reach the best value found."""
+
+
 def choose(pb: Problem, v: JobView) -> Decision:
+    if len(v.pairs) > PRUNE_ABOVE:
+        return _choose_pruned(pb, v)
     opts = pb.options(v)
     best = argmin_earliest(opts.value)
     if best is None:
         return Decision(opts)
     i, c = best
     return Decision(opts, Pick(i, c, float(opts.value[i, c])))
+
+
+def _choose_pruned(pb: Problem, v: JobView) -> Decision:
+    """``choose`` on the pools that could hold the best start: the same pick, since a
+    pool whose lower bound exceeds the best value (plus the tie tolerance) cannot win
+    or tie."""
+    lb = pb.lower_bounds(v)
+    order = np.argsort(lb, kind="stable")
+    n = min(len(order), 8)
+    while True:
+        rows = np.sort(order[:n])
+        sub = subset(v, rows)
+        opts = pb.options(sub)
+        m = float(opts.value.min()) if opts.value.size else INF
+        limit = m + tol(m) + 1e-6 * max(1.0, abs(m)) if m < INF else INF
+        more = int(np.count_nonzero(lb <= limit))
+        if more <= n or n == len(order):
+            break
+        n = min(len(order), max(more, 2 * n))
+    best = argmin_earliest(opts.value)
+    if best is None:
+        return Decision(opts, view=sub)
+    i, c = best
+    return Decision(opts, Pick(i, c, float(opts.value[i, c])), view=sub)
 
 
 def plan(pb: Problem) -> PlanReply:

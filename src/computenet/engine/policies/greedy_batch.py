@@ -438,6 +438,7 @@ def plan(pb: Problem) -> PlanReply:
             continue
         assert isinstance(v, JobView)
         d = greedy.choose(pb, v)
+        v = d.view or v
         if d.pick is None:
             out = explain.unplaced(pb, v, d.opts, d.rows)
             (deferred if isinstance(out, Deferral) else infeasible).append(out)  # type: ignore[arg-type]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import time as _time
+from dataclasses import replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -28,15 +29,23 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 
 from computenet.engine import explain
 from computenet.engine.policies import greedy
-from computenet.engine.policies.base import Decision, Pick, job_order, place, reply
+from computenet.engine.policies.base import (
+    Decision,
+    Pick,
+    job_order,
+    place,
+    reply,
+    run_sequential,
+    tol,
+)
 from computenet.engine.problem import JobView, Options, Problem, Rejection
 from computenet.engine.types import Deferral, Infeasible, Placement, PlanReply
 
 NAME = "milp"
-K_PER_PAIR = 3
-TOP_OVERALL = 16
-TIME_LIMIT_S = 8.0
-CHUNK_JOBS = 2500
+K_PER_PAIR = 1
+TOP_OVERALL = 12
+TIME_LIMIT_S = 7.0
+CHUNK_JOBS = 200
 FULL_COLUMNS = 400
 MIP_REL_GAP = 1e-4
 
@@ -71,7 +80,7 @@ def _candidates(opts: Options, extra: tuple[int, int] | None, prune: bool) -> np
 
 
 def _solve_chunk(
-    pb: Problem, order: list[int], time_limit_s: float
+    pb: Problem, order: list[int], until: float
 ) -> tuple[dict[int, tuple[int, int]], dict[int, Options], list[str]]:
     """Choices (view index -> (row, column)) for the jobs in ``order``; commits them."""
     notes: list[str] = []
@@ -85,11 +94,12 @@ def _solve_chunk(
     for n, v in views:
         d = greedy.choose(pb, v)
         if d.pick is not None:
-            g_pick[n] = (d.pick.i, d.pick.c)
+            gv = d.view or v
             k = d.opts.k0 + d.pick.c
-            pb.commit(int(v.pairs[d.pick.i]), k, pb.footprint(v, d.pick.i), v.count)
-            # express the pick in the columns of the options at the chunk's start
-            g_pick[n] = (d.pick.i, k - opts[n].k0)
+            pb.commit(int(gv.pairs[d.pick.i]), k, pb.footprint(gv, d.pick.i), v.count)
+            # express the pick in the rows and columns of the options at the chunk's start
+            i = int(np.searchsorted(v.pairs, gv.pairs[d.pick.i]))
+            g_pick[n] = (i, k - opts[n].k0)
     pb.restore(snap)
     job_l, idx_l, val_l, cell0_l, ns_l, cnt_l = [], [], [], [], [], []
     T_ext = pb.T_ext
@@ -139,34 +149,91 @@ def _solve_chunk(
     if len(rows_u):
         A_cap = sp.csr_matrix((cnt[keep], (row_of, colidx[keep])), shape=(len(rows_u), nc + nj))
         cons.append(LinearConstraint(A_cap, -np.inf, free[rows_u].astype(np.float64)))
+
+    def value_of(pk: dict[int, tuple[int, int]]) -> float:
+        return sum(float(opts[n].value[pk[n]]) if n in pk else big for n, _ in views)
+
+    # Greedy's plan, and the LP relaxation rounded: two feasible plans to beat.
+    g_val = value_of(g_pick)
+    best_pick, best_val, how = dict(g_pick), g_val, "greedy"
+    t_lp = _time.perf_counter()
+    lp = milp(
+        obj,
+        integrality=np.zeros(nc + nj),
+        bounds=Bounds(0, 1),
+        constraints=cons,
+        options={"time_limit": max(0.2, (until - t_lp) / 2)},
+    )
+    if lp.status == 0 and lp.x is not None:
+        r_pick = _round(pb, views, opts, lp.x[:nc], cols_job, cols_flat, obj[:nc])
+        r_val = value_of(r_pick)
+        if r_val < best_val - tol(best_val):
+            best_pick, best_val, how = r_pick, r_val, "rounded LP"
     res = milp(
         obj,
         integrality=np.ones(nc + nj),
         bounds=Bounds(0, 1),
         constraints=cons,
-        options={"time_limit": max(0.1, time_limit_s), "mip_rel_gap": MIP_REL_GAP},
+        options={
+            "time_limit": max(0.2, until - _time.perf_counter()),
+            "mip_rel_gap": MIP_REL_GAP,
+        },
     )
-    # Greedy's value on the same terms, to keep the better plan.
-    g_val = 0.0
-    for n, _ in views:
-        gp = g_pick.get(n)
-        g_val += float(opts[n].value[gp]) if gp is not None else big
-    pick: dict[int, tuple[int, int]] = {}
     if res.x is not None:
-        x = res.x
-        for ci in np.flatnonzero(x[:nc] > 0.5):
+        m_pick: dict[int, tuple[int, int]] = {}
+        for ci in np.flatnonzero(res.x[:nc] > 0.5):
             n = views[int(cols_job[ci])][0]
-            pick[n] = divmod(int(cols_flat[ci]), max(1, opts[n].width))
-        m_val = float(np.dot(obj[:nc], x[:nc] > 0.5)) + big * (nj - len(pick))
-        if m_val > g_val + 1e-9 * max(1.0, abs(g_val)):
-            notes.append("the solver stopped with a plan worse than greedy's; kept greedy's")
-            pick = dict(g_pick)
-        elif res.status != 0:
-            notes.append(f"HiGHS: {res.message} (best plan found kept)")
-    else:
-        notes.append(f"HiGHS found no plan ({res.message}); kept greedy's")
-        pick = dict(g_pick)
+            m_pick[n] = divmod(int(cols_flat[ci]), max(1, opts[n].width))
+        m_val = value_of(m_pick)
+        if m_val <= best_val + tol(best_val):
+            best_pick, best_val, how = m_pick, m_val, "HiGHS"
+            if res.status != 0:
+                notes.append(f"HiGHS: {res.message} (best plan found kept)")
+    if how != "HiGHS":
+        notes.append(f"HiGHS stopped ({res.message}); kept the {how} plan, the best found")
+    pick = best_pick
     return _check(pb, views, opts, pick), opts, notes
+
+
+def _round(
+    pb: Problem,
+    views: list[tuple[int, JobView]],
+    opts: dict[int, Options],
+    x: np.ndarray,
+    cols_job: np.ndarray,
+    cols_flat: np.ndarray,
+    val: np.ndarray,
+) -> dict[int, tuple[int, int]]:
+    """The LP relaxation rounded: options taken by decreasing LP weight (then value) while
+    they fit; the jobs left over go to greedy on the capacity that remains."""
+    snap = pb.snapshot()
+    pick: dict[int, tuple[int, int]] = {}
+    for ci in np.lexsort((val, -x)):
+        if x[ci] <= 1e-6:
+            break
+        n, v = views[int(cols_job[ci])]
+        if n in pick:
+            continue
+        i, c = divmod(int(cols_flat[ci]), max(1, opts[n].width))
+        k = opts[n].k0 + c
+        ns = pb.footprint(v, i)
+        if pb.fits(int(v.pairs[i]), k, ns, v.count):
+            pb.commit(int(v.pairs[i]), k, ns, v.count)
+            pick[n] = (i, c)
+    for n, v in views:
+        if n in pick:
+            continue
+        d = greedy.choose(pb, v)
+        if d.pick is None:
+            continue
+        gv = d.view or v
+        k = d.opts.k0 + d.pick.c
+        i = int(np.searchsorted(v.pairs, gv.pairs[d.pick.i]))
+        if 0 <= k - opts[n].k0 < opts[n].width:
+            pb.commit(int(gv.pairs[d.pick.i]), k, pb.footprint(gv, d.pick.i), v.count)
+            pick[n] = (i, k - opts[n].k0)
+    pb.restore(snap)
+    return pick
 
 
 def _check(
@@ -191,11 +258,33 @@ def _check(
     return chosen
 
 
+def _greedy_value(pb: Problem, live: list[int]) -> tuple[int, float]:
+    """Jobs greedy would place and their total objective (capacity restored after)."""
+    snap = pb.snapshot()
+    placed, total = 0, 0.0
+    for n in live:
+        v = pb.views[n]
+        assert isinstance(v, JobView)
+        d = greedy.choose(pb, v)
+        if d.pick is not None:
+            gv = d.view or v
+            pb.commit(
+                int(gv.pairs[d.pick.i]), d.opts.k0 + d.pick.c, pb.footprint(gv, d.pick.i), v.count
+            )
+            placed += 1
+            total += d.pick.value
+    pb.restore(snap)
+    return placed, total
+
+
 def plan(pb: Problem) -> PlanReply:
     t0 = _time.perf_counter()
+    until = t0 + TIME_LIMIT_S
     order = sorted(range(len(pb.views)), key=lambda n: job_order(pb.req.jobs[n]))
     live = [n for n in order if isinstance(pb.views[n], JobView)]
     chunks = max(1, math.ceil(len(live) / CHUNK_JOBS))
+    g_placed, g_total = _greedy_value(pb, live) if chunks > 1 else (0, 0.0)
+    start = pb.snapshot()
     placements: list[Placement] = []
     deferred: list[Deferral] = []
     infeasible: list[Infeasible] = []
@@ -206,9 +295,9 @@ def plan(pb: Problem) -> PlanReply:
             infeasible.append(Infeasible(pb.req.jobs[n].id, v.constraint, v.reason))
     for ci in range(chunks):
         part = live[ci * CHUNK_JOBS : (ci + 1) * CHUNK_JOBS]
-        left = TIME_LIMIT_S - (_time.perf_counter() - t0)
+        now = _time.perf_counter()
         snap = pb.snapshot()
-        chosen, opts, chunk_notes = _solve_chunk(pb, part, left / (chunks - ci))
+        chosen, opts, chunk_notes = _solve_chunk(pb, part, now + (until - now) / (chunks - ci))
         notes += chunk_notes
         pb.restore(snap)
         for n in part:
@@ -223,8 +312,15 @@ def plan(pb: Problem) -> PlanReply:
             d = Decision(opts[n], Pick(i, c, float(opts[n].value[i, c]), "joint plan: "))
             placements.append(place(pb, v, d, NAME, _reason))
     r = reply(pb, NAME, placements, deferred, infeasible)
+    if chunks > 1:
+        notes.append(f"solved in {chunks} rolling chunks of up to {CHUNK_JOBS} jobs")
+        worse = len(r.placements) < g_placed or (
+            len(r.placements) == g_placed and r.objective_cny > g_total + tol(g_total)
+        )
+        if worse:
+            pb.restore(start)
+            r = run_sequential(pb, NAME, greedy.choose, _reason)
+            notes.append("the chunked plan was worse than greedy's; kept greedy's")
     if notes:
-        from dataclasses import replace
-
         r = replace(r, notes=tuple(dict.fromkeys(notes)))
     return r
