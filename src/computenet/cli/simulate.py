@@ -297,6 +297,12 @@ def simulate(
     batch_minutes: int = typer.Option(
         15, "--batch-minutes", help="milp plans the queue every N minutes."
     ),
+    home_reserve: float = typer.Option(
+        0.25,
+        "--home-reserve",
+        help="Share of each site's accelerators kept for work whose data lives there "
+        "(0 lends everything to moved work).",
+    ),
     philly_rate: float = typer.Option(
         60.0, "--arrival-rate", help="philly: Poisson arrivals per hour."
     ),
@@ -320,6 +326,12 @@ def simulate(
     from computenet.sim.traces import load_trace
     from computenet.sim.workload import FillOptions, materialise
 
+    if not 0.0 <= home_reserve < 1.0:
+        raise InputError(
+            f"home reserve must be in [0, 1), got {home_reserve}",
+            source="--home-reserve",
+            fix="e.g. --home-reserve 0.25",
+        )
     if forecast not in FORECAST_MODES:
         from computenet.errors import UnknownNameError
 
@@ -380,6 +392,7 @@ def simulate(
         seed=seed,
         outages=tuple(sorted(outs, key=lambda o: (o.start_s, o.site_id))),
         batch_every_s=batch_minutes * 60,
+        home_reserve=home_reserve,
     )
     if outs:
         notes = [

@@ -12,6 +12,11 @@ Every policy works on the same compiled ``Problem``:
 * per job, a ``JobView``: the pairs it may use (accelerator type, gang, data rules, down
   sites), its run time, when its data can be there, its power and fixed costs.
 
+Internally the engine plans on sub-slots of ``FINE_SLOT_S`` (15 min) when the request's
+slots are whole multiples of it (hourly requests): the horizon is the same, but short jobs
+hold capacity for a quarter hour rather than an hour and may start on any quarter. Below,
+"slot" means these internal slots.
+
 A job starting in slot ``k`` is placed either at the start of the slot (start-aligned) or
 so that it ends on a slot boundary (end-aligned, when its run is not a whole number of
 slots); both occupy the same ``ceil(run / slot)`` slots, and the cheaper is taken. Between
@@ -304,7 +309,15 @@ class Problem:
         self.slot_h = self.slot / 3600.0
         self.T = int(req.horizon_slots) * self.refine
         self.cp = float(req.carbon_price_cny_per_t)
+        if not 0.0 <= req.home_reserve < 1.0:
+            raise InputError(
+                f"home_reserve must be in [0, 1), got {req.home_reserve}",
+                source="plan request",
+                where="home_reserve",
+            )
         net = self.net
+        # Accelerators of each pair that only work homed at its site may take.
+        self.reserve = np.ceil(req.home_reserve * net.cap - 1e-9).astype(np.int64)
         self.down = np.array([s.id in req.down_sites for s in net.sites], dtype=bool)
         self._datasets = {d.id: d for d in req.datasets}
         self._ds_memo: dict[str, DatasetInfo | Rejection] = {}
@@ -416,6 +429,17 @@ class Problem:
             sel = np.flatnonzero(ns == w)
             out[sel] = self.min_free(rows[sel], a, b, int(w))
         return out
+
+    def need(self, v: JobView) -> IntArray:
+        """Free accelerators each of ``v``'s pairs must have for it to start there: its
+        gang, plus the pool's home reserve unless the pair is at the job's home site (where
+        its first dataset lives; a job without data has no home)."""
+        count = np.full(len(v.pairs), v.count, dtype=np.int64)
+        if not self.reserve.any():
+            return count
+        home = v.datasets[0].home if v.datasets else -1
+        away = self.net.pair_site[v.pairs] != home
+        return count + np.where(away, self.reserve[v.pairs], 0)
 
     def fits(self, p: int, k: int, ns: int, count: int) -> bool:
         """Whether ``count`` accelerators of pair ``p`` are free over slots ``[k, k + ns)``."""
@@ -638,7 +662,7 @@ class Problem:
             value += v.fixed[:, None]
         time_ok = ok
         if capacity:
-            ok = ok & (self.min_free(rows, a, b, ns) >= v.count)
+            ok = ok & (self.min_free(rows, a, b, ns) >= self.need(v)[:, None])
         value[~ok] = INF
         return Options(k0, value, end_al, time_ok)
 
@@ -677,7 +701,7 @@ class Problem:
             value += v.fixed[:, None]
         time_ok = ok
         if capacity:
-            ok = ok & (self.min_free_rows(v.pairs, k0, k0 + K, ns[:, 0]) >= v.count)
+            ok = ok & (self.min_free_rows(v.pairs, k0, k0 + K, ns[:, 0]) >= self.need(v)[:, None])
         value[~ok] = INF
         return Options(k0, value, end_al, time_ok)
 

@@ -42,6 +42,10 @@ class PlanRequest:
     site's own signals, i.e. perfect foresight). ``down_sites`` have no capacity at all.
     ``replicas`` maps a dataset id to the sites already holding a copy (its home site
     always does). ``carbon_price_cny_per_t`` turns tonnes of CO2 into CNY in the objective.
+    ``home_reserve`` is the share of every pool that work homed elsewhere may not take (as
+    Kueue's lending limit): online policies that move work then leave room at each site for
+    the work its data rules or transfer costs pin there. 0 (the default) lends everything.
+    ``bound`` ignores it, so it stays a lower bound.
     """
 
     now_s: int
@@ -56,6 +60,7 @@ class PlanRequest:
     down_sites: frozenset[str] = frozenset()
     forecasts: Mapping[str, SiteForecast] = field(default_factory=dict)
     replicas: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    home_reserve: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -43,8 +43,11 @@ TOP_M = 32  # options per job kept for when its best start is taken by earlier j
 
 
 def usable(pb: Problem) -> bool:
-    """The batch path needs one accelerator speed across the network's pools."""
+    """The batch path needs one accelerator speed across the network's pools, and no home
+    reserve (its capacity check is the plain gang)."""
     sp = pb.net.default_speed
+    if pb.reserve.any():
+        return False
     return len(pb.req.jobs) >= MIN_JOBS and sp.size > 0 and bool(np.all(sp == sp[0])) and sp[0] > 0
 
 
