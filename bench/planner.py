@@ -204,7 +204,8 @@ def quality(trace: Trace, seed: int, log: Any) -> list[dict[str, Any]]:
         t = time.perf_counter()
         lb = plan(replace(req, policy="bound"))
         log(
-            f"{n_jobs} jobs x {n_sites} sites x {slots} slots: bound {lb.lower_bound_cny:,.1f} "
+            f"{n_jobs} jobs x {n_sites} sites x {slots} slots, {cap} capacity: "
+            f"bound {lb.lower_bound_cny:,.1f} "
             f"CNY in {time.perf_counter() - t:.1f} s {list(lb.notes)}"
         )
         bound = lb.lower_bound_cny or 0.0

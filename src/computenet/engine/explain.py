@@ -24,15 +24,14 @@ def when(off_s: int) -> str:
     return "now" if off_s <= 0 else f"in {off_s / 3600:.1f} h"
 
 
-def costs_more(unit: str = "CNY") -> Reason:
+def costs_more() -> Reason:
+    """Reasons in CNY of objective: "costs 312.00 CNY more", or a tie lost on order."""
+
     def reason(alt: float, chosen: float, alt_start: int, chosen_start: int) -> str:
         d = alt - chosen
         if d <= 1e-9 * max(1.0, abs(chosen)):
-            return f"ties on {unit}; starts {when(alt_start)}, later or further down the order"
-        what = "more" if unit == "CNY" else f"{unit} more"
-        if unit == "CNY":
-            return f"costs {d:,.2f} CNY more"
-        return f"{d:,.3f} {what}"
+            return f"ties on CNY; starts {when(alt_start)}, later or further down the order"
+        return f"costs {d:,.2f} CNY more"
 
     return reason
 
