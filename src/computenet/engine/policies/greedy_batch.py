@@ -37,9 +37,9 @@ from computenet.engine.types import (
 from computenet.model import TrainingJob
 
 MIN_JOBS = 256
-BATCH = 2048
+BATCH = 256
 MARGIN = 1e-6  # relative slack when pruning pools by their lower bound
-TOP_M = 32  # options per job kept for when its best start is taken by earlier jobs
+TOP_M = 96  # options per job kept for when its best start is taken by earlier jobs
 
 
 def usable(pb: Problem) -> bool:
@@ -249,47 +249,81 @@ def _batch(pb: Problem, idx: list[int]) -> dict[int, _Pre]:
     # pruned pools: the cheapest lower bound among them, for "costs at least X more"
     lb_pruned = np.where(cand, INF, lb)
     pr_best = np.argmin(lb_pruned, axis=1)
-    ends = np.r_[starts[1:], len(rb)]
-    for g, (s0, s1) in enumerate(zip(starts, ends, strict=True)):
-        b = int(rb[s0])
-        c_, p = divmod(int(jkey[g]), P + 1)
-        if c_ > Kmax or not math.isfinite(jobmin[g]):
+    # Per job (group of rows): the chosen row and column, and its alternatives.
+    bg = rb[starts]
+    cg, pg = np.divmod(jkey, P + 1)
+    ok_g = (cg <= Kmax) & np.isfinite(jobmin)
+    cgc = np.minimum(cg, Kmax - 1)
+    rg = np.searchsorted(rb * (P + 1) + rp, bg * (P + 1) + pg)
+    rg = np.minimum(rg, len(rb) - 1)
+    vg = val[rg, cgc]
+    eg = end_al[rg, cgc]
+    # the same pool, started earlier
+    early = np.isfinite(val[rg]) & (np.arange(Kmax)[None, :] < cgc[:, None])
+    has_early = early.any(axis=1)
+    ce = np.argmax(early, axis=1)
+    # the best other site among the rows priced
+    gid = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(rb)]))
+    other = np.where(ps[rp] != ps[pg][gid], rowmin, INF)
+    o = np.lexsort((other, gid))
+    first_o = o[np.searchsorted(gid[o], np.arange(len(starts)))]
+    ov = other[first_o]
+    oc = np.argmin(val[first_o], axis=1)
+    v_excl = np.minimum(excl, lb_pruned.min(axis=1))
+    L = {
+        k: np.asarray(a).tolist()
+        for k, a in dict(
+            bg=bg,
+            cg=cg,
+            pg=pg,
+            ok=ok_g,
+            vg=vg,
+            eg=eg,
+            he=has_early,
+            ce=ce,
+            ve=val[rg, ce],
+            ee=end_al[rg, ce],
+            orow=rp[first_o],
+            ov=ov,
+            oc=oc,
+            oe=end_al[first_o, oc],
+        ).items()
+    }
+    k0l, nsl, runl, homel = k0.tolist(), ns.tolist(), run.tolist(), home.tolist()
+    lol, hil, bannedl, vexl = lo.tolist(), hi.tolist(), banned.tolist(), v_excl.tolist()
+    prl = pr_best.tolist()
+    sites = ps.tolist()
+    for g in range(len(starts)):
+        if not L["ok"][g]:
             continue
-        r = s0 + int(np.flatnonzero(rp[s0:s1] == p)[0])
-        k = int(k0[b]) + c_
+        b, p = L["bg"][g], L["pg"][g]
         alts: list[tuple[int, int, float, bool]] = []  # (pool, k, value, end-aligned)
-        row = val[r]
-        fin = np.flatnonzero(np.isfinite(row[:c_]))
-        if fin.size:
-            ce_ = int(fin[0])
-            alts.append((p, int(k0[b]) + ce_, float(row[ce_]), bool(end_al[r, ce_])))
-        others = [(float(rowmin[q]), q) for q in range(s0, s1) if ps[rp[q]] != ps[p]]
-        for vq, q in sorted(others)[:2]:
-            if len(alts) >= 2 or not math.isfinite(vq):
-                break
-            cq = int(np.argmin(val[q]))
-            alts.append((int(rp[q]), int(k0[b]) + cq, vq, bool(end_al[q, cq])))
-        pb_ = int(pr_best[b])
-        if len(alts) < 2 and math.isfinite(lb_pruned[b, pb_]) and ps[pb_] != ps[p]:
-            alts.append((pb_, -1, float(lb_pruned[b, pb_]), False))
+        if L["he"][g]:
+            alts.append((p, k0l[b] + L["ce"][g], L["ve"][g], L["ee"][g]))
+        if math.isfinite(L["ov"][g]):
+            alts.append((L["orow"][g], k0l[b] + L["oc"][g], L["ov"][g], L["oe"][g]))
+        pb_ = prl[b]
+        lbp = float(lb_pruned[b, pb_])
+        if len(alts) < 2 and math.isfinite(lbp) and sites[pb_] != sites[p]:
+            alts.append((pb_, -1, lbp, False))
         out[idx[b]] = _Pre(
             p=p,
-            k=k,
-            end_al=bool(end_al[r, c_]),
-            value=float(val[r, c_]),
-            ns=int(ns[b]),
-            run=int(run[b]),
+            k=k0l[b] + L["cg"][g],
+            end_al=L["eg"][g],
+            value=L["vg"][g],
+            ns=nsl[b],
+            run=runl[b],
             kw=float(kw[b, p]),
             fixed=float(fixed[b, p]),
             tcost=float(tcost[b, p]),
             tsec=float(tsec[b, p]),
-            home=int(home[b]),
+            home=homel[b],
             alts=alts,
             cands=cands,
-            lo=int(lo[b]),
-            hi=int(hi[b]),
-            banned=int(banned[b]),
-            v_excl=float(min(excl[b], lb_pruned[b].min())),
+            lo=lol[b],
+            hi=hil[b],
+            banned=bannedl[b],
+            v_excl=vexl[b],
         )
     return out
 
