@@ -45,7 +45,8 @@ class PlanRequest:
     ``home_reserve`` is the share of every pool that work homed elsewhere may not take (as
     Kueue's lending limit): online policies that move work then leave room at each site for
     the work its data rules or transfer costs pin there. 0 (the default) lends everything.
-    ``bound`` ignores it, so it stays a lower bound.
+    ``bound`` ignores it, so it stays a lower bound; ``milp`` applies it when it picks
+    candidate starts, but its joint capacity rows hold only the gangs.
     """
 
     now_s: int
