@@ -31,14 +31,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from scipy.ndimage import minimum_filter1d
 
 from computenet.engine import rules
-from computenet.engine.signals import site_grids
+from computenet.engine.signals import site_grids_checked
 from computenet.engine.types import Breakdown, PlanRequest, Transfer
 from computenet.errors import InputError
 from computenet.model import Dataset, Network, Site, TrainingJob
@@ -72,6 +73,10 @@ class NetworkArrays:
     pair_of: Mapping[tuple[str, str], int]  # (site id, accelerator) -> pair
     egress: FArray  # CNY/GB, [from, to]
     s_per_gb: FArray  # transfer seconds per GB, [from, to]; inf when unreachable
+    # Derived read-only arrays shared by every request on this network (the simulator
+    # asks once per arrival): keyed on immutable inputs, bounded, never mutated.
+    memo: dict[Any, Any] = field(default_factory=dict)
+    ds_memo: dict[tuple[int, frozenset[str]], Any] = field(default_factory=dict)
 
     @property
     def n_sites(self) -> int:
@@ -317,8 +322,16 @@ class Problem:
             )
         net = self.net
         # Accelerators of each pair that only work homed at its site may take.
-        self.reserve = np.ceil(req.home_reserve * net.cap - 1e-9).astype(np.int64)
-        self.down = np.array([s.id in req.down_sites for s in net.sites], dtype=bool)
+        self.reserve = _memo(
+            net,
+            ("reserve", req.home_reserve),
+            lambda: np.ceil(req.home_reserve * net.cap - 1e-9).astype(np.int64),
+        )
+        self.down = _memo(
+            net,
+            ("down", frozenset(req.down_sites)),
+            lambda: np.array([s.id in req.down_sites for s in net.sites], dtype=bool),
+        )
         self._datasets = {d.id: d for d in req.datasets}
         self._ds_memo: dict[str, DatasetInfo | Rejection] = {}
         self._speed_memo: dict[tuple[tuple[str, float], ...], FArray] = {}
@@ -344,8 +357,12 @@ class Problem:
 
     def _signals(self) -> None:
         net, n = self.net, self.T_ext
-        price, carbon = site_grids(net.network, self.req.forecasts, self.now, self.slot, n)
+        price, carbon, finite = site_grids_checked(
+            net.network, self.req.forecasts, self.now, self.slot, n
+        )
         for name, arr in (("price", price), ("carbon", carbon)):
+            if finite:
+                break
             bad = ~np.isfinite(arr).all(axis=1)
             if bad.any():
                 sid = net.sites[int(np.flatnonzero(bad)[0])].id
@@ -356,13 +373,37 @@ class Problem:
                 )
         self.price = price  # CNY/kWh per site and slot
         self.carbon = carbon  # g/kWh
-        zero = np.zeros((net.n_sites, 1))
-        # Per site: prefix sums of price and carbon times slot hours (per kWh-per-hour).
-        self.price_cum = np.hstack([zero, np.cumsum(price * self.slot_h, axis=1)])
-        self.carbon_cum = np.hstack([zero, np.cumsum(carbon * self.slot_h, axis=1)])
+        self._price_cum: FArray | None = None
+        self._carbon_cum: FArray | None = None
         self._w: dict[str, FArray] = {}
         self._W: dict[str, FArray] = {}
         self._wmin: dict[str, FArray] = {}
+
+    @property
+    def price_cum(self) -> FArray:
+        """Per site: prefix sums of price times slot hours (CNY per kW), one column longer
+        than the slots (computed when first read)."""
+        if self._price_cum is None:
+            self._price_cum = _cum_rows(self.price, self.slot_h)
+        return self._price_cum
+
+    @property
+    def carbon_cum(self) -> FArray:
+        """Per site: prefix sums of carbon times slot hours (g per kW)."""
+        if self._carbon_cum is None:
+            self._carbon_cum = _cum_rows(self.carbon, self.slot_h)
+        return self._carbon_cum
+
+    def _site_cum(self, which: str, s: int) -> FArray:
+        """Row ``s`` of ``price_cum`` or ``carbon_cum`` (the same numbers), without summing
+        every site."""
+        full = self._price_cum if which == "price" else self._carbon_cum
+        if full is not None:
+            return full[s]
+        arr = self.price if which == "price" else self.carbon
+        out = np.zeros(arr.shape[1] + 1)
+        np.cumsum(arr[s] * self.slot_h, out=out[1:])
+        return out
 
     def weights(self, metric: str) -> tuple[FArray, FArray]:
         """Per pair and slot, the value of one kW over the slot under ``metric``
@@ -370,14 +411,23 @@ class Problem:
         prefix sums (one column longer)."""
         w = self._w.get(metric)
         if w is None:
-            ps = self.net.pair_site
-            pue = self.net.pue[ps][:, None] * self.slot_h
+            net = self.net
+            slot_h = self.slot_h
+            pue = _memo(net, ("pue", slot_h), lambda: net.pue[net.pair_site][:, None] * slot_h)
+            # One pair per site in network order: the rows are the sites' (no gather).
+            same = _memo(
+                net,
+                ("pairs-are-sites",),
+                lambda: bool(np.array_equal(net.pair_site, np.arange(net.n_sites))),
+            )
+            price = self.price if same else self.price[net.pair_site]
+            carbon = self.carbon if same else self.carbon[net.pair_site]
             if metric == "objective":
-                w = pue * (self.price[ps] + self.cp * 1e-6 * self.carbon[ps])
+                w = pue * (price + self.cp * 1e-6 * carbon)
             elif metric == "cost":
-                w = pue * self.price[ps]
+                w = pue * price
             elif metric == "carbon":
-                w = pue * self.carbon[ps]
+                w = pue * carbon
             else:
                 raise ValueError(f"unknown metric {metric!r}")
             W = np.zeros((w.shape[0], w.shape[1] + 1))
@@ -389,8 +439,11 @@ class Problem:
 
     def _capacity(self) -> None:
         net = self.net
-        free = np.repeat(net.cap[:, None], self.T_ext, axis=1).astype(np.int64)
-        free[self.down[net.pair_site]] = 0
+        cap = _memo(
+            net,
+            ("cap-up", frozenset(self.req.down_sites)),
+            lambda: np.where(self.down[net.pair_site], 0, net.cap).astype(np.int64),
+        )
         pidx = net.pair_of
         now, slot, n = self.now, self.slot, self.T_ext
         rows = [
@@ -399,19 +452,18 @@ class Problem:
             if a.end_s > now and (p := pidx.get((a.site_id, a.accelerator))) is not None
         ]
         if rows:
-            # A difference array: +count where an allocation starts, -count after it ends.
+            # A difference array: +count where an allocation starts, -count after it ends
+            # (both clipped to the grid; one that starts past it adds and removes its count
+            # at the same cell, which cancels). Integer sums, so exact.
             r = np.array(rows, dtype=np.int64)
-            i0 = np.clip(r[:, 1], 0, n)
-            i1 = np.clip(r[:, 2], 0, n)
-            keep = i1 > i0
-            r, i0, i1 = r[keep], i0[keep], i1[keep]
-            idx = np.concatenate([r[:, 0] * (n + 1) + i0, r[:, 0] * (n + 1) + i1])
-            w = np.concatenate([r[:, 3], -r[:, 3]])
-            diff = np.bincount(idx, weights=w, minlength=net.n_pairs * (n + 1))
-            free -= np.rint(np.cumsum(diff.reshape(net.n_pairs, n + 1), axis=1)[:, :n]).astype(
-                np.int64
-            )
-        self.free = free
+            base = r[:, 0] * (n + 1)
+            diff = np.zeros(net.n_pairs * (n + 1), dtype=np.int64)
+            np.add.at(diff, base + np.minimum(np.maximum(r[:, 1], 0), n), r[:, 3])
+            np.subtract.at(diff, base + np.minimum(np.maximum(r[:, 2], 0), n), r[:, 3])
+            used = np.cumsum(diff.reshape(net.n_pairs, n + 1), axis=1)[:, :n]
+            self.free = cap[:, None] - used
+        else:
+            self.free = np.repeat(cap[:, None], n, axis=1)
 
     def min_free(self, rows: IntArray, a: int, b: int, ns: int) -> IntArray:
         """``min(free[p, k : k + ns])`` for every ``p`` in ``rows`` and ``a <= k < b``
@@ -483,6 +535,13 @@ class Problem:
         out: DatasetInfo | Rejection
         d = self._datasets.get(ds_id)
         net = self.net
+        # What a dataset may cost depends only on it, its replicas and the network: share
+        # the answer across requests (keyed on the dataset object, held so its id stays).
+        key = (id(d), frozenset(self.req.replicas.get(ds_id, frozenset())))
+        shared = net.ds_memo.get(key) if d is not None else None
+        if shared is not None and shared[0] is d:
+            self._ds_memo[ds_id] = shared[1]
+            return shared[1]
         if d is None:
             out = Rejection("dataset", f"unknown dataset {ds_id!r} (not in the request)")
         elif d.home_site not in net.site_index:
@@ -528,7 +587,13 @@ class Problem:
             for src in srcs:  # a copy is already there
                 cost[src], time_s[src], source[src] = 0.0, 0.0, src
             cost[~np.isfinite(time_s)] = INF
+            for arr in (allowed, cost, time_s, source):
+                arr.setflags(write=False)
             out = DatasetInfo(d, home, allowed, cost, time_s, source)
+        if d is not None:
+            if len(net.ds_memo) >= 4096:
+                net.ds_memo.clear()
+            net.ds_memo[key] = (d, out)
         self._ds_memo[ds_id] = out
         return out
 
@@ -733,10 +798,9 @@ class Problem:
         x0 = start_off / self.slot
         x1 = (start_off + r) / self.slot
         kwh_per_h = float(v.kw[i]) * float(self.net.pue[s])
-        energy_cost = kwh_per_h * (_interp(self.price_cum[s], x1) - _interp(self.price_cum[s], x0))
-        carbon_kg = (
-            kwh_per_h * (_interp(self.carbon_cum[s], x1) - _interp(self.carbon_cum[s], x0)) / 1000
-        )
+        pc, cc = self._site_cum("price", s), self._site_cum("carbon", s)
+        energy_cost = kwh_per_h * (_interp(pc, x1) - _interp(pc, x0))
+        carbon_kg = kwh_per_h * (_interp(cc, x1) - _interp(cc, x0)) / 1000
         compute = float(v.fixed[i] - v.transfer_cny[i])
         transfer = float(v.transfer_cny[i])
         obj = energy_cost + compute + transfer + self.cp * carbon_kg / 1000.0
@@ -767,6 +831,26 @@ class Problem:
 
     def acc_of(self, v: JobView, i: int) -> str:
         return self.net.pair_acc[int(v.pairs[i])]
+
+
+def _memo(net: NetworkArrays, key: tuple[Any, ...], make: Any) -> Any:
+    """``make()`` once per network and key (keys hold only immutable values); arrays come
+    back read-only since every request on the network shares them."""
+    hit = net.memo.get(key)
+    if hit is None:
+        if len(net.memo) >= 256:
+            net.memo.clear()
+        hit = make()
+        if isinstance(hit, np.ndarray):
+            hit.setflags(write=False)
+        net.memo[key] = hit
+    return hit
+
+
+def _cum_rows(arr: FArray, slot_h: float) -> FArray:
+    out = np.zeros((arr.shape[0], arr.shape[1] + 1))
+    np.cumsum(arr * slot_h, axis=1, out=out[:, 1:])
+    return out
 
 
 def _interp(cum: FArray, x: float) -> float:

@@ -61,7 +61,9 @@ def slot_means(sig: Signal, now_s: int, slot_s: int, n: int) -> FloatArray:
 
 
 BLOCK = 64
-_GRID_MEMO: dict[tuple[int, int, int, int, int], tuple[object, object, FloatArray, FloatArray]] = {}
+_GRID_MEMO: dict[
+    tuple[int, int, int, int, int], tuple[object, object, FloatArray, FloatArray, int]
+] = {}
 
 
 def site_grids(
@@ -72,6 +74,15 @@ def site_grids(
 
     Memoised per (network, forecasts) object and aligned grid, so the many requests of one
     simulated hour share one read of every signal."""
+    price, carbon, _ = site_grids_checked(network, forecasts, now_s, slot_s, n)
+    return price, carbon
+
+
+def site_grids_checked(
+    network: Network, forecasts: Mapping[str, SiteForecast], now_s: int, slot_s: int, n: int
+) -> tuple[FloatArray, FloatArray, bool]:
+    """``site_grids`` and whether every value it returns is finite (known from the memo,
+    so a caller need not scan the arrays on every request)."""
     # Read on a grid aligned to blocks of BLOCK slots, so every request within a block
     # (the simulator asks on every arrival) reuses one read.
     base = now_s - now_s % (slot_s * BLOCK)
@@ -81,7 +92,7 @@ def site_grids(
     key = (id(network), id(forecasts) if forecasts else 0, base, slot_s, m)
     hit = _GRID_MEMO.get(key)
     if hit is not None and hit[0] is network and (not forecasts or hit[1] is forecasts):
-        price, carbon = hit[2], hit[3]
+        price, carbon, first_bad = hit[2], hit[3], hit[4]
     else:
         price = np.empty((len(network.sites), m))
         carbon = np.empty((len(network.sites), m))
@@ -89,13 +100,19 @@ def site_grids(
             fc = forecasts.get(s.id)
             price[i] = _aligned(fc.price if fc else s.price, base, slot_s, m)
             carbon[i] = _aligned(fc.carbon if fc else s.carbon, base, slot_s, m)
+        # The first aligned slot where any site's price or carbon is not finite (m: none).
+        bad = ~(np.isfinite(price).all(axis=0) & np.isfinite(carbon).all(axis=0))
+        first_bad = int(np.argmax(bad)) if bad.any() else m
         if len(_GRID_MEMO) >= 64:
             _GRID_MEMO.clear()
-        _GRID_MEMO[key] = (network, forecasts, price, carbon)
+        _GRID_MEMO[key] = (network, forecasts, price, carbon, first_bad)
+    # A blend of two finite values is finite, so the slots read decide finiteness.
+    finite = off + n + (1 if theta else 0) <= first_bad
     price, carbon = price[:, off:], carbon[:, off:]
     if theta == 0.0:
-        return price[:, :n], carbon[:, :n]
+        return price[:, :n], carbon[:, :n], finite
     return (
         (1.0 - theta) * price[:, :n] + theta * price[:, 1 : n + 1],
         (1.0 - theta) * carbon[:, :n] + theta * carbon[:, 1 : n + 1],
+        finite,
     )
