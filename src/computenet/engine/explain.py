@@ -8,6 +8,7 @@ telling rejected one (a data rule, a missed deadline, no capacity, a site that i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -75,12 +76,19 @@ def alternatives(
             rowmin, rowcol = val.min(axis=1), np.argmin(val, axis=1)
         else:
             rowmin, rowcol = row_best
-        allowed = np.ones(len(v.pairs), dtype=bool) if rows is None else _mask(len(v.pairs), rows)
-        order = np.argsort(np.where(allowed, rowmin, INF), kind="stable")
+        if rows is None:
+            allowed = None
+            order = np.argsort(rowmin, kind="stable")
+        else:
+            allowed = _mask(len(v.pairs), rows)
+            order = np.argsort(np.where(allowed, rowmin, INF), kind="stable")
         seen = {chosen_site}
-        for r in order[:6]:
-            r = int(r)
-            if len(out) >= 2 or not np.isfinite(rowmin[r]) or not allowed[r]:
+        for r in order[:6].tolist():
+            if (
+                len(out) >= 2
+                or not math.isfinite(rowmin[r])
+                or (allowed is not None and not allowed[r])
+            ):
                 break
             s = int(net.pair_site[int(v.pairs[r])])
             if s in seen:
@@ -111,16 +119,14 @@ def _mask(n: int, rows: IntArray) -> np.ndarray:
 
 def _rejected(pb: Problem, v: JobView, opts: Options, chosen_site: int) -> Alternative | None:
     net = pb.net
-    bad = np.flatnonzero(~v.site_ok)
-    if bad.size:
-        s = int(bad[0])
+    if not v.site_ok.all():
+        s = int(np.argmin(v.site_ok))  # the first site the data may not go to
         return Alternative(net.sites[s].id, None, None, pb.site_rule_reason(v.datasets, s))
     if opts.width == 0:
         return None
     time_any = opts.time_ok.any(axis=1)
-    missed = np.flatnonzero(~time_any)
-    if missed.size:
-        r = int(missed[0])
+    if not time_any.all():
+        r = int(np.argmin(time_any))  # the first pair with no start in time
         late = int(v.ready[r] + v.run_s[r] - v.deadline_off)
         s = int(net.pair_site[int(v.pairs[r])])
         if s != chosen_site and late > 0:
@@ -139,9 +145,8 @@ def _rejected(pb: Problem, v: JobView, opts: Options, chosen_site: int) -> Alter
                 None,
                 f"no room for {v.count} x {acc} before the deadline or horizon",
             )
-    down = np.flatnonzero(pb.down)
-    if down.size:
-        return Alternative(net.sites[int(down[0])].id, None, None, "site is down")
+    if pb.req.down_sites and pb.down.any():
+        return Alternative(net.sites[int(np.argmax(pb.down))].id, None, None, "site is down")
     return None
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -415,11 +416,7 @@ class Problem:
             slot_h = self.slot_h
             pue = _memo(net, ("pue", slot_h), lambda: net.pue[net.pair_site][:, None] * slot_h)
             # One pair per site in network order: the rows are the sites' (no gather).
-            same = _memo(
-                net,
-                ("pairs-are-sites",),
-                lambda: bool(np.array_equal(net.pair_site, np.arange(net.n_sites))),
-            )
+            same = _pairs_are_sites(net)
             price = self.price if same else self.price[net.pair_site]
             carbon = self.carbon if same else self.carbon[net.pair_site]
             if metric == "objective":
@@ -446,20 +443,27 @@ class Problem:
         )
         pidx = net.pair_of
         now, slot, n = self.now, self.slot, self.T_ext
-        rows = [
-            (p, (a.start_s - now) // slot, -(-(a.end_s - now) // slot), a.count)
-            for a in self.req.running
-            if a.end_s > now and (p := pidx.get((a.site_id, a.accelerator))) is not None
-        ]
-        if rows:
+        running = self.req.running
+        r = None
+        if running:
+            # Attributes read in C loops; pairs not in the network (-1) and allocations
+            # already over are dropped together.
+            get = pidx.get
+            p = np.array([get(k, -1) for k in map(_ALLOC_PAIR, running)], dtype=np.int64)
+            t = np.array(list(map(_ALLOC_INTS, running)), dtype=np.int64).reshape(-1, 3)
+            keep = (p >= 0) & (t[:, 1] > now)
+            if not keep.all():
+                p, t = p[keep], t[keep]
+            if p.size:
+                r = p, (t[:, 0] - now) // slot, -(-(t[:, 1] - now) // slot), t[:, 2]
+        if r is not None:
             # A difference array: +count where an allocation starts, -count after it ends
             # (both clipped to the grid; one that starts past it adds and removes its count
             # at the same cell, which cancels). Integer sums, so exact.
-            r = np.array(rows, dtype=np.int64)
-            base = r[:, 0] * (n + 1)
+            base = r[0] * (n + 1)
             diff = np.zeros(net.n_pairs * (n + 1), dtype=np.int64)
-            np.add.at(diff, base + np.minimum(np.maximum(r[:, 1], 0), n), r[:, 3])
-            np.subtract.at(diff, base + np.minimum(np.maximum(r[:, 2], 0), n), r[:, 3])
+            np.add.at(diff, base + np.minimum(np.maximum(r[1], 0), n), r[3])
+            np.subtract.at(diff, base + np.minimum(np.maximum(r[2], 0), n), r[3])
             used = np.cumsum(diff.reshape(net.n_pairs, n + 1), axis=1)[:, :n]
             self.free = cap[:, None] - used
         else:
@@ -486,12 +490,17 @@ class Problem:
         """Free accelerators each of ``v``'s pairs must have for it to start there: its
         gang, plus the pool's home reserve unless the pair is at the job's home site (where
         its first dataset lives; a job without data has no home)."""
-        count = np.full(len(v.pairs), v.count, dtype=np.int64)
-        if not self.reserve.any():
-            return count
+        net, reserve = self.net, self.reserve
+        if not _memo(net, ("reserve-any", self.req.home_reserve), lambda: bool(reserve.any())):
+            return np.full(len(v.pairs), v.count, dtype=np.int64)
         home = v.datasets[0].home if v.datasets else -1
-        away = self.net.pair_site[v.pairs] != home
-        return count + np.where(away, self.reserve[v.pairs], 0)
+        # Per pair: the reserve a job homed at ``home`` must leave (0 at its home site).
+        extra = _memo(
+            net,
+            ("reserve-away", self.req.home_reserve, home),
+            lambda: np.where(net.pair_site != home, reserve, 0).astype(np.int64),
+        )
+        return np.asarray(v.count + (extra if _all_pairs(v, net) else extra[v.pairs]))
 
     def fits(self, p: int, k: int, ns: int, count: int) -> bool:
         """Whether ``count`` accelerators of pair ``p`` are free over slots ``[k, k + ns)``."""
@@ -510,10 +519,13 @@ class Problem:
 
     # ------------------------------------------------------------------ jobs
 
+    def _speed_key(self, job: TrainingJob) -> tuple[tuple[str, float], ...]:
+        return tuple(sorted((str(k), float(v)) for k, v in job.accelerator_speed.items()))
+
     def _speeds(self, job: TrainingJob) -> FArray:
         if not job.accelerator_speed:
             return self.net.default_speed
-        key = tuple(sorted((str(k), float(v)) for k, v in job.accelerator_speed.items()))
+        key = self._speed_key(job)
         hit = self._speed_memo.get(key)
         if hit is None:
             m = dict(key)
@@ -613,16 +625,21 @@ class Problem:
                 "before the earliest start",
             )
         speed = self._speeds(job)
-        usable = speed > 0
-        if not usable.any():
+        # Which pairs the accelerator types and gang allow: the same for every job with
+        # these speeds and this gang, so shared across requests.
+        usable, any_usable, gang, any_gang = _memo(
+            net,
+            ("gang", self._speed_key(job) if job.accelerator_speed else (), count),
+            lambda: _gang(speed, net.cap, count),
+        )
+        if not any_usable:
             want = ", ".join(sorted(job.accelerator_speed)) or "any"
             have = ", ".join(sorted(set(net.pair_acc))) or "none"
             return Rejection(
                 "accelerator-type",
                 f"no site has an accepted accelerator type ({want}); the network has {have}",
             )
-        gang = usable & (net.cap >= count)
-        if not gang.any():
+        if not any_gang:
             best = int(net.cap[usable].max())
             return Rejection(
                 "gang",
@@ -640,23 +657,41 @@ class Problem:
             site_ok &= info.allowed & np.isfinite(info.time_s)
             tcost = tcost + info.cost
             tready = np.maximum(tready, info.time_s)
-        ok = gang & site_ok[net.pair_site]
+        same = _pairs_are_sites(net)
+        ok = gang & (site_ok if same else site_ok[net.pair_site])
         if not ok.any():
             s = int(net.pair_site[np.flatnonzero(gang)[0]])
             return Rejection("data-rule", self.site_rule_reason(infos, s) or "no allowed site")
-        up = ok & ~self.down[net.pair_site]
-        if not up.any():
-            names = sorted({net.sites[int(s)].id for s in net.pair_site[ok]})
-            return Rejection("down", f"every site that could run it is down: {', '.join(names)}")
+        if self.req.down_sites:
+            up = ok & ~self.down[net.pair_site]
+            if not up.any():
+                names = sorted({net.sites[int(s)].id for s in net.pair_site[ok]})
+                return Rejection(
+                    "down", f"every site that could run it is down: {', '.join(names)}"
+                )
+        else:
+            up = ok
         pairs = np.flatnonzero(up)
-        sp = speed[pairs]
-        run_s = np.maximum(1, np.ceil(job.work_h * 3600 / sp)).astype(np.int64)
-        ps = net.pair_site[pairs]
         earliest_off = max(0, job.earliest_start_s - self.now)
-        ready = np.maximum(tready[ps], earliest_off).astype(np.int64)
-        kw = count * (net.acc_power_w[pairs] * job.utilisation + net.host_w[pairs]) / 1000.0
-        transfer = tcost[ps]
-        fixed = count * net.price_h[pairs] * run_s / 3600.0 + transfer
+        if len(pairs) == net.n_pairs:  # every pair: the network's arrays as they are
+            sp, ps, acc_w, host_w, price_h = (
+                speed,
+                net.pair_site,
+                net.acc_power_w,
+                net.host_w,
+                net.price_h,
+            )
+        else:
+            sp, ps = speed[pairs], net.pair_site[pairs]
+            acc_w, host_w, price_h = net.acc_power_w[pairs], net.host_w[pairs], net.price_h[pairs]
+        run_s = np.maximum(1, np.ceil(job.work_h * 3600 / sp)).astype(np.int64)
+        if same and len(pairs) == net.n_pairs:
+            t_ready, transfer = tready, tcost
+        else:
+            t_ready, transfer = tready[ps], tcost[ps]
+        ready = np.maximum(t_ready, earliest_off).astype(np.int64)
+        kw = count * (acc_w * job.utilisation + host_w) / 1000.0
+        fixed = count * price_h * run_s / 3600.0 + transfer
         return JobView(
             job,
             index,
@@ -691,9 +726,15 @@ class Problem:
         weight; all per the same prefix sums)."""
         slot = self.slot
         dl = v.deadline_off
-        ns_all = -(-v.run_s // slot)
-        k0 = max(0, int(np.min(-(-(v.ready + v.run_s) // slot) - ns_all)))
-        k1 = min(self.T - 1, int(np.max((dl - v.run_s) // slot)))
+        r_lo, r_hi = int(v.run_s.min()), int(v.run_s.max())
+        if r_lo == r_hi:
+            # One run length: the bounds below in scalars (the same integers).
+            k0 = max(0, -(-(int(v.ready.min()) + r_lo) // slot) - -(-r_lo // slot))
+            k1 = min(self.T - 1, (dl - r_lo) // slot)
+        else:
+            ns_all = -(-v.run_s // slot)
+            k0 = max(0, int(np.min(-(-(v.ready + v.run_s) // slot) - ns_all)))
+            k1 = min(self.T - 1, int(np.max((dl - v.run_s) // slot)))
         if k1 < k0:
             empty = np.zeros((len(v.pairs), 0))
             return Options(k0, empty, empty.astype(bool), empty.astype(bool))
@@ -701,22 +742,27 @@ class Problem:
         a, b = k0, k1 + 1
         ks = np.arange(k0, b, dtype=np.int64)
         w, W = self.weights(metric)
-        if int(v.run_s.min()) != int(v.run_s.max()):
+        if r_lo != r_hi:
             return self._options_2d(v, metric, capacity, k0, K, w, W)
-        r = int(v.run_s[0])
+        r = r_lo
         rows = v.pairs
+        if _all_pairs(v, self.net):  # every pair, in order: slices instead of gathers
+            w_rows, W_rows = w, W
+        else:
+            w_rows, W_rows = w[rows], W[rows]
         n, rem = divmod(r, slot)
         ns = n + (1 if rem else 0)
         f = rem / slot
         ready = v.ready[:, None]
         ts = ks * slot
-        ok = (ts >= ready) & (ts + r <= dl)
-        c = W[rows, a + n : b + n] - W[rows, a:b]
+        # ``ts + r <= dl`` holds for every k <= k1 by the choice of k1.
+        ok = ts >= ready
+        c = W_rows[:, a + n : b + n] - W_rows[:, a:b]
         if rem:
-            c = c + f * w[rows, a + n : b + n]
+            c = c + f * w_rows[:, a + n : b + n]
             te = (ks + ns) * slot - r
             ok_e = (te >= ready) & ((ks + ns) * slot <= dl)
-            ce = f * w[rows, a:b] + W[rows, a + 1 + n : b + 1 + n] - W[rows, a + 1 : b + 1]
+            ce = f * w_rows[:, a:b] + W_rows[:, a + 1 + n : b + 1 + n] - W_rows[:, a + 1 : b + 1]
             end_al = ok_e & (~ok | (ce < c))
             c = np.where(end_al, ce, c)
             ok = ok | ok_e
@@ -833,6 +879,10 @@ class Problem:
         return self.net.pair_acc[int(v.pairs[i])]
 
 
+_ALLOC_PAIR = attrgetter("site_id", "accelerator")
+_ALLOC_INTS = attrgetter("start_s", "end_s", "count")
+
+
 def _memo(net: NetworkArrays, key: tuple[Any, ...], make: Any) -> Any:
     """``make()`` once per network and key (keys hold only immutable values); arrays come
     back read-only since every request on the network shares them."""
@@ -845,6 +895,29 @@ def _memo(net: NetworkArrays, key: tuple[Any, ...], make: Any) -> Any:
             hit.setflags(write=False)
         net.memo[key] = hit
     return hit
+
+
+def _pairs_are_sites(net: NetworkArrays) -> bool:
+    """Whether the network has one pair per site, in site order (pair rows are site rows)."""
+    return bool(
+        _memo(
+            net,
+            ("pairs-are-sites",),
+            lambda: bool(np.array_equal(net.pair_site, np.arange(net.n_sites))),
+        )
+    )
+
+
+def _gang(speed: FArray, cap: IntArray, count: int) -> tuple[BArray, bool, BArray, bool]:
+    usable = speed > 0
+    gang = usable & (cap >= count)
+    return usable, bool(usable.any()), gang, bool(gang.any())
+
+
+def _all_pairs(v: JobView, net: NetworkArrays) -> bool:
+    """Whether ``v`` may use every pair (its pairs are sorted and distinct, so the count
+    tells)."""
+    return len(v.pairs) == net.n_pairs
 
 
 def _cum_rows(arr: FArray, slot_h: float) -> FArray:
