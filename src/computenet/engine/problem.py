@@ -565,29 +565,27 @@ class Problem:
             scope = rules.effective_scope(d)
             rule = rules.RULES[d.classification]
             n = net.n_sites
-            if scope is rules.Scope.HOME_SITE:
-                allowed = np.zeros(n, dtype=bool)
-            elif scope is rules.Scope.HOME_JURISDICTION:
-                allowed = net.juris == net.juris[home]
-            else:
-                allowed = np.ones(n, dtype=bool)
-            allowed = allowed & (net.level >= rule.min_security_level)
-            allowed[home] = True
+            # The same for every dataset with this home, scope and level (read-only).
+            allowed = _memo(
+                net,
+                ("allowed", home, scope, rule.min_security_level),
+                lambda: _allowed(net, home, scope, rule.min_security_level),
+            )
             others = sorted(
                 net.site_index[s]
                 for s in self.req.replicas.get(ds_id, frozenset())
                 if s in net.site_index and net.site_index[s] != home
             )
             srcs = [home, *others]
-            cost = np.full(n, INF)
-            time_s = np.full(n, INF)
-            source = np.full(n, home, dtype=np.int64)
             if len(srcs) == 1:
                 cost = d.size_gb * net.egress[home]
                 time_s = np.ceil(d.size_gb * net.s_per_gb[home])
                 source = np.full(n, home, dtype=np.int64)
                 srcs_left: list[int] = []
             else:
+                cost = np.full(n, INF)
+                time_s = np.full(n, INF)
+                source = np.full(n, home, dtype=np.int64)
                 srcs_left = srcs
             for src in srcs_left:
                 c = d.size_gb * net.egress[src]
@@ -598,8 +596,10 @@ class Problem:
                 source = np.where(better, src, source)
             for src in srcs:  # a copy is already there
                 cost[src], time_s[src], source[src] = 0.0, 0.0, src
-            cost[~np.isfinite(time_s)] = INF
-            for arr in (allowed, cost, time_s, source):
+            unreachable = ~np.isfinite(time_s)
+            if unreachable.any():
+                cost[unreachable] = INF
+            for arr in (cost, time_s, source):
                 arr.setflags(write=False)
             out = DatasetInfo(d, home, allowed, cost, time_s, source)
         if d is not None:
@@ -895,6 +895,20 @@ def _memo(net: NetworkArrays, key: tuple[Any, ...], make: Any) -> Any:
             hit.setflags(write=False)
         net.memo[key] = hit
     return hit
+
+
+def _allowed(net: NetworkArrays, home: int, scope: rules.Scope, min_level: int) -> BArray:
+    """Sites a dataset homed at ``home`` may go to under ``scope`` and ``min_level``."""
+    n = net.n_sites
+    if scope is rules.Scope.HOME_SITE:
+        allowed = np.zeros(n, dtype=bool)
+    elif scope is rules.Scope.HOME_JURISDICTION:
+        allowed = net.juris == net.juris[home]
+    else:
+        allowed = np.ones(n, dtype=bool)
+    allowed = allowed & (net.level >= min_level)
+    allowed[home] = True
+    return allowed
 
 
 def _pairs_are_sites(net: NetworkArrays) -> bool:
