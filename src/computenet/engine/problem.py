@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import chain
 from operator import attrgetter
 from typing import Any
 
@@ -449,8 +450,11 @@ class Problem:
             # Attributes read in C loops; pairs not in the network (-1) and allocations
             # already over are dropped together.
             get = pidx.get
-            p = np.array([get(k, -1) for k in map(_ALLOC_PAIR, running)], dtype=np.int64)
-            t = np.array(list(map(_ALLOC_INTS, running)), dtype=np.int64).reshape(-1, 3)
+            m = len(running)
+            p = np.fromiter([get(k, -1) for k in map(_ALLOC_PAIR, running)], np.int64, m)
+            t = np.fromiter(
+                chain.from_iterable(map(_ALLOC_INTS, running)), np.int64, 3 * m
+            ).reshape(m, 3)
             keep = (p >= 0) & (t[:, 1] > now)
             if not keep.all():
                 p, t = p[keep], t[keep]

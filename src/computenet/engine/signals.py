@@ -61,9 +61,7 @@ def slot_means(sig: Signal, now_s: int, slot_s: int, n: int) -> FloatArray:
 
 
 BLOCK = 64
-_GRID_MEMO: dict[
-    tuple[int, int, int, int, int], tuple[object, object, FloatArray, FloatArray, int]
-] = {}
+_GRID_MEMO: dict[tuple[int, int, int, int, int], tuple[object, object, FloatArray, int]] = {}
 
 
 def site_grids(
@@ -92,10 +90,11 @@ def site_grids_checked(
     key = (id(network), id(forecasts) if forecasts else 0, base, slot_s, m)
     hit = _GRID_MEMO.get(key)
     if hit is not None and hit[0] is network and (not forecasts or hit[1] is forecasts):
-        price, carbon, first_bad = hit[2], hit[3], hit[4]
+        both, first_bad = hit[2], hit[3]
     else:
-        price = np.empty((len(network.sites), m))
-        carbon = np.empty((len(network.sites), m))
+        # Price rows then carbon rows in one array, so one blend below serves both.
+        both = np.empty((2 * len(network.sites), m))
+        price, carbon = both[: len(network.sites)], both[len(network.sites) :]
         for i, s in enumerate(network.sites):
             fc = forecasts.get(s.id)
             price[i] = _aligned(fc.price if fc else s.price, base, slot_s, m)
@@ -105,14 +104,12 @@ def site_grids_checked(
         first_bad = int(np.argmax(bad)) if bad.any() else m
         if len(_GRID_MEMO) >= 64:
             _GRID_MEMO.clear()
-        _GRID_MEMO[key] = (network, forecasts, price, carbon, first_bad)
+        _GRID_MEMO[key] = (network, forecasts, both, first_bad)
     # A blend of two finite values is finite, so the slots read decide finiteness.
     finite = off + n + (1 if theta else 0) <= first_bad
-    price, carbon = price[:, off:], carbon[:, off:]
+    k = len(network.sites)
     if theta == 0.0:
-        return price[:, :n], carbon[:, :n], finite
-    return (
-        (1.0 - theta) * price[:, :n] + theta * price[:, 1 : n + 1],
-        (1.0 - theta) * carbon[:, :n] + theta * carbon[:, 1 : n + 1],
-        finite,
-    )
+        out = both[:, off : off + n]
+    else:
+        out = (1.0 - theta) * both[:, off : off + n] + theta * both[:, off + 1 : off + n + 1]
+    return out[:k], out[k:], finite
