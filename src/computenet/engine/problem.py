@@ -763,7 +763,7 @@ class Problem:
         ok = ts >= ready
         c = W_rows[:, a + n : b + n] - W_rows[:, a:b]
         if rem:
-            c = c + f * w_rows[:, a + n : b + n]
+            c += f * w_rows[:, a + n : b + n]
             te = (ks + ns) * slot - r
             ok_e = (te >= ready) & ((ks + ns) * slot <= dl)
             ce = f * w_rows[:, a:b] + W_rows[:, a + 1 + n : b + 1 + n] - W_rows[:, a + 1 : b + 1]
@@ -778,8 +778,7 @@ class Problem:
         time_ok = ok
         if capacity:
             ok = ok & (self.min_free(rows, a, b, ns) >= self.need(v)[:, None])
-        value[~ok] = INF
-        return Options(k0, value, end_al, time_ok)
+        return Options(k0, np.where(ok, value, INF), end_al, time_ok)
 
     def _options_2d(
         self,
