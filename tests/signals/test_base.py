@@ -1,5 +1,5 @@
 import numpy as np
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from computenet.model import Signal
@@ -39,3 +39,15 @@ def test_mean_of_window_equals_mean(values: list[float], start: int, length: int
     assert min(values) - 1e-6 <= direct <= max(values) + 1e-6
     w = s.window(start, start + 900 * 4, 900)
     assert np.isclose(w.mean(), s.mean(start, start + 3600))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(-(10**8), 10**8),
+    st.integers(1, 10**7),
+    st.lists(st.floats(0, 1e4, allow_nan=False), min_size=1, max_size=50),
+)
+def test_series_mean_matches_the_vectorised_integral(start, length, values) -> None:
+    s = SeriesSignal(1000, 900, np.array(values))
+    ends = s._integral(np.array([start, start + length], dtype=np.int64))
+    assert s.mean(start, start + length) == float((ends[1] - ends[0]) / length)
