@@ -148,6 +148,8 @@ def main() -> int:
     ok = bool(checks.get("greedy_cuts_carbon", True)) and bool(
         checks.get("greedy_no_more_deadline_misses", True)
     )
+    if "speed" in doc:  # the speed threshold counts like the others
+        ok = ok and bool(doc["speed"]["under_target"])
     return 0 if ok and checks["zero_violations"] else 1
 
 
