@@ -213,7 +213,7 @@ def print_table(console: Any, comp: Comparison) -> None:
             "" if is_base else pct(m.carbon_kg, base.carbon_kg),  # type: ignore[union-attr]
             str(m.deadline_misses),
             f"[red]{m.violations}[/]" if m.violations else "0",
-            f"{m.mean_wait_h:.1f}/{m.p99_wait_h:.0f}",
+            f"{m.mean_wait_h:.1f}/{m.p99_wait_h:.1f}",
             ratio(m),
             f"{m.wall_s:.1f}",
         )
