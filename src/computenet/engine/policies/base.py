@@ -101,6 +101,23 @@ class Decision:
 Chooser = Callable[[Problem, JobView], Decision]
 
 
+def choose_at_home(
+    pb: Problem, v: JobView, best: Callable[[Options, IntArray], tuple[int, int] | None]
+) -> Decision:
+    """A decision among the home site's rows (``home_rows``) for the policies that keep a
+    job at home; ``best(opts, rows)`` picks (row within ``rows``, column) or ``None``."""
+    opts = pb.options(v)
+    rows, note = home_rows(pb, v)
+    if rows is None:
+        return Decision(opts, unplaced=Infeasible(v.job.id, "down", note))
+    found = best(opts, rows)
+    if found is None:
+        return Decision(opts, rows=rows)
+    r, c = found
+    i = int(rows[r])
+    return Decision(opts, Pick(i, c, float(opts.value[i, c]), note), rows=rows)
+
+
 def run_sequential(
     pb: Problem,
     policy: str,

@@ -11,9 +11,14 @@ from __future__ import annotations
 import numpy as np
 
 from computenet.engine import explain
-from computenet.engine.policies.base import Decision, Pick, home_rows, run_sequential, start_matrix
+from computenet.engine.policies.base import (
+    Decision,
+    choose_at_home,
+    run_sequential,
+    start_matrix,
+)
 from computenet.engine.problem import INF, JobView, Problem
-from computenet.engine.types import Infeasible, PlanReply
+from computenet.engine.types import PlanReply
 
 NAME = "fifo-home"
 
@@ -31,16 +36,9 @@ def earliest(starts: np.ndarray, value: np.ndarray) -> tuple[int, int] | None:
 
 
 def choose(pb: Problem, v: JobView) -> Decision:
-    opts = pb.options(v)
-    rows, note = home_rows(pb, v)
-    if rows is None:
-        return Decision(opts, unplaced=Infeasible(v.job.id, "down", note))
-    best = earliest(start_matrix(pb, v, opts)[rows], opts.value[rows])
-    if best is None:
-        return Decision(opts, rows=rows)
-    r, c = best
-    i = int(rows[r])
-    return Decision(opts, Pick(i, c, float(opts.value[i, c]), note), rows=rows)
+    return choose_at_home(
+        pb, v, lambda opts, rows: earliest(start_matrix(pb, v, opts)[rows], opts.value[rows])
+    )
 
 
 def plan(pb: Problem) -> PlanReply:

@@ -12,28 +12,18 @@ from __future__ import annotations
 from computenet.engine import explain
 from computenet.engine.policies.base import (
     Decision,
-    Pick,
     argmin_earliest,
-    home_rows,
+    choose_at_home,
     run_sequential,
 )
 from computenet.engine.problem import JobView, Problem
-from computenet.engine.types import Infeasible, PlanReply
+from computenet.engine.types import PlanReply
 
 NAME = "wait-awhile"
 
 
 def choose(pb: Problem, v: JobView) -> Decision:
-    opts = pb.options(v)
-    rows, note = home_rows(pb, v)
-    if rows is None:
-        return Decision(opts, unplaced=Infeasible(v.job.id, "down", note))
-    best = argmin_earliest(opts.value[rows])
-    if best is None:
-        return Decision(opts, rows=rows)
-    r, c = best
-    i = int(rows[r])
-    return Decision(opts, Pick(i, c, float(opts.value[i, c]), note), rows=rows)
+    return choose_at_home(pb, v, lambda opts, rows: argmin_earliest(opts.value[rows]))
 
 
 def plan(pb: Problem) -> PlanReply:
