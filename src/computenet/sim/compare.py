@@ -157,4 +157,17 @@ def compare(
         pareto=tuple(points),
         bound_note=note,
         network_notes=tuple(network_notes),
+        notes=_config_notes(config),
+    )
+
+
+def _config_notes(config: SimConfig) -> tuple[str, ...]:
+    """What every run assumed beyond the workload, network, carbon price and forecasts
+    (which the report states already)."""
+    if config.home_reserve <= 0:
+        return ()
+    return (
+        f"Home reserve {config.home_reserve:.0%}: work moved away from its data's home site "
+        "may not take that share of another site's accelerators (kept for that site's own "
+        "work, as Kueue's lending limit)",
     )
