@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from dataclasses import replace
@@ -28,26 +27,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
 
+from _data import CARBON_DIR, LATENCY_FILE, OPENB, PRICE_DIR, ZONES  # noqa: E402
 from computenet.catalog.zones import build_zone_network  # noqa: E402
 from computenet.sim.compare import BASELINE, compare  # noqa: E402
 from computenet.sim.simulator import SimConfig, simulate  # noqa: E402
 from computenet.sim.traces import Trace, load_openb  # noqa: E402
 from computenet.sim.workload import FillOptions, materialise  # noqa: E402
 
-DATA = Path(os.environ.get("COMPUTENET_SHARED_DATA", ROOT.parent / "shared" / "data"))
-ZONES = [
-    "AU-NSW",
-    "BR-SP",
-    "DE-LU",
-    "IN-WE",
-    "JP-TK",
-    "SG",
-    "US-CAL-CISO",
-    "US-MIDA-PJM",
-    "US-NY-NYIS",
-    "US-TEX-ERCO",
-]
 POLICIES = ["fifo-home", "cheapest-now", "carbon-now", "wait-awhile", "greedy", "milp"]
 START_S = 1_672_531_200  # trace time 0 = 2023-01-01T00:00Z
 CAPACITY = 16  # A100s per zone (assumed): 160 in all, about twice the trace's peak of 70 GPUs
@@ -81,12 +69,12 @@ def main() -> int:
 
     net, info = build_zone_network(
         ZONES,
-        DATA / "carbon/greendcc_ci_2023",
-        DATA / "price/greendcc_prices_2023_utc_usd",
-        latency=DATA / "latency/gcp_latency_matrix_by_emaps_zone.csv",
+        CARBON_DIR,
+        PRICE_DIR,
+        latency=LATENCY_FILE,
         capacity=CAPACITY,
     )
-    trace = load_openb(DATA / "gpu_traces/alibaba_v2023_openb_pod_list_default.csv")
+    trace = load_openb(OPENB)
     fill = FillOptions(seed=0, home="uniform")
     wl = materialise(trace, net, START_S, fill)
     cfg = SimConfig(seed=0)
