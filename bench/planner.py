@@ -51,9 +51,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 from _data import CARBON_DIR, OPENB, PRICE_DIR, ZONES  # noqa: E402
 from computenet.catalog.zones import build_zone_network  # noqa: E402
 from computenet.engine import plan  # noqa: E402
-from computenet.engine.types import PlanReply, PlanRequest  # noqa: E402
+from computenet.engine.types import PlanRequest  # noqa: E402
 from computenet.model import LatencyEstimate, Network  # noqa: E402
-from computenet.sim.rules import rule_breach  # noqa: E402
+from computenet.sim.rules import reply_breaches  # noqa: E402
 from computenet.sim.traces import Trace, TraceJob, load_openb  # noqa: E402
 from computenet.sim.workload import FillOptions, materialise  # noqa: E402
 
@@ -159,30 +159,6 @@ def make_request(
     )
 
 
-def violations(req: PlanRequest, rep: PlanReply) -> int:
-    """Hard constraints the reply breaks, checked without the engine's code."""
-    net = req.network
-    jobs = {j.id: j for j in req.jobs}
-    ds = {d.id: d for d in req.datasets}
-    bad = 0
-    events: dict[tuple[str, str], list[tuple[int, int]]] = {}
-    for p in rep.placements:
-        j = jobs[p.job_id]
-        bad += p.count != j.accelerators
-        bad += p.end_s > j.deadline_s or p.start_s < max(req.now_s, j.earliest_start_s)
-        bad += any(rule_breach(net, ds[d], p.site_id) is not None for d in j.datasets)
-        bad += any(t.end_s > p.start_s for t in p.transfers)
-        events.setdefault((p.site_id, p.accelerator), []).extend(
-            [(p.start_s, p.count), (p.end_s, -p.count)]
-        )
-    for (sid, acc), ev in events.items():
-        level, cap = 0, net.site(sid).capacity(acc)
-        for _, d in sorted(ev):
-            level += d
-            bad += level > cap
-    return int(bad)
-
-
 def quality(trace: Trace, seed: int, log: Any) -> list[dict[str, Any]]:
     rows = []
     for (n_jobs, n_sites, slots), cap in itertools.product(QUALITY, CAPACITY):
@@ -209,7 +185,7 @@ def quality(trace: Trace, seed: int, log: Any) -> list[dict[str, Any]]:
                 "cost_cny": round(rep.cost_cny, 2),
                 "carbon_kg": round(rep.carbon_kg, 2),
                 "deadline_misses": len(rep.deferred) + len(rep.infeasible),
-                "violations": violations(req, rep),
+                "violations": len(reply_breaches(req, rep)),
                 "ratio_to_bound": round(rep.objective_cny / bound, 4) if bound > 0 else None,
                 "lower_bound_cny": round(bound, 2),
                 "wall_s": round(wall, 3),

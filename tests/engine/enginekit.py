@@ -24,7 +24,7 @@ from computenet.model import (
     TrainingJob,
 )
 from computenet.signals import ConstantSignal, SeriesSignal
-from computenet.sim.rules import rule_breach
+from computenet.sim.rules import reply_breaches
 
 T0 = 1_677_628_800  # 2023-03-01T00:00:00Z
 H = 3600
@@ -160,46 +160,11 @@ def request(
 
 def check_reply(req: PlanRequest, rep: PlanReply) -> None:
     """Assert the reply keeps every hard constraint, checked independently of the engine."""
-    net = req.network
     jobs = {j.id: j for j in req.jobs}
-    ds = {d.id: d for d in req.datasets}
     seen = [p.job_id for p in rep.placements] + [d.job_id for d in rep.deferred]
     seen += [i.job_id for i in rep.infeasible]
     assert sorted(seen) == sorted(jobs), "every job is answered exactly once"
-    usage: dict[tuple[str, str], list[tuple[int, int]]] = {}
-    for a in req.running:
-        usage.setdefault((a.site_id, a.accelerator), []).extend(
-            [(a.start_s, a.count), (a.end_s, -a.count)]
-        )
-    for p in rep.placements:
-        j = jobs[p.job_id]
-        assert p.site_id not in req.down_sites
-        assert p.count == j.accelerators, "gang"
-        speed = (
-            j.accelerator_speed.get(p.accelerator, 0.0)
-            if j.accelerator_speed
-            else (net.speed(p.accelerator))
-        )
-        assert speed > 0, "accelerator type"
-        run_s = max(1, math.ceil(j.work_h * 3600 / speed))
-        assert p.end_s - p.start_s == run_s
-        assert p.start_s >= max(req.now_s, j.earliest_start_s)
-        assert p.end_s <= j.deadline_s, "deadline"
-        for t in p.transfers:
-            assert t.end_s <= p.start_s, "data before start"
-            assert rule_breach(net, ds[t.dataset_id], t.to_site, copy=True) is None
-        for d in j.datasets:
-            assert rule_breach(net, ds[d], p.site_id) is None, "data rule"
-        usage.setdefault((p.site_id, p.accelerator), []).extend(
-            [(p.start_s, p.count), (p.end_s, -p.count)]
-        )
-    for (sid, acc), ev in usage.items():
-        cap = net.site(sid).capacity(acc)
-        level = 0
-        for _, d in sorted(ev, key=lambda e: (e[0], e[1])):
-            level += d
-            assert level <= cap or sid not in [p.site_id for p in rep.placements], (
-                f"capacity of {sid}/{acc} exceeded: {level} > {cap}"
-            )
+    breaches = reply_breaches(req, rep)
+    assert not breaches, breaches
     total = sum(p.breakdown.objective_cny for p in rep.placements)
     assert math.isclose(rep.objective_cny, total, rel_tol=1e-9, abs_tol=1e-9)

@@ -69,3 +69,23 @@ def test_never_looser_than_the_simulators_checker(
     engine_ok = rules.breach(d, net.site("S"), net.site("H")) is None
     checker_ok = rule_breach(net, d, "S") is None and rule_breach(net, d, "S", copy=True) is None
     assert not engine_ok or checker_ok
+
+
+def test_the_independent_reply_check_names_what_a_bad_reply_breaks() -> None:
+    from dataclasses import replace
+
+    from enginekit import dataset, job, network, request, site
+
+    from computenet.engine import plan
+    from computenet.sim.rules import reply_breaches
+
+    net = network(site("A", pools=2))
+    req = request(net, [job("j", 2, 2)], [dataset("ds-j", "A")], policy="fifo-home")
+    good = plan(req)
+    assert reply_breaches(req, good) == []
+    p = good.placements[0]
+    late = replace(p, start_s=req.jobs[0].deadline_s, end_s=req.jobs[0].deadline_s + 7200)
+    found = reply_breaches(req, replace(good, placements=(late,)))
+    assert any("after its deadline" in b for b in found)
+    found = reply_breaches(req, replace(good, placements=(p, p)))
+    assert found == ["capacity of A/A100 exceeded: 4 > 2"]
