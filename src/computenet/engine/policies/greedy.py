@@ -3,8 +3,8 @@
 Each job (in ``base.job_order``) takes the start, site and accelerator type with the lowest
 objective (energy cost + compute price + transfer cost + carbon price x carbon) among all
 that fit the capacity left by the jobs before it, its deadline and its data rules. Ties go
-to the earliest start, then to network order. Large requests on networks with one
-accelerator speed take the same decisions in batches (``greedy_batch``).
+to the earliest start, then to network order. Large requests take the same decisions in
+one compiled loop (``greedy_compiled``).
 """
 
 from __future__ import annotations
@@ -66,8 +66,8 @@ def _choose_pruned(pb: Problem, v: JobView) -> Decision:
 
 
 def plan(pb: Problem) -> PlanReply:
-    from computenet.engine.policies import greedy_batch
+    from computenet.engine.policies import greedy_compiled
 
-    if greedy_batch.usable(pb):
-        return greedy_batch.plan(pb)
+    if greedy_compiled.usable(pb):
+        return greedy_compiled.plan(pb)
     return run_sequential(pb, NAME, choose, explain.costs_more())

@@ -1,39 +1,47 @@
-"""The batched greedy takes exactly the decisions of the one-job-at-a-time greedy."""
+"""The compiled greedy takes exactly the decisions of the one-job-at-a-time greedy."""
 
 from __future__ import annotations
+
+from dataclasses import astuple, replace
 
 import numpy as np
 import pytest
 from enginekit import check_reply, dataset, job, network, request, site
 
 from computenet.engine import explain
-from computenet.engine.policies import greedy, greedy_batch
+from computenet.engine.policies import greedy, greedy_compiled
 from computenet.engine.policies.base import run_sequential
 from computenet.engine.problem import Problem
 from computenet.model import Classification, Jurisdiction
 
+CASES = [(seed, variant) for seed in range(4) for variant in ("plain", "reserve", "mixed")]
 
-@pytest.mark.parametrize("seed", range(6))
-def test_batched_greedy_decides_like_sequential_greedy(seed, monkeypatch) -> None:
-    monkeypatch.setattr(greedy_batch, "MIN_JOBS", 1)
-    monkeypatch.setattr(greedy_batch, "TOP_M", 2 + seed)  # small lists: the fallback runs
+
+@pytest.mark.parametrize(("seed", "variant"), CASES)
+def test_compiled_greedy_decides_like_sequential_greedy(seed, variant, monkeypatch) -> None:
+    """Same placements, deferrals, infeasibles and objective as the one-job path, on random
+    instances with data rules, home reserves, several accelerator speeds, a site down, jobs
+    the kernel leaves to the ordinary path (two datasets, a replica) and jobs with no room."""
+    monkeypatch.setattr(greedy_compiled, "MIN_JOBS", 1)
     rng = np.random.default_rng(seed)
+    mixed = variant == "mixed"
     sites = [
         site(
             f"S{i}",
-            int(rng.integers(1, 4)),
+            {"A100": int(rng.integers(1, 4)), "H100": 1} if mixed else int(rng.integers(1, 4)),
             price=list(rng.uniform(0.1, 1.0, 60)),
             carbon=list(rng.uniform(50, 900, 60)),
             jurisdiction=[Jurisdiction.MAINLAND, Jurisdiction.HONG_KONG][i % 2],
             pue=float(rng.uniform(1.1, 1.5)),
         )
-        for i in range(4)
+        for i in range(5)
     ]
     net = network(*sites)
     jobs, ds = [], []
-    for k in range(40):
+    for k in range(60):
         start = float(rng.uniform(0, 10))
         work = float(rng.uniform(0.05, 4))
+        two = k % 17 == 5  # two datasets: the ordinary path
         jobs.append(
             job(
                 f"j{k}",
@@ -41,25 +49,40 @@ def test_batched_greedy_decides_like_sequential_greedy(seed, monkeypatch) -> Non
                 int(rng.integers(1, 3)),
                 start_h=start,
                 deadline_h=start + work + float(rng.uniform(0, 8)),
+                datasets=(f"ds-j{k}", f"ds-j{k - 1}") if two else None,
+                speeds={"A100": 1.0, "H100": 1.7} if mixed and k % 3 else None,
+                priority=int(rng.integers(0, 2)),
             )
         )
         cls = list(Classification)[int(rng.integers(0, 5))]
         ds.append(
             dataset(
                 f"ds-j{k}",
-                f"S{int(rng.integers(0, 4))}",
+                f"S{int(rng.integers(0, 5))}",
                 cls,
                 size_gb=float(rng.choice([0.0, 2.0, 50.0])),
             )
         )
-    req = request(net, jobs, ds, horizon=16)
-    a = greedy_batch.plan(Problem(req))
+    req = request(net, jobs, ds, horizon=16, down=frozenset({"S4"}) if seed % 2 else frozenset())
+    req = replace(
+        req,
+        home_reserve=0.3 if variant == "reserve" else 0.0,
+        replicas={"ds-j7": frozenset({"S2"})},
+    )
+    a = greedy_compiled.plan(Problem(req))
     b = run_sequential(Problem(req), "greedy", greedy.choose, explain.costs_more())
     check_reply(req, a)
     key = [(p.job_id, p.site_id, p.accelerator, p.start_s, p.end_s) for p in a.placements]
     assert key == [(p.job_id, p.site_id, p.accelerator, p.start_s, p.end_s) for p in b.placements]
     assert a.deferred == b.deferred and a.infeasible == b.infeasible
     assert a.objective_cny == pytest.approx(b.objective_cny, rel=1e-12)
+    for pa, pb_ in zip(a.placements, b.placements, strict=True):
+        assert astuple(pa.breakdown) == pytest.approx(astuple(pb_.breakdown), rel=1e-12)
+        assert pa.transfers == pb_.transfers
+        assert pa.reason and pa.alternatives == pa.alternatives[:3]
+        for alt in pa.alternatives:  # nothing it passed over was cheaper and still had room
+            if alt.objective_cny is not None and alt.reason.startswith("costs"):
+                assert alt.objective_cny >= pa.breakdown.objective_cny - 1e-6
 
 
 @pytest.mark.parametrize("seed", range(4))
