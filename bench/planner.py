@@ -25,7 +25,9 @@ stress case, one widest gang per site: home sites overflow, data must move, and 
 shares copy costs fractionally, so its bound is loose there).
 
 Speed: ``greedy`` placing 100,000 jobs on 100 sites x 168 hourly slots in one request, on
-one core (placements per second, including compiling the request); ``milp`` re-planning
+one core (placements per second, including compiling the request and building every
+placement's explanation; greedy's compiled loop is compiled by a 64-job plan first, timed
+apart as ``greedy_warmup_s``); ``milp`` re-planning
 2,000 jobs on 20 sites x 48 slots (seconds). Targets: >= 20,000 placements/s, < 10 s.
 """
 
@@ -200,6 +202,11 @@ def quality(trace: Trace, seed: int, log: Any) -> list[dict[str, Any]]:
 
 def speed(trace: Trace, seed: int, jobs: int, log: Any) -> dict[str, Any]:
     req = make_request(trace, jobs, 100, 168, seed + 1)
+    # Greedy's large-request loop is compiled on first use (and cached on disk after): a
+    # plan of 64 of the jobs first, timed on its own, keeps the compile out of the rate.
+    t = time.perf_counter()
+    plan(replace(req, policy="greedy", jobs=req.jobs[:64]))
+    warmup = time.perf_counter() - t
     t = time.perf_counter()
     rep = plan(replace(req, policy="greedy"))
     wall = time.perf_counter() - t
@@ -218,6 +225,7 @@ def speed(trace: Trace, seed: int, jobs: int, log: Any) -> dict[str, Any]:
         "greedy_jobs": jobs,
         "greedy_placed": len(rep.placements),
         "greedy_wall_s": round(wall, 3),
+        "greedy_warmup_s": round(warmup, 3),
         "milp_replan_s": round(mwall, 3),
         "milp_placed": len(mrep.placements),
     }

@@ -1,0 +1,303 @@
+"""The compiled loop of ``greedy_compiled`` (numba, compiled on first use and cached on
+disk): greedy over a run of jobs, writing each job's choice and what its explanation needs
+into the rows of ``out_i`` and ``out_f`` (columns named in ``greedy_compiled``)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numba as nb
+import numpy as np
+
+from computenet.engine.policies.greedy_compiled import (
+    _F_CARBON,
+    _F_EARLY_V,
+    _F_ENERGY_COST,
+    _F_FIXED,
+    _F_KWH,
+    _F_LB_V,
+    _F_OTHER_V,
+    _F_TCOST,
+    _F_VALUE,
+    _I_EARLY_SO,
+    _I_K,
+    _I_LATE_P,
+    _I_LATE_S,
+    _I_LB_P,
+    _I_OTHER_P,
+    _I_OTHER_SO,
+    _I_PAIR,
+    _I_RULE_SITE,
+    _I_RUN,
+    _I_SO,
+    _I_TSEC,
+    PRUNE_MARGIN,
+)
+from computenet.engine.problem import INF
+
+
+@nb.njit(cache=True, inline="always")
+def _tol(m: float) -> float:
+    return 1e-9 * max(1.0, abs(m))
+
+
+@nb.njit(cache=True, inline="always")
+def _value(
+    W: Any,
+    w: Any,
+    p: int,
+    k: int,
+    run: int,
+    slot: int,
+    ready: int,
+    dl: int,
+    kw: float,
+    fixed: float,
+) -> tuple[float, bool]:
+    """Value of starting at slot ``k`` on pair ``p`` (``inf`` if not in time) and whether it
+    is end-aligned — ``Problem.options``'s arithmetic, term by term."""
+    n = run // slot
+    rem = run - n * slot
+    ts = k * slot
+    ok = ts >= ready  # ts + run <= dl holds for k <= (dl - run) // slot
+    c = W[p, k + n] - W[p, k]
+    if rem == 0:
+        return (kw * c + fixed, False) if ok else (INF, False)
+    f = rem / slot
+    c += f * w[p, k + n]
+    ns = n + 1
+    ok_e = ((k + ns) * slot - run >= ready) and ((k + ns) * slot <= dl)
+    ce = f * w[p, k] + W[p, k + 1 + n] - W[p, k + 1]
+    end = ok_e and ((not ok) or ce < c)
+    if end:
+        c = ce
+    if not (ok or ok_e):
+        return INF, False
+    return kw * c + fixed, end
+
+
+@nb.njit(cache=True, inline="always")
+def _fits(free: Any, p: int, k: int, ns: int, need: int) -> bool:
+    for t in range(k, k + ns):  # noqa: SIM110 — numba compiles no all(generator)
+        if free[p, t] < need:
+            return False
+    return True
+
+
+@nb.njit(cache=True, inline="always")
+def _cheapest(lb: Any, taken: Any) -> int:
+    """The pool with the lowest finite bound not yet taken (ties: the lower pool), or -1."""
+    best = -1
+    for p in range(lb.shape[0]):
+        if not taken[p] and lb[p] < INF and (best < 0 or lb[p] < lb[best]):
+            best = p
+    return best
+
+
+@nb.njit(cache=True, inline="always")
+def _interp(cum: Any, s: int, x: float) -> float:
+    k = int(x)
+    fr = x - k
+    if fr == 0.0:
+        return cum[s, k]
+    return cum[s, k] + fr * (cum[s, k + 1] - cum[s, k])
+
+
+@nb.njit(cache=True)
+def run(
+    lo: int,
+    hi: int,
+    job_int: Any,  # (N, 6): count, earliest off, deadline off, home, rule row, speed row
+    job_float: Any,  # (N, 3): work h, utilisation, data size GB
+    pair_site: Any,
+    cap: Any,
+    acc_w: Any,
+    host_w: Any,
+    price_h: Any,
+    down: Any,
+    reserve: Any,
+    speed: Any,  # (Q, P)
+    allowed: Any,  # (R, S)
+    egress: Any,
+    s_per_gb: Any,
+    w: Any,
+    W: Any,
+    minw: Any,
+    price_cum: Any,
+    carbon_cum: Any,
+    pue: Any,
+    cp: float,
+    slot: int,
+    T: int,
+    free: Any,
+    out_i: Any,
+    out_f: Any,
+) -> int:
+    """Place jobs ``lo .. hi - 1`` in turn; return the index of the first job with no start
+    (``hi`` when all were placed), having committed the capacity of those before it."""
+    P = pair_site.shape[0]
+    ok = np.zeros(P, dtype=np.bool_)
+    run = np.zeros(P, dtype=np.int64)
+    ready = np.zeros(P, dtype=np.int64)
+    need = np.zeros(P, dtype=np.int64)
+    kw = np.zeros(P)
+    fixed = np.zeros(P)
+    tcost = np.zeros(P)
+    tsec = np.zeros(P)
+    lb = np.zeros(P)
+    best_v = np.zeros(P)
+    best_k = np.zeros(P, dtype=np.int64)
+    best_e = np.zeros(P, dtype=np.bool_)
+    priced = np.zeros(P, dtype=np.int64)
+    taken = np.zeros(P, dtype=np.bool_)
+    for j in range(lo, hi):
+        count = job_int[j, 0]
+        earl = job_int[j, 1]
+        dl = job_int[j, 2]
+        home = job_int[j, 3]
+        rrow = job_int[j, 4]
+        srow = job_int[j, 5]
+        work = job_float[j, 0]
+        util = job_float[j, 1]
+        size = job_float[j, 2]
+        rule_site = -1
+        late_p = -1
+        late_s = 0
+        for p in range(P):
+            s = pair_site[p]
+            sp = speed[srow, p]
+            good = sp > 0 and cap[p] >= count and not down[p]
+            tc = 0.0
+            tt = 0.0
+            if home >= 0:
+                tc = size * egress[home, s]
+                tt = np.ceil(size * s_per_gb[home, s])
+                reach = allowed[rrow, s] and math.isfinite(tt)
+                if not reach:
+                    if rule_site < 0 and sp > 0 and cap[p] >= count:
+                        rule_site = s
+                    good = False
+            r = 1
+            if sp > 0:
+                r = max(1, int(np.ceil(work * 3600 / sp)))
+            ok[p] = good
+            run[p] = r
+            tcost[p] = tc
+            tsec[p] = tt
+            rd = max(tt, float(earl)) if math.isfinite(tt) else float(earl)
+            ready[p] = int(rd)
+            need[p] = count + (reserve[p] if s != home else 0)
+            kw[p] = count * (acc_w[p] * util + host_w[p]) / 1000.0
+            fixed[p] = count * price_h[p] * r / 3600.0 + tc
+            lb[p] = kw[p] * (r / slot) * minw[p] + fixed[p] if good else INF
+            if good and late_p < 0 and ready[p] + r > dl:
+                late_p = p
+                late_s = ready[p] + r - dl
+        # Pass 1: the best value that fits, pool by pool (cheapest bound first; usually a
+        # few of them, so picked one at a time rather than sorted) while a pool's bound can
+        # still reach it.
+        taken[:] = False
+        m = INF
+        n_priced = 0
+        while True:
+            p = _cheapest(lb, taken)
+            if p < 0 or lb[p] > m + _tol(m) + PRUNE_MARGIN * max(1.0, abs(m)):
+                break
+            taken[p] = True
+            priced[n_priced] = p
+            n_priced += 1
+            r = run[p]
+            ns = -(-r // slot)
+            k0 = max(0, -(-(ready[p] + r) // slot) - ns)
+            k1 = min(T - 1, (dl - r) // slot)
+            bv = INF
+            bk = -1
+            be = False
+            for k in range(k0, k1 + 1):
+                v, e = _value(W, w, p, k, r, slot, ready[p], dl, kw[p], fixed[p])
+                if v < bv and _fits(free, p, k, ns, need[p]):
+                    bv, bk, be = v, k, e
+            best_v[p], best_k[p], best_e[p] = bv, bk, be
+            m = min(m, bv)
+        if m == INF:
+            return j
+        # Pass 2: among the starts within ``tol`` of the best, the earliest, then lowest pool.
+        lim = m + _tol(m)
+        ck = T + 1
+        cp_ = -1
+        ce_ = False
+        cv = INF
+        for q in range(n_priced):
+            p = priced[q]
+            if best_v[p] > lim:
+                continue
+            r = run[p]
+            ns = -(-r // slot)
+            k0 = max(0, -(-(ready[p] + r) // slot) - ns)
+            k1 = min(T - 1, (dl - r) // slot, ck)
+            for k in range(k0, k1 + 1):
+                v, e = _value(W, w, p, k, r, slot, ready[p], dl, kw[p], fixed[p])
+                if v <= lim and _fits(free, p, k, ns, need[p]):
+                    if k < ck or (k == ck and p < cp_):
+                        ck, cp_, ce_, cv = k, p, e, v
+                    break
+        p = cp_
+        r = run[p]
+        ns = -(-r // slot)
+        oi = out_i[j]
+        of = out_f[j]
+        # The same pool started earlier (with the capacity this job saw).
+        oi[_I_EARLY_SO] = -1
+        for k in range(max(0, -(-(ready[p] + r) // slot) - ns), ck):
+            v, e = _value(W, w, p, k, r, slot, ready[p], dl, kw[p], fixed[p])
+            if v < INF and _fits(free, p, k, ns, need[p]):
+                oi[_I_EARLY_SO] = (k + ns) * slot - r if e else k * slot
+                of[_F_EARLY_V] = v
+                break
+        for t in range(ck, ck + ns):
+            free[p, t] -= count
+        s = pair_site[p]
+        so = (ck + ns) * slot - r if ce_ else ck * slot
+        kwh_h = kw[p] * pue[s]
+        x0 = so / slot
+        x1 = (so + r) / slot
+        energy_cost = kwh_h * (_interp(price_cum, s, x1) - _interp(price_cum, s, x0))
+        carbon = kwh_h * (_interp(carbon_cum, s, x1) - _interp(carbon_cum, s, x0)) / 1000
+        oi[_I_PAIR], oi[_I_K], oi[_I_SO], oi[_I_RUN] = p, ck, so, r
+        of[_F_VALUE], of[_F_ENERGY_COST], of[_F_CARBON] = cv, energy_cost, carbon
+        of[_F_KWH] = kwh_h * r / 3600.0
+        of[_F_FIXED], of[_F_TCOST] = fixed[p], tcost[p]
+        oi[_I_TSEC] = int(tsec[p])
+        # The best starts at two other sites among the pools priced (by value, then pool).
+        taken_s0 = -1
+        for slot_ in range(2):
+            bq = -1
+            for q in range(n_priced):
+                pp = priced[q]
+                sp_ = pair_site[pp]
+                if best_v[pp] == INF or sp_ == s or sp_ == taken_s0:  # noqa: SIM109
+                    continue
+                if bq < 0 or best_v[pp] < best_v[bq] or (best_v[pp] == best_v[bq] and pp < bq):
+                    bq = pp
+            oi[_I_OTHER_P + slot_] = bq
+            if bq >= 0:
+                ro = run[bq]
+                bk_ = best_k[bq]
+                oi[_I_OTHER_SO + slot_] = (
+                    (bk_ - (-ro // slot)) * slot - ro if best_e[bq] else bk_ * slot
+                )
+                of[_F_OTHER_V + slot_] = best_v[bq]
+                taken_s0 = pair_site[bq]
+        # The cheapest bound among the pools not priced, at another site.
+        oi[_I_LB_P] = -1
+        while True:
+            pp = _cheapest(lb, taken)
+            if pp < 0:
+                break
+            taken[pp] = True
+            if pair_site[pp] != s:
+                oi[_I_LB_P], of[_F_LB_V] = pp, lb[pp]
+                break
+        oi[_I_RULE_SITE], oi[_I_LATE_P], oi[_I_LATE_S] = rule_site, late_p, late_s
+    return hi
