@@ -318,7 +318,7 @@ class Simulator:
                 cut_off=j.id in self.workload.cut_off,
                 remaining_h=j.work_h,
             )
-            q.schedule(j.earliest_start_s, EventKind.ARRIVAL, j.id)
+        q.schedule_many((j.earliest_start_s, EventKind.ARRIVAL, j.id) for j in self.workload.jobs)
         for o in sorted(self.config.outages, key=lambda o: (o.start_s, o.site_id)):
             if o.end_s > o.start_s:
                 q.schedule(max(o.start_s, q.now_s), EventKind.OUTAGE_START, o.site_id)
@@ -402,6 +402,8 @@ class Simulator:
 
     def _request_job(self, j: _Job, now: int) -> TrainingJob:
         deadline = j.job.deadline_s
+        if not j.relaxed and j.remaining_h is j.job.work_h and j.job.earliest_start_s >= now:
+            return j.job  # as it arrived: nothing to change
         if j.relaxed:
             need_s = math.ceil(j.remaining_h * 3600 / self._min_speed(j.job))
             deadline = max(deadline, now + need_s + self.config.horizon_slots * self.config.slot_s)
@@ -447,7 +449,7 @@ class Simulator:
         now = self._q.now_s
         ds_ids = dict.fromkeys(d for j in jobs for d in j.datasets)
         running = tuple(
-            a for pool in self._pools.values() for a in pool.allocations.values() if a.end_s > now
+            [a for pool in self._pools.values() for a in pool.allocations.values() if a.end_s > now]
         )
         req = PlanRequest(
             now_s=now,
