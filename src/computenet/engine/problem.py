@@ -33,7 +33,7 @@ import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import chain
-from operator import attrgetter
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -42,7 +42,7 @@ from scipy.ndimage import minimum_filter1d
 
 from computenet.engine import rules
 from computenet.engine.signals import site_grids_checked
-from computenet.engine.types import Breakdown, PlanRequest, Transfer
+from computenet.engine.types import Allocation, Breakdown, PlanRequest, Transfer
 from computenet.errors import InputError
 from computenet.model import Dataset, Network, Site, TrainingJob
 
@@ -79,6 +79,9 @@ class NetworkArrays:
     # asks once per arrival): keyed on immutable inputs, bounded, never mutated.
     memo: dict[Any, Any] = field(default_factory=dict)
     ds_memo: dict[tuple[int, frozenset[str]], Any] = field(default_factory=dict)
+    running_memo: dict[int, tuple[Allocation, tuple[int, int, int, int]]] = field(
+        default_factory=dict
+    )
 
     @property
     def n_sites(self) -> int:
@@ -179,6 +182,7 @@ class DatasetInfo:
     cost: FArray  # (S,) CNY to copy it there (0 where a copy is)
     time_s: FArray  # (S,) seconds to copy it there (inf: unreachable)
     source: IntArray  # (S,) site to copy from
+    sites: BArray  # (S,) allowed and reachable: ``allowed & isfinite(time_s)``
 
 
 class JobView:
@@ -195,6 +199,7 @@ class JobView:
         "kw",
         "pairs",
         "ready",
+        "run_1",
         "run_s",
         "site_ok",
         "transfer_cny",
@@ -214,6 +219,7 @@ class JobView:
         datasets: tuple[DatasetInfo, ...],
         earliest_off: int,
         deadline_off: int,
+        run_1: int | None = None,
     ) -> None:
         self.job = job
         self.index = index
@@ -228,6 +234,7 @@ class JobView:
         self.datasets = datasets
         self.earliest_off = earliest_off
         self.deadline_off = deadline_off
+        self.run_1 = run_1  # the run length when it is the same at every pair, else None
 
 
 class LazyViews:
@@ -265,6 +272,7 @@ def subset(v: JobView, rows: IntArray) -> JobView:
         v.datasets,
         v.earliest_off,
         v.deadline_off,
+        v.run_1,
     )
 
 
@@ -442,36 +450,27 @@ class Problem:
             ("cap-up", frozenset(self.req.down_sites)),
             lambda: np.where(self.down[net.pair_site], 0, net.cap).astype(np.int64),
         )
-        pidx = net.pair_of
         now, slot, n = self.now, self.slot, self.T_ext
-        running = self.req.running
-        r = None
-        if running:
-            # Attributes read in C loops; pairs not in the network (-1) and allocations
-            # already over are dropped together.
-            get = pidx.get
-            m = len(running)
-            p = np.fromiter([get(k, -1) for k in map(_ALLOC_PAIR, running)], np.int64, m)
-            t = np.fromiter(
-                chain.from_iterable(map(_ALLOC_INTS, running)), np.int64, 3 * m
-            ).reshape(m, 3)
-            keep = (p >= 0) & (t[:, 1] > now)
+        # A difference array per pair over n + 1 cells whose running sum is the free count:
+        # the pair's capacity in its first cell, -count where an allocation starts and
+        # +count after it ends (both clipped to the grid; one that starts past it takes and
+        # gives back its count in the same cell, which cancels). Integer sums, so exact.
+        diff = np.zeros((net.n_pairs, n + 1), dtype=np.int64)
+        diff[:, 0] = cap
+        rows = _running_rows(net, self.req.running)
+        if rows is not None:
+            # Pairs not in the network (-1) and allocations already over are dropped.
+            keep = (rows[:, 0] >= 0) & (rows[:, 2] > now)
             if not keep.all():
-                p, t = p[keep], t[keep]
-            if p.size:
-                r = p, (t[:, 0] - now) // slot, -(-(t[:, 1] - now) // slot), t[:, 2]
-        if r is not None:
-            # A difference array: +count where an allocation starts, -count after it ends
-            # (both clipped to the grid; one that starts past it adds and removes its count
-            # at the same cell, which cancels). Integer sums, so exact.
-            base = r[0] * (n + 1)
-            diff = np.zeros(net.n_pairs * (n + 1), dtype=np.int64)
-            np.add.at(diff, base + np.minimum(np.maximum(r[1], 0), n), r[3])
-            np.subtract.at(diff, base + np.minimum(np.maximum(r[2], 0), n), r[3])
-            used = np.cumsum(diff.reshape(net.n_pairs, n + 1), axis=1)[:, :n]
-            self.free = cap[:, None] - used
-        else:
-            self.free = np.repeat(cap[:, None], n, axis=1)
+                rows = rows[keep]
+            if rows.size:
+                # First slot touched (floor) and first slot after the end (ceil), clipped.
+                k = (rows[:, 1:3] + (slot - 1) * _END_CEIL - now) // slot
+                np.minimum(np.maximum(k, 0, out=k), n, out=k)
+                k += (rows[:, 0] * (n + 1))[:, None]
+                np.add.at(diff.ravel(), k, rows[:, 3:4] * _TAKE_GIVE)
+        self._free_full = np.cumsum(diff, axis=1)
+        self.free = self._free_full[:, :n]
 
     def min_free(self, rows: IntArray, a: int, b: int, ns: int) -> IntArray:
         """``min(free[p, k : k + ns])`` for every ``p`` in ``rows`` and ``a <= k < b``
@@ -481,6 +480,19 @@ class Problem:
             return x
         m = minimum_filter1d(x, ns, axis=1, mode="nearest", origin=-(ns // 2))
         return np.asarray(m[:, : b - a])
+
+    def fits_window(self, rows: IntArray | None, a: int, b: int, ns: int, need: IntArray) -> BArray:
+        """``min_free(rows, a, b, ns) >= need[:, None]`` (``rows`` ``None``: every pair),
+        by counting the slots short of ``need`` in each window (a few array operations
+        whatever the window length)."""
+        free = self.free
+        x = free[:, a : b + ns - 1] if rows is None else free[rows, a : b + ns - 1]
+        short = x < need[:, None]
+        if ns == 1:
+            return ~short
+        cs = np.zeros((short.shape[0], short.shape[1] + 1), dtype=np.int64)
+        np.cumsum(short, axis=1, out=cs[:, 1:])
+        return np.asarray(cs[:, ns:] == cs[:, : b - a])
 
     def min_free_rows(self, rows: IntArray, a: int, b: int, ns: IntArray) -> IntArray:
         """``min_free`` with a window length per row."""
@@ -575,37 +587,53 @@ class Problem:
                 ("allowed", home, scope, rule.min_security_level),
                 lambda: _allowed(net, home, scope, rule.min_security_level),
             )
-            others = sorted(
-                net.site_index[s]
-                for s in self.req.replicas.get(ds_id, frozenset())
-                if s in net.site_index and net.site_index[s] != home
+            reps = self.req.replicas.get(ds_id)
+            others = (
+                sorted(
+                    net.site_index[s]
+                    for s in reps
+                    if s in net.site_index and net.site_index[s] != home
+                )
+                if reps and (len(reps) > 1 or d.home_site not in reps)
+                else []
             )
-            srcs = [home, *others]
-            if len(srcs) == 1:
+            if not others:
+                # One source: the home site's rows of the network's arrays.
                 cost = d.size_gb * net.egress[home]
                 time_s = np.ceil(d.size_gb * net.s_per_gb[home])
-                source = np.full(n, home, dtype=np.int64)
-                srcs_left: list[int] = []
+                source = _memo(net, ("source", home), lambda: np.full(n, home, dtype=np.int64))
+                cost[home], time_s[home] = 0.0, 0.0
+                # Finite everywhere when the slowest copy is (sizes and times are >= 0).
+                slowest = _memo(
+                    net, ("slowest-copy", home), lambda: float(net.s_per_gb[home].max())
+                )
+                finite = math.isfinite(d.size_gb * slowest)
             else:
+                srcs = [home, *others]
                 cost = np.full(n, INF)
                 time_s = np.full(n, INF)
                 source = np.full(n, home, dtype=np.int64)
-                srcs_left = srcs
-            for src in srcs_left:
-                c = d.size_gb * net.egress[src]
-                t = np.ceil(d.size_gb * net.s_per_gb[src])
-                better = np.isfinite(t) & ((c < cost) | ((c == cost) & (t < time_s)))
-                cost = np.where(better, c, cost)
-                time_s = np.where(better, t, time_s)
-                source = np.where(better, src, source)
-            for src in srcs:  # a copy is already there
-                cost[src], time_s[src], source[src] = 0.0, 0.0, src
-            unreachable = ~np.isfinite(time_s)
-            if unreachable.any():
-                cost[unreachable] = INF
+                for src in srcs:
+                    c = d.size_gb * net.egress[src]
+                    t = np.ceil(d.size_gb * net.s_per_gb[src])
+                    better = np.isfinite(t) & ((c < cost) | ((c == cost) & (t < time_s)))
+                    cost = np.where(better, c, cost)
+                    time_s = np.where(better, t, time_s)
+                    source = np.where(better, src, source)
+                for src in srcs:  # a copy is already there
+                    cost[src], time_s[src], source[src] = 0.0, 0.0, src
+                finite = False
+            if finite:
+                sites = allowed
+            else:
+                reach = np.isfinite(time_s)
+                if not reach.all():
+                    cost[~reach] = INF
+                sites = allowed & reach
+                sites.setflags(write=False)
             for arr in (cost, time_s, source):
                 arr.setflags(write=False)
-            out = DatasetInfo(d, home, allowed, cost, time_s, source)
+            out = DatasetInfo(d, home, allowed, cost, time_s, source, sites)
         if d is not None:
             if len(net.ds_memo) >= 4096:
                 net.ds_memo.clear()
@@ -649,18 +677,25 @@ class Problem:
                 "gang",
                 f"needs {count} accelerators at one site; the largest usable pool has {best}",
             )
-        site_ok = np.ones(net.n_sites, dtype=bool)
-        tcost = np.zeros(net.n_sites)
-        tready = np.zeros(net.n_sites)
         infos: list[DatasetInfo] = []
         for ds_id in job.datasets:
             info = self.dataset_info(ds_id)
             if isinstance(info, Rejection):
                 return info
             infos.append(info)
-            site_ok &= info.allowed & np.isfinite(info.time_s)
-            tcost = tcost + info.cost
-            tready = np.maximum(tready, info.time_s)
+        if len(infos) == 1:
+            # One dataset: its arrays as they are (``tready`` only feeds a maximum with
+            # the earliest start, which is >= 0, so the 0 it starts from can be left out).
+            info = infos[0]
+            site_ok, tcost, tready = info.sites, info.cost + 0.0, info.time_s
+        else:
+            site_ok = np.ones(net.n_sites, dtype=bool)
+            tcost = np.zeros(net.n_sites)
+            tready = np.zeros(net.n_sites)
+            for info in infos:
+                site_ok &= info.sites
+                tcost = tcost + info.cost
+                tready = np.maximum(tready, info.time_s)
         same = _pairs_are_sites(net)
         ok = gang & (site_ok if same else site_ok[net.pair_site])
         if not ok.any():
@@ -675,27 +710,36 @@ class Problem:
                 )
         else:
             up = ok
-        pairs = np.flatnonzero(up)
+        # The same few sets of pairs come up again and again: share their index arrays.
+        pairs = _memo(net, ("pairs", up.tobytes()), lambda: np.flatnonzero(up))
+        every = len(pairs) == net.n_pairs
         earliest_off = max(0, job.earliest_start_s - self.now)
-        if len(pairs) == net.n_pairs:  # every pair: the network's arrays as they are
-            sp, ps, acc_w, host_w, price_h = (
-                speed,
-                net.pair_site,
-                net.acc_power_w,
-                net.host_w,
-                net.price_h,
-            )
+        sp0 = _memo(net, ("one-speed",), lambda: _one_speed(net.default_speed))
+        x = job.work_h * 3600 / sp0 if sp0 and not job.accelerator_speed else INF
+        if x < 2.0**52:
+            # One speed at every pair: one run length, computed once (the same numbers).
+            run_1 = max(1, math.ceil(x))
+            run_s = np.full(len(pairs), run_1, dtype=np.int64)
         else:
-            sp, ps = speed[pairs], net.pair_site[pairs]
-            acc_w, host_w, price_h = net.acc_power_w[pairs], net.host_w[pairs], net.price_h[pairs]
-        run_s = np.maximum(1, np.ceil(job.work_h * 3600 / sp)).astype(np.int64)
-        if same and len(pairs) == net.n_pairs:
+            run_1 = None
+            sp = speed if every else speed[pairs]
+            run_s = np.maximum(1, np.ceil(job.work_h * 3600 / sp)).astype(np.int64)
+        if same and every:
             t_ready, transfer = tready, tcost
         else:
+            ps = net.pair_site if every else net.pair_site[pairs]
             t_ready, transfer = tready[ps], tcost[ps]
         ready = np.maximum(t_ready, earliest_off).astype(np.int64)
-        kw = count * (acc_w * job.utilisation + host_w) / 1000.0
-        fixed = count * price_h * run_s / 3600.0 + transfer
+        # Power per pair for this gang and utilisation (a few of each come up).
+        kw = _memo(
+            net,
+            ("kw", count, job.utilisation),
+            lambda: count * (net.acc_power_w * job.utilisation + net.host_w) / 1000.0,
+        )
+        rent = _memo(net, ("rent", count), lambda: count * net.price_h)
+        if not every:
+            kw, rent = kw[pairs], rent[pairs]
+        fixed = (rent * (run_s if run_1 is None else run_1)) / 3600.0 + transfer
         return JobView(
             job,
             index,
@@ -709,6 +753,7 @@ class Problem:
             tuple(infos),
             earliest_off,
             job.deadline_s - self.now,
+            run_1,
         )
 
     def site_rule_reason(self, infos: list[DatasetInfo] | tuple[DatasetInfo, ...], s: int) -> str:
@@ -730,7 +775,10 @@ class Problem:
         weight; all per the same prefix sums)."""
         slot = self.slot
         dl = v.deadline_off
-        r_lo, r_hi = int(v.run_s.min()), int(v.run_s.max())
+        if v.run_1 is not None:
+            r_lo = r_hi = v.run_1
+        else:
+            r_lo, r_hi = int(v.run_s.min()), int(v.run_s.max())
         if r_lo == r_hi:
             # One run length: the bounds below in scalars (the same integers).
             k0 = max(0, -(-(int(v.ready.min()) + r_lo) // slot) - -(-r_lo // slot))
@@ -744,13 +792,13 @@ class Problem:
             return Options(k0, empty, empty.astype(bool), empty.astype(bool))
         K = k1 - k0 + 1
         a, b = k0, k1 + 1
-        ks = np.arange(k0, b, dtype=np.int64)
         w, W = self.weights(metric)
         if r_lo != r_hi:
             return self._options_2d(v, metric, capacity, k0, K, w, W)
         r = r_lo
         rows = v.pairs
-        if _all_pairs(v, self.net):  # every pair, in order: slices instead of gathers
+        every = _all_pairs(v, self.net)
+        if every:  # every pair, in order: slices instead of gathers
             w_rows, W_rows = w, W
         else:
             w_rows, W_rows = w[rows], W[rows]
@@ -758,18 +806,19 @@ class Problem:
         ns = n + (1 if rem else 0)
         f = rem / slot
         ready = v.ready[:, None]
-        ts = ks * slot
+        ts = np.arange(a * slot, b * slot, slot, dtype=np.int64)  # ks * slot
         # ``ts + r <= dl`` holds for every k <= k1 by the choice of k1.
         ok = ts >= ready
         c = W_rows[:, a + n : b + n] - W_rows[:, a:b]
         if rem:
             c += f * w_rows[:, a + n : b + n]
-            te = (ks + ns) * slot - r
-            ok_e = (te >= ready) & ((ks + ns) * slot <= dl)
+            # End-aligned: start at (k + ns) * slot - r, allowed when it is in time.
+            end_s = ts + ns * slot
+            ok_e = (end_s - r >= ready) & (end_s <= dl)
             ce = f * w_rows[:, a:b] + W_rows[:, a + 1 + n : b + 1 + n] - W_rows[:, a + 1 : b + 1]
             end_al = ok_e & (~ok | (ce < c))
-            c = np.where(end_al, ce, c)
-            ok = ok | ok_e
+            np.copyto(c, ce, where=end_al)
+            ok |= ok_e
         else:
             end_al = np.zeros(ok.shape, dtype=bool)
         value = v.kw[:, None] * c
@@ -777,8 +826,9 @@ class Problem:
             value += v.fixed[:, None]
         time_ok = ok
         if capacity:
-            ok = ok & (self.min_free(rows, a, b, ns) >= self.need(v)[:, None])
-        return Options(k0, np.where(ok, value, INF), end_al, time_ok)
+            ok = ok & self.fits_window(None if every else rows, a, b, ns, self.need(v))
+        value[~ok] = INF
+        return Options(k0, value, end_al, time_ok)
 
     def _options_2d(
         self,
@@ -882,8 +932,33 @@ class Problem:
         return self.net.pair_acc[int(v.pairs[i])]
 
 
-_ALLOC_PAIR = attrgetter("site_id", "accelerator")
-_ALLOC_INTS = attrgetter("start_s", "end_s", "count")
+_END_CEIL = np.array([0, 1], dtype=np.int64)  # round the end up, the start down
+_TAKE_GIVE = np.array([-1, 1], dtype=np.int64)  # an allocation takes, then gives back
+_ROW_INTS = itemgetter(1)
+_RUNNING_MEMO_MAX = 8192
+
+
+def _running_rows(net: NetworkArrays, running: tuple[Allocation, ...]) -> IntArray | None:
+    """Per running allocation: pair (-1 if not in the network), start, end, count.
+
+    The row of each allocation object is kept on the network (the simulator sends the same
+    allocations again and again); the memo holds the object, so its id cannot be reused
+    while the entry exists, and an entry found by id is that object."""
+    if not running:
+        return None
+    memo = net.running_memo
+    got: list[Any] = list(map(memo.get, map(id, running)))
+    if None in got:
+        if len(memo) + len(running) > _RUNNING_MEMO_MAX:
+            memo.clear()
+        get = net.pair_of.get
+        for i, a in enumerate(running):
+            if got[i] is None:
+                row = (get((a.site_id, a.accelerator), -1), a.start_s, a.end_s, a.count)
+                got[i] = memo[id(a)] = (a, row)
+    m = len(got)
+    flat = np.fromiter(chain.from_iterable(map(_ROW_INTS, got)), np.int64, 4 * m)
+    return flat.reshape(m, 4)
 
 
 def _memo(net: NetworkArrays, key: tuple[Any, ...], make: Any) -> Any:
@@ -922,6 +997,13 @@ def _pairs_are_sites(net: NetworkArrays) -> bool:
             ("pairs-are-sites",),
             lambda: bool(np.array_equal(net.pair_site, np.arange(net.n_sites))),
         )
+    )
+
+
+def _one_speed(speed: FArray) -> float:
+    """The speed of every pair when they all have the same one (> 0), else 0."""
+    return (
+        float(speed[0]) if speed.size and speed[0] > 0 and bool(np.all(speed == speed[0])) else 0.0
     )
 
 

@@ -61,7 +61,7 @@ def slot_means(sig: Signal, now_s: int, slot_s: int, n: int) -> FloatArray:
 
 
 BLOCK = 64
-_GRID_MEMO: dict[tuple[int, int, int, int, int], tuple[object, object, FloatArray, int]] = {}
+_GRID_MEMO: dict[tuple[int, int, int, int], tuple[object, object, FloatArray, int]] = {}
 
 
 def site_grids(
@@ -87,9 +87,17 @@ def site_grids_checked(
     off, rem = divmod(now_s - base, slot_s)
     theta = rem / slot_s
     m = max(2 * BLOCK, 1 << math.ceil(math.log2(off + n + 1)))
-    key = (id(network), id(forecasts) if forecasts else 0, base, slot_s, m)
+    # One read per block, as long as the longest request so far: a window's value for a
+    # slot does not depend on how far the window reaches (as ``slot_means`` relies on), so
+    # a shorter request takes the first columns of a longer read.
+    key = (id(network), id(forecasts) if forecasts else 0, base, slot_s)
     hit = _GRID_MEMO.get(key)
-    if hit is not None and hit[0] is network and (not forecasts or hit[1] is forecasts):
+    if (
+        hit is not None
+        and hit[0] is network
+        and (not forecasts or hit[1] is forecasts)
+        and hit[2].shape[1] >= m
+    ):
         both, first_bad = hit[2], hit[3]
     else:
         # Price rows then carbon rows in one array, so one blend below serves both.
