@@ -7,6 +7,9 @@ from dataclasses import astuple, replace
 import numpy as np
 import pytest
 from enginekit import check_reply, dataset, job, network, request, site
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_properties import instances
 
 from computenet.engine import explain
 from computenet.engine.policies import greedy, greedy_compiled
@@ -120,3 +123,18 @@ def test_pricing_pools_by_lower_bound_changes_no_decision(seed, monkeypatch) -> 
     check_reply(req, pruned)
     key = [(p.job_id, p.site_id, p.accelerator, p.start_s) for p in pruned.placements]
     assert key == [(p.job_id, p.site_id, p.accelerator, p.start_s) for p in full.placements]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances(), st.sampled_from([0.0, 0.3]))
+def test_compiled_greedy_matches_sequential_on_random_instances(req, reserve) -> None:
+    """The random instances of the property tests (running allocations, a site down, the
+    slot offset of ``now``, mixed speeds, every data class), with and without a reserve."""
+    req = replace(req, home_reserve=reserve)
+    a = greedy_compiled.plan(Problem(req))
+    b = run_sequential(Problem(req), "greedy", greedy.choose, explain.costs_more())
+    check_reply(req, a)
+    key = [(p.job_id, p.site_id, p.accelerator, p.start_s, p.end_s) for p in a.placements]
+    assert key == [(p.job_id, p.site_id, p.accelerator, p.start_s, p.end_s) for p in b.placements]
+    assert a.deferred == b.deferred and a.infeasible == b.infeasible
+    assert a.objective_cny == pytest.approx(b.objective_cny, rel=1e-12, abs=1e-9)
