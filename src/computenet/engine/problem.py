@@ -30,6 +30,7 @@ carbon kg (grams in signals).
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import chain
@@ -241,16 +242,22 @@ class LazyViews:
     """``JobView`` (or ``Rejection``) of each job of the request, built when first read."""
 
     def __init__(self, pb: Problem) -> None:
-        self._pb = pb
+        # A weak reference: the problem holds its views, and a cycle would keep every
+        # problem's arrays alive until the garbage collector runs (the simulator builds
+        # one problem per arrival).
+        self._pb = weakref.ref(pb)
+        self._n = len(pb.req.jobs)
         self._cache: dict[int, JobView | Rejection] = {}
 
     def __len__(self) -> int:
-        return len(self._pb.req.jobs)
+        return self._n
 
     def __getitem__(self, n: int) -> JobView | Rejection:
         v = self._cache.get(n)
         if v is None:
-            v = self._cache[n] = self._pb._view(self._pb.req.jobs[n], n)
+            pb = self._pb()
+            assert pb is not None, "the views of a problem outlived it"
+            v = self._cache[n] = pb._view(pb.req.jobs[n], n)
         return v
 
     def __iter__(self) -> Iterator[JobView | Rejection]:
