@@ -37,6 +37,10 @@ class Settings:
     # Token bucket per bearer token: sustained requests per second and burst size.
     rate_per_s: float = 5000.0
     rate_burst: int = 10000
+    # Token bucket per client address for requests with an unknown token: each costs a
+    # database lookup, and a flood of guesses must not reach the database (429 instead).
+    auth_fail_per_s: float = 5.0
+    auth_fail_burst: int = 50
     # Submissions arriving within this window are committed in one transaction.
     batch_window_s: float = 0.002
     batch_max: int = 512

@@ -150,6 +150,17 @@ def test_rate_limit_is_429(db_url: str, tmp_path: Path) -> None:
     assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]
 
 
+def test_unknown_tokens_are_rate_limited_per_address(db_url: str, tmp_path: Path) -> None:
+    with make_client(db_url, tmp_path, auth_fail_per_s=0.001, auth_fail_burst=3) as c:
+        tok = tenant(c, "acme")
+        assert c.get("/v1/jobs", headers=auth(tok)).status_code == 200
+        codes = [c.get("/v1/jobs", headers=auth(f"cn_guess{i}")).status_code for i in range(5)]
+        assert codes == [401, 401, 401, 429, 429]
+        assert "unknown tokens" in c.get("/v1/jobs", headers=auth("cn_x")).json()["detail"]
+        # A token the service knows is still served (no lookup needed).
+        assert c.get("/v1/jobs", headers=auth(tok)).status_code == 200
+
+
 def test_tokens_stored_only_as_hashes(db_url: str, tmp_path: Path) -> None:
     with make_client(db_url, tmp_path) as c:
         tok = tenant(c, "acme")

@@ -67,8 +67,19 @@ async def principal(
     if hit is not None and hit[1] > now:
         who = hit[0]
     else:
+        # Lookups of unknown tokens are limited per client address: a flood of guesses
+        # gets 429 before it reaches the database.
+        client = "unknown:" + (request.client.host if request.client else "?")
+        fail_rate = float(st.settings.auth_fail_per_s)
+        fail_burst = float(st.settings.auth_fail_burst)
+        if _level(st, client, now, fail_rate, fail_burst) < 1.0:
+            raise RateLimited(
+                f"more than {fail_rate:g} requests/s with unknown tokens from this address; "
+                "check the token and retry later"
+            )
         found = await asyncio.to_thread(st.repo.principal_for, token)
         if found is None:
+            st.buckets[client].tokens -= 1.0
             raise AuthError("unknown or revoked token")
         who = found
         st.cache[digest] = (who, now + CACHE_TTL_S)
@@ -76,17 +87,38 @@ async def principal(
     return who
 
 
-def _rate_limit(st: ServiceState, key: str, now: float) -> None:
-    rate = float(st.settings.rate_per_s)
-    burst = float(st.settings.rate_burst)
+MAX_BUCKETS = 100_000
+"""Buckets kept at most; past this the full ones (idle callers) are dropped."""
+
+
+def _level(st: ServiceState, key: str, now: float, rate: float, burst: float) -> float:
+    """The bucket ``key`` refilled to ``now`` (created full): the requests it allows."""
     b = st.buckets.get(key)
     if b is None:
+        if len(st.buckets) >= MAX_BUCKETS:
+            _drop_idle(st, now)
         b = st.buckets[key] = Bucket(tokens=burst, at=now)
     b.tokens = min(burst, b.tokens + (now - b.at) * rate)
     b.at = now
-    if b.tokens < 1.0:
+    return b.tokens
+
+
+def _drop_idle(st: ServiceState, now: float) -> None:
+    """Forget buckets idle long enough to be full again under any rate: they would be
+    created full anyway."""
+    settings = st.settings
+    slowest = min(float(settings.rate_per_s), float(settings.auth_fail_per_s))
+    most = max(float(settings.rate_burst), float(settings.auth_fail_burst))
+    idle_s = most / slowest if slowest > 0 else float("inf")
+    for key in [k for k, b in st.buckets.items() if now - b.at >= idle_s]:
+        del st.buckets[key]
+
+
+def _rate_limit(st: ServiceState, key: str, now: float) -> None:
+    rate = float(st.settings.rate_per_s)
+    if _level(st, key, now, rate, float(st.settings.rate_burst)) < 1.0:
         raise RateLimited(f"more than {rate:g} requests/s from this token; slow down and retry")
-    b.tokens -= 1.0
+    st.buckets[key].tokens -= 1.0
 
 
 def require(who: Principal, *roles: str) -> None:
