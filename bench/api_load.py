@@ -5,8 +5,11 @@ Starts ``computenet serve`` for each database backend, then runs N concurrent cl
 with the server) for a fixed time. Target (PostgreSQL, 32 clients): >= 1,000 submissions/s
 with p99 < 100 ms. The server runs with ``--no-loop``: this measures the API and its
 group commit; with the loop on, every job would also be planned and started as a local
-process, which measures process spawning instead. The report carries the 1-minute load
-average at the start, since other work on this 2-core machine moves the figures.
+process, which measures process spawning instead. Baseline in the same run: each backend
+is measured again with ``--no-group-commit`` (one transaction per submission, as concurrent
+as the server's thread pool allows), and the report gives the speed-up of group commit.
+The report carries the 1-minute load average at the start, since other work on this 2-core
+machine moves the figures.
 
     python bench/api_load.py --json
     python bench/api_load.py --backends postgres --clients 32 --seconds 10
@@ -89,7 +92,9 @@ async def load(port: int, token: str, clients: int, seconds: float) -> dict[str,
     }
 
 
-def run_backend(backend: str, clients: int, seconds: float, pg_admin: str) -> dict[str, object]:
+def run_backend(
+    backend: str, clients: int, seconds: float, pg_admin: str, group_commit: bool = True
+) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         db = (
@@ -98,7 +103,8 @@ def run_backend(backend: str, clients: int, seconds: float, pg_admin: str) -> di
             else _server.fresh_pg_db(pg_admin)
         )
         port = _server.free_port()
-        proc = _server.start(db, home, port, ["--no-loop"])
+        extra = ["--no-loop"] + ([] if group_commit else ["--no-group-commit"])
+        proc = _server.start(db, home, port, extra)
         try:
             token = _server.create_tenant(port, "bench")
             out = asyncio.run(load(port, token, clients, seconds))
@@ -107,7 +113,14 @@ def run_backend(backend: str, clients: int, seconds: float, pg_admin: str) -> di
             proc.wait()
             if backend == "postgres":
                 _server.drop_pg_db(pg_admin, db)
-    return {"backend": backend, "clients": clients, "seconds": seconds, "loop": False, **out}
+    return {
+        "backend": backend,
+        "clients": clients,
+        "seconds": seconds,
+        "loop": False,
+        "group_commit": group_commit,
+        **out,
+    }
 
 
 def main() -> int:
@@ -119,11 +132,13 @@ def main() -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args()
     load_1m = os.getloadavg()[0]
-    results = [
-        run_backend(b.strip(), args.clients, args.seconds, args.pg)
-        for b in args.backends.split(",")
-        if b.strip()
-    ]
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    results = [run_backend(b, args.clients, args.seconds, args.pg) for b in backends]
+    baseline = [run_backend(b, args.clients, args.seconds, args.pg, False) for b in backends]
+    for r, b in zip(results, baseline, strict=True):
+        r["speedup_vs_one_transaction_each"] = round(
+            float(r["submissions_per_s"]) / max(float(b["submissions_per_s"]), 1e-9), 2
+        )
     pg = [r for r in results if r["backend"] == "postgres"]
     met = (
         all(
@@ -136,6 +151,7 @@ def main() -> int:
     report = {
         "benchmark": "api_load",
         "results": results,
+        "baseline": baseline,
         "target": {
             "backend": "postgres",
             "clients": 32,
@@ -148,10 +164,11 @@ def main() -> int:
     if args.json:
         print(json.dumps(report))
     else:
-        for r in results:
+        for r in results + baseline:
+            how = "group commit" if r["group_commit"] else "one transaction each"
             print(
-                f"{r['backend']:9s} {r['submissions_per_s']:8.1f}/s  p50 {r['p50_ms']:6.2f} ms"
-                f"  p99 {r['p99_ms']:7.2f} ms  errors {r['errors']}"
+                f"{r['backend']:9s} {how:21s} {r['submissions_per_s']:8.1f}/s  "
+                f"p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:7.2f} ms  errors {r['errors']}"
             )
         print("target met" if met else "target NOT met" if met is False else "")
     return 0

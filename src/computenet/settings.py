@@ -41,7 +41,9 @@ class Settings:
     # database lookup, and a flood of guesses must not reach the database (429 instead).
     auth_fail_per_s: float = 5.0
     auth_fail_burst: int = 50
-    # Submissions arriving within this window are committed in one transaction.
+    # Submissions arriving within this window are committed in one transaction. Without
+    # group commit each submission is its own transaction (the benchmark's baseline).
+    group_commit: bool = True
     batch_window_s: float = 0.002
     batch_max: int = 512
     # Live loop: how often it plans and polls executors, and how long a claim lasts.

@@ -66,6 +66,20 @@ def test_idempotency_key_returns_same_job(client: TestClient) -> None:
     assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
 
 
+def test_without_group_commit_each_submission_is_durable_and_idempotent(
+    db_url: str, tmp_path: Path
+) -> None:
+    with make_client(db_url, tmp_path, group_commit=False) as c:
+        tok = tenant(c, "acme")
+        h = auth(tok) | {"Idempotency-Key": "k-1"}
+        first, again = (c.post("/v1/jobs", json=MINIMAL, headers=h) for _ in range(2))
+        assert (first.status_code, again.status_code) == (201, 200)
+        assert first.json()["id"] == again.json()["id"]
+        assert c.app.state.service.batcher._queue is None  # type: ignore[attr-defined]
+    with make_client(db_url, tmp_path) as c:  # what was acknowledged is in the database
+        assert c.get("/v1/jobs", headers=auth(tok)).json()["total"] == 1
+
+
 def test_tenant_isolation(client: TestClient) -> None:
     a, b = tenant(client, "a"), tenant(client, "b")
     job = client.post("/v1/jobs", json=MINIMAL, headers=auth(a)).json()

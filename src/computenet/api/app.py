@@ -163,7 +163,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await batcher.start()
+        if settings.group_commit:
+            await batcher.start()
         loop_task = None
         if settings.run_loop:
             from computenet.control.loop import ControlLoop

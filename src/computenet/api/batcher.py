@@ -36,7 +36,7 @@ class SubmitBatcher:
                 await self._task
 
     async def submit(self, item: Item) -> tuple[dict[str, Any], bool]:
-        if self._queue is None:  # not started (e.g. a test without lifespan): write directly
+        if self._queue is None:  # not started (no group commit, or no lifespan): one each
             return (await asyncio.to_thread(self.repo.submit_batch, [item]))[0]
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         await self._queue.put((item, fut))

@@ -24,6 +24,10 @@ def serve(
     batch_window_ms: Annotated[
         float, typer.Option(help="group-commit window for submissions, milliseconds")
     ] = 2.0,
+    group_commit: Annotated[
+        bool,
+        typer.Option(help="commit submissions that arrive together in one transaction"),
+    ] = True,
     policy: Annotated[
         str, typer.Option(help="placement policy (greedy shifts work in time; cheapest-now not)")
     ] = "greedy",
@@ -52,6 +56,7 @@ def serve(
         network=network,
         run_loop=not no_loop,
         batch_window_s=batch_window_ms / 1000.0,
+        group_commit=group_commit,
         policy=policy,
         carbon_price_cny_per_t=carbon_price,
         executor=executor,
