@@ -56,7 +56,8 @@ def concatenated(trace: Trace, n_jobs: int) -> Trace:
             if len(jobs) == n_jobs:
                 break
         k += 1
-    note = f"{k} copies of openb days 110-150 back to back, {n_jobs} jobs"
+    copies = f"{k} copy" if k == 1 else f"{k} copies"
+    note = f"{copies} of openb days 110-150 back to back, {n_jobs} jobs"
     return replace(seg, jobs=tuple(jobs), notes=(*seg.notes, note))
 
 
