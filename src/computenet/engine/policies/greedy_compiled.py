@@ -191,7 +191,6 @@ def _plan(pb: Problem) -> PlanReply:
         np.ascontiguousarray(pb.price_cum),
         np.ascontiguousarray(pb.carbon_cum),
         np.ascontiguousarray(net.pue),
-        float(pb.cp),
         int(pb.slot),
         int(pb.T),
     )

@@ -127,7 +127,6 @@ def run(
     price_cum: Any,
     carbon_cum: Any,
     pue: Any,
-    cp: float,
     slot: int,
     T: int,
     free: Any,
@@ -224,10 +223,10 @@ def run(
             return j
         # Pass 2: among the starts within ``tol`` of the best, the earliest, then lowest pool.
         lim = m + _tol(m)
-        ck = T + 1
-        cp_ = -1
-        ce_ = False
-        cv = INF
+        pick_k = T + 1
+        pick_p = -1
+        pick_end = False
+        pick_v = INF
         for q in range(n_priced):
             p = priced[q]
             if best_v[p] > lim:
@@ -235,43 +234,43 @@ def run(
             r = run[p]
             ns = -(-r // slot)
             k0 = max(0, -(-(ready[p] + r) // slot) - ns)
-            k1 = min(T - 1, (dl - r) // slot, ck)
+            k1 = min(T - 1, (dl - r) // slot, pick_k)
             for k in range(k0, k1 + 1):
                 v, e = _value(W, w, p, k, r, slot, ready[p], dl, kw[p], fixed[p])
                 if v <= lim and _fits(free, p, k, ns, need[p]):
-                    if k < ck or (k == ck and p < cp_):
-                        ck, cp_, ce_, cv = k, p, e, v
+                    if k < pick_k or (k == pick_k and p < pick_p):
+                        pick_k, pick_p, pick_end, pick_v = k, p, e, v
                     break
-        p = cp_
+        p = pick_p
         r = run[p]
         ns = -(-r // slot)
         oi = out_i[j]
         of = out_f[j]
         # The same pool started earlier (with the capacity this job saw).
         oi[_I_EARLY_SO] = -1
-        for k in range(max(0, -(-(ready[p] + r) // slot) - ns), ck):
+        for k in range(max(0, -(-(ready[p] + r) // slot) - ns), pick_k):
             v, e = _value(W, w, p, k, r, slot, ready[p], dl, kw[p], fixed[p])
             if v < INF and _fits(free, p, k, ns, need[p]):
                 oi[_I_EARLY_SO] = (k + ns) * slot - r if e else k * slot
                 of[_F_EARLY_V] = v
                 break
-        for t in range(ck, ck + ns):
+        for t in range(pick_k, pick_k + ns):
             free[p, t] -= count
         s = pair_site[p]
-        so = (ck + ns) * slot - r if ce_ else ck * slot
+        so = (pick_k + ns) * slot - r if pick_end else pick_k * slot
         kwh_h = kw[p] * pue[s]
         x0 = so / slot
         x1 = (so + r) / slot
         energy_cost = kwh_h * (_interp(price_cum, s, x1) - _interp(price_cum, s, x0))
         carbon = kwh_h * (_interp(carbon_cum, s, x1) - _interp(carbon_cum, s, x0)) / 1000
-        oi[_I_PAIR], oi[_I_K], oi[_I_SO], oi[_I_RUN] = p, ck, so, r
-        of[_F_VALUE], of[_F_ENERGY_COST], of[_F_CARBON] = cv, energy_cost, carbon
+        oi[_I_PAIR], oi[_I_K], oi[_I_SO], oi[_I_RUN] = p, pick_k, so, r
+        of[_F_VALUE], of[_F_ENERGY_COST], of[_F_CARBON] = pick_v, energy_cost, carbon
         of[_F_KWH] = kwh_h * r / 3600.0
         of[_F_FIXED], of[_F_TCOST] = fixed[p], tcost[p]
         oi[_I_TSEC] = int(tsec[p])
         # The best starts at two other sites among the pools priced (by value, then pool).
         taken_s0 = -1
-        for slot_ in range(2):
+        for nth in range(2):
             bq = -1
             for q in range(n_priced):
                 pp = priced[q]
@@ -280,14 +279,14 @@ def run(
                     continue
                 if bq < 0 or best_v[pp] < best_v[bq] or (best_v[pp] == best_v[bq] and pp < bq):
                     bq = pp
-            oi[_I_OTHER_P + slot_] = bq
+            oi[_I_OTHER_P + nth] = bq
             if bq >= 0:
                 ro = run[bq]
                 bk_ = best_k[bq]
-                oi[_I_OTHER_SO + slot_] = (
+                oi[_I_OTHER_SO + nth] = (
                     (bk_ - (-ro // slot)) * slot - ro if best_e[bq] else bk_ * slot
                 )
-                of[_F_OTHER_V + slot_] = best_v[bq]
+                of[_F_OTHER_V + nth] = best_v[bq]
                 taken_s0 = pair_site[bq]
         # The cheapest bound among the pools not priced, at another site.
         oi[_I_LB_P] = -1
