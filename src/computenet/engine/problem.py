@@ -30,7 +30,6 @@ carbon kg (grams in signals).
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import chain
@@ -42,7 +41,7 @@ import numpy.typing as npt
 from scipy.ndimage import minimum_filter1d
 
 from computenet.engine import rules
-from computenet.engine.signals import site_grids_checked
+from computenet.engine.signals import SiteGrid
 from computenet.engine.types import Allocation, Breakdown, PlanRequest, Transfer
 from computenet.errors import InputError
 from computenet.model import Dataset, Network, Site, TrainingJob
@@ -239,25 +238,26 @@ class JobView:
 
 
 class LazyViews:
-    """``JobView`` (or ``Rejection``) of each job of the request, built when first read."""
+    """``JobView`` (or ``Rejection``) of each job of the request, built when first read.
+
+    A fresh proxy on every ``Problem.views``: the views are cached on the problem, which
+    holds no reference back, so a problem (one per arrival in the simulator) and its arrays
+    are freed as soon as it is dropped rather than when the garbage collector finds a
+    cycle."""
+
+    __slots__ = ("_pb",)
 
     def __init__(self, pb: Problem) -> None:
-        # A weak reference: the problem holds its views, and a cycle would keep every
-        # problem's arrays alive until the garbage collector runs (the simulator builds
-        # one problem per arrival).
-        self._pb = weakref.ref(pb)
-        self._n = len(pb.req.jobs)
-        self._cache: dict[int, JobView | Rejection] = {}
+        self._pb = pb
 
     def __len__(self) -> int:
-        return self._n
+        return len(self._pb.req.jobs)
 
     def __getitem__(self, n: int) -> JobView | Rejection:
-        v = self._cache.get(n)
+        pb = self._pb
+        v = pb._view_cache.get(n)
         if v is None:
-            pb = self._pb()
-            assert pb is not None, "the views of a problem outlived it"
-            v = self._cache[n] = pb._view(pb.req.jobs[n], n)
+            v = pb._view_cache[n] = pb._view(pb.req.jobs[n], n)
         return v
 
     def __iter__(self) -> Iterator[JobView | Rejection]:
@@ -356,7 +356,7 @@ class Problem:
         if len(set(ids)) != len(ids):
             dup = sorted({i for i in ids if ids.count(i) > 1})
             raise InputError(f"duplicate job id(s): {', '.join(dup)}", source="plan request")
-        self.views = LazyViews(self)
+        self._view_cache: dict[int, JobView | Rejection] = {}
         # Horizon plus the longest run any job could have (at its slowest usable speed).
         pos = net.default_speed[net.default_speed > 0]
         slowest = float(pos.min()) if pos.size else 1.0
@@ -370,31 +370,57 @@ class Problem:
         self._signals()
         self._capacity()
 
+    @property
+    def views(self) -> LazyViews:
+        """Each job's ``JobView`` (or ``Rejection``), in request order, built when first
+        read."""
+        return LazyViews(self)
+
     # ------------------------------------------------------------------ signals
 
     def _signals(self) -> None:
         net, n = self.net, self.T_ext
-        price, carbon, finite = site_grids_checked(
-            net.network, self.req.forecasts, self.now, self.slot, n
-        )
-        for name, arr in (("price", price), ("carbon", carbon)):
-            if finite:
-                break
-            bad = ~np.isfinite(arr).all(axis=1)
-            if bad.any():
-                sid = net.sites[int(np.flatnonzero(bad)[0])].id
-                raise InputError(
-                    f"the {name} signal has no value for part of the planning window",
-                    source=f"site {sid}",
-                    fix="give a signal (or forecast) that covers the horizon",
-                )
-        self.price = price  # CNY/kWh per site and slot
-        self.carbon = carbon  # g/kWh
+        # Blended when first needed, and the one-job path blends only the slots it reads.
+        self._grid = SiteGrid(net.network, self.req.forecasts, self.now, self.slot, n)
+        self._price: FArray | None = None
+        self._carbon: FArray | None = None
         self._price_cum: FArray | None = None
         self._carbon_cum: FArray | None = None
         self._w: dict[str, FArray] = {}
         self._W: dict[str, FArray] = {}
+        self._w_head: dict[str, tuple[FArray, FArray]] = {}
         self._wmin: dict[str, FArray] = {}
+        if not self._grid.finite:
+            for name, arr in (("price", self.price), ("carbon", self.carbon)):
+                bad = ~np.isfinite(arr).all(axis=1)
+                if bad.any():
+                    sid = net.sites[int(np.flatnonzero(bad)[0])].id
+                    raise InputError(
+                        f"the {name} signal has no value for part of the planning window",
+                        source=f"site {sid}",
+                        fix="give a signal (or forecast) that covers the horizon",
+                    )
+
+    def _blend_all(self) -> None:
+        out = self._grid.blend(slice(None), self.T_ext)
+        k = self.net.n_sites
+        self._price, self._carbon = out[:k], out[k:]
+
+    @property
+    def price(self) -> FArray:
+        """CNY/kWh per site and slot (``T_ext`` slots)."""
+        if self._price is None:
+            self._blend_all()
+        assert self._price is not None
+        return self._price
+
+    @property
+    def carbon(self) -> FArray:
+        """g/kWh per site and slot."""
+        if self._carbon is None:
+            self._blend_all()
+        assert self._carbon is not None
+        return self._carbon
 
     @property
     def price_cum(self) -> FArray:
@@ -411,15 +437,13 @@ class Problem:
             self._carbon_cum = _cum_rows(self.carbon, self.slot_h)
         return self._carbon_cum
 
-    def _site_cum(self, which: str, s: int) -> FArray:
-        """Row ``s`` of ``price_cum`` or ``carbon_cum`` (the same numbers), without summing
-        every site."""
-        full = self._price_cum if which == "price" else self._carbon_cum
-        if full is not None:
-            return full[s]
-        arr = self.price if which == "price" else self.carbon
-        out = np.zeros(arr.shape[1] + 1)
-        np.cumsum(arr[s] * self.slot_h, out=out[1:])
+    def _site_cums(self, s: int, x: float) -> FArray:
+        """Rows ``s`` of ``price_cum`` and ``carbon_cum`` (the same numbers: prefix sums
+        are summed left to right), only as far as ``_interp`` at ``x`` reads them."""
+        cols = min(self.T_ext, int(x) + 1)
+        rows = self._grid.blend([s, self.net.n_sites + s], cols)
+        out = np.zeros((2, cols + 1))
+        np.cumsum(rows * self.slot_h, axis=1, out=out[:, 1:])
         return out
 
     def weights(self, metric: str) -> tuple[FArray, FArray]:
@@ -428,25 +452,44 @@ class Problem:
         prefix sums (one column longer)."""
         w = self._w.get(metric)
         if w is None:
-            net = self.net
-            slot_h = self.slot_h
-            pue = _memo(net, ("pue", slot_h), lambda: net.pue[net.pair_site][:, None] * slot_h)
-            # One pair per site in network order: the rows are the sites' (no gather).
-            same = _pairs_are_sites(net)
-            price = self.price if same else self.price[net.pair_site]
-            carbon = self.carbon if same else self.carbon[net.pair_site]
-            if metric == "objective":
-                w = pue * (price + self.cp * 1e-6 * carbon)
-            elif metric == "cost":
-                w = pue * price
-            elif metric == "carbon":
-                w = pue * carbon
-            else:
-                raise ValueError(f"unknown metric {metric!r}")
-            W = np.zeros((w.shape[0], w.shape[1] + 1))
-            np.cumsum(w, axis=1, out=W[:, 1:])
+            w, W = self._weights(metric, self.price, self.carbon)
             self._w[metric], self._W[metric] = w, W
         return w, self._W[metric]
+
+    def weights_head(self, metric: str, cols: int) -> tuple[FArray, FArray]:
+        """``weights(metric)`` over at least the first ``cols`` slots (and ``cols + 1``
+        prefix sums): the same numbers, computed only as far as a job can reach when the
+        full arrays are not needed (the simulator's one-job requests)."""
+        if metric in self._w:
+            return self.weights(metric)
+        head = self._w_head.get(metric)
+        if head is not None:
+            if head[0].shape[1] >= cols:
+                return head
+            return self.weights(metric)  # a second, longer look: the full arrays
+        both = self._grid.blend(slice(None), cols)
+        k = self.net.n_sites
+        self._w_head[metric] = head = self._weights(metric, both[:k], both[k:])
+        return head
+
+    def _weights(self, metric: str, price: FArray, carbon: FArray) -> tuple[FArray, FArray]:
+        net = self.net
+        slot_h = self.slot_h
+        pue = _memo(net, ("pue", slot_h), lambda: net.pue[net.pair_site][:, None] * slot_h)
+        # One pair per site in network order: the rows are the sites' (no gather).
+        if not _pairs_are_sites(net):
+            price, carbon = price[net.pair_site], carbon[net.pair_site]
+        if metric == "objective":
+            w = pue * (price + self.cp * 1e-6 * carbon)
+        elif metric == "cost":
+            w = pue * price
+        elif metric == "carbon":
+            w = pue * carbon
+        else:
+            raise ValueError(f"unknown metric {metric!r}")
+        W = np.zeros((w.shape[0], w.shape[1] + 1))
+        np.cumsum(w, axis=1, out=W[:, 1:])
+        return w, W
 
     # ------------------------------------------------------------------ capacity
 
@@ -799,17 +842,19 @@ class Problem:
             return Options(k0, empty, empty.astype(bool), empty.astype(bool))
         K = k1 - k0 + 1
         a, b = k0, k1 + 1
-        w, W = self.weights(metric)
         if r_lo != r_hi:
+            w, W = self.weights(metric)
             return self._options_2d(v, metric, capacity, k0, K, w, W)
         r = r_lo
+        n, rem = divmod(r, slot)
+        # The weights of the slots a start in the window can reach (to slot b + n - 1).
+        w, W = self.weights_head(metric, b + n)
         rows = v.pairs
         every = _all_pairs(v, self.net)
         if every:  # every pair, in order: slices instead of gathers
             w_rows, W_rows = w, W
         else:
             w_rows, W_rows = w[rows], W[rows]
-        n, rem = divmod(r, slot)
         ns = n + (1 if rem else 0)
         f = rem / slot
         ready = v.ready[:, None]
@@ -904,7 +949,7 @@ class Problem:
         x0 = start_off / self.slot
         x1 = (start_off + r) / self.slot
         kwh_per_h = float(v.kw[i]) * float(self.net.pue[s])
-        pc, cc = self._site_cum("price", s), self._site_cum("carbon", s)
+        pc, cc = self._site_cums(s, x1)
         energy_cost = kwh_per_h * (_interp(pc, x1) - _interp(pc, x0))
         carbon_kg = kwh_per_h * (_interp(cc, x1) - _interp(cc, x0)) / 1000
         compute = float(v.fixed[i] - v.transfer_cny[i])

@@ -81,43 +81,71 @@ def site_grids_checked(
 ) -> tuple[FloatArray, FloatArray, bool]:
     """``site_grids`` and whether every value it returns is finite (known from the memo,
     so a caller need not scan the arrays on every request)."""
-    # Read on a grid aligned to blocks of BLOCK slots, so every request within a block
-    # (the simulator asks on every arrival) reuses one read.
-    base = now_s - now_s % (slot_s * BLOCK)
-    off, rem = divmod(now_s - base, slot_s)
-    theta = rem / slot_s
-    m = max(2 * BLOCK, 1 << math.ceil(math.log2(off + n + 1)))
-    # One read per block, as long as the longest request so far: a window's value for a
-    # slot does not depend on how far the window reaches (as ``slot_means`` relies on), so
-    # a shorter request takes the first columns of a longer read.
-    key = (id(network), id(forecasts) if forecasts else 0, base, slot_s)
-    hit = _GRID_MEMO.get(key)
-    if (
-        hit is not None
-        and hit[0] is network
-        and (not forecasts or hit[1] is forecasts)
-        and hit[2].shape[1] >= m
-    ):
-        both, first_bad = hit[2], hit[3]
-    else:
-        # Price rows then carbon rows in one array, so one blend below serves both.
-        both = np.empty((2 * len(network.sites), m))
-        price, carbon = both[: len(network.sites)], both[len(network.sites) :]
-        for i, s in enumerate(network.sites):
-            fc = forecasts.get(s.id)
-            price[i] = _aligned(fc.price if fc else s.price, base, slot_s, m)
-            carbon[i] = _aligned(fc.carbon if fc else s.carbon, base, slot_s, m)
-        # The first aligned slot where any site's price or carbon is not finite (m: none).
-        bad = ~(np.isfinite(price).all(axis=0) & np.isfinite(carbon).all(axis=0))
-        first_bad = int(np.argmax(bad)) if bad.any() else m
-        if len(_GRID_MEMO) >= 64:
-            _GRID_MEMO.clear()
-        _GRID_MEMO[key] = (network, forecasts, both, first_bad)
-    # A blend of two finite values is finite, so the slots read decide finiteness.
-    finite = off + n + (1 if theta else 0) <= first_bad
+    g = SiteGrid(network, forecasts, now_s, slot_s, n)
+    out = g.blend(slice(None), n)
     k = len(network.sites)
-    if theta == 0.0:
-        out = both[:, off : off + n]
-    else:
-        out = (1.0 - theta) * both[:, off : off + n] + theta * both[:, off + 1 : off + n + 1]
-    return out[:k], out[k:], finite
+    return out[:k], out[k:], g.finite
+
+
+class SiteGrid:
+    """The slot values of every site's price and carbon over ``n`` slots from ``now_s``
+    (as ``site_grids``), blended from the memoised aligned read only when and as far as a
+    caller needs: ``blend(rows, cols)`` gives rows ``rows`` (price rows ``0..S-1``, then
+    carbon rows) of the first ``cols`` slots, the same numbers as the full grid's."""
+
+    __slots__ = ("_both", "_off", "_theta", "finite", "n")
+
+    def __init__(
+        self,
+        network: Network,
+        forecasts: Mapping[str, SiteForecast],
+        now_s: int,
+        slot_s: int,
+        n: int,
+    ) -> None:
+        # Read on a grid aligned to blocks of BLOCK slots, so every request within a block
+        # (the simulator asks on every arrival) reuses one read.
+        base = now_s - now_s % (slot_s * BLOCK)
+        off, rem = divmod(now_s - base, slot_s)
+        theta = rem / slot_s
+        m = max(2 * BLOCK, 1 << math.ceil(math.log2(off + n + 1)))
+        # One read per block, as long as the longest request so far: a window's value for
+        # a slot does not depend on how far the window reaches (as ``slot_means`` relies
+        # on), so a shorter request takes the first columns of a longer read.
+        key = (id(network), id(forecasts) if forecasts else 0, base, slot_s)
+        hit = _GRID_MEMO.get(key)
+        if (
+            hit is not None
+            and hit[0] is network
+            and (not forecasts or hit[1] is forecasts)
+            and hit[2].shape[1] >= m
+        ):
+            both, first_bad = hit[2], hit[3]
+        else:
+            # Price rows then carbon rows in one array, so one blend serves both.
+            both = np.empty((2 * len(network.sites), m))
+            price, carbon = both[: len(network.sites)], both[len(network.sites) :]
+            for i, s in enumerate(network.sites):
+                fc = forecasts.get(s.id)
+                price[i] = _aligned(fc.price if fc else s.price, base, slot_s, m)
+                carbon[i] = _aligned(fc.carbon if fc else s.carbon, base, slot_s, m)
+            # The first aligned slot where any site's price or carbon is not finite (m: none).
+            bad = ~(np.isfinite(price).all(axis=0) & np.isfinite(carbon).all(axis=0))
+            first_bad = int(np.argmax(bad)) if bad.any() else m
+            if len(_GRID_MEMO) >= 64:
+                _GRID_MEMO.clear()
+            _GRID_MEMO[key] = (network, forecasts, both, first_bad)
+        self._both, self._off, self._theta, self.n = both, off, theta, n
+        # A blend of two finite values is finite, so the slots read decide finiteness.
+        self.finite = off + n + (1 if theta else 0) <= first_bad
+
+    def blend(self, rows: slice | list[int], cols: int) -> FloatArray:
+        """Rows ``rows`` over slots ``0 .. cols - 1`` (``cols <= n``): each value is
+        ``(1 - theta) * v[k] + theta * v[k + 1]`` of the aligned read, or ``v[k]`` when
+        ``now_s`` is on the aligned grid."""
+        both, off, theta = self._both, self._off, self._theta
+        if theta == 0.0:
+            return both[rows, off : off + cols]
+        return (1.0 - theta) * both[rows, off : off + cols] + theta * both[
+            rows, off + 1 : off + cols + 1
+        ]
