@@ -6,8 +6,8 @@ a penalty larger than any option's objective; per pool and slot, the chosen opti
 use more accelerators than are free. The objective is the sum of the jobs' objectives.
 
 When the jobs have more than ``FULL_COLUMNS`` options in all, each job keeps only its
-``K_PER_PAIR`` best starts per pool and its ``TOP_OVERALL`` best starts in all, plus the
-start ``greedy`` would give it (otherwise every option is kept, so small problems are
+``K_PER_PAIR`` best starts per pool that do not overlap each other and its ``TOP_OVERALL``
+best starts in all, plus the start ``greedy`` would give it (otherwise every option is kept, so small problems are
 solved exactly); capacity rows
 that no combination of options could overfill are dropped. ``greedy``'s plan is a feasible
 point of this program, so the result is never worse than ``greedy`` (if the solver stops at
@@ -38,14 +38,14 @@ from computenet.engine.policies.base import (
     run_sequential,
     tol,
 )
-from computenet.engine.problem import JobView, Options, Problem, Rejection
+from computenet.engine.problem import INF, IntArray, JobView, Options, Problem, Rejection
 from computenet.engine.types import Deferral, Infeasible, Placement, PlanReply
 
 NAME = "milp"
-# Options kept per job on large requests. Two starts per pool rather than one let a job
-# wait at its home pool instead of moving its data when capacity is short: on the planner
-# benchmark's tight instances this took milp from 2.28 / 1.53 / 4.01 times the bound to
-# 1.97 / 1.58 / 1.75, with the ample instances unchanged (1.0017 / 1.0023 / 1.0020).
+# Options kept per job on large requests. Two starts per pool rather than one, the second
+# clear of the first, let a job wait at its home pool instead of moving its data when
+# capacity is short: on the planner benchmark's tight instances this took milp from
+# 2.28 / 1.53 / 4.01 times the bound to 1.97 / 1.53 / 1.75, the ample ones unchanged.
 K_PER_PAIR = 2
 TOP_OVERALL = 24
 TIME_LIMIT_S = 7.0
@@ -64,21 +64,31 @@ def _reason(alt: float, chosen: float, alt_start: int, chosen_start: int) -> str
     return explain.costs_more()(alt, chosen, alt_start, chosen_start)
 
 
-def _candidates(opts: Options, extra: tuple[int, int] | None, prune: bool) -> np.ndarray:
-    """Flat indices (row x width + column) of the options kept for one job, sorted."""
+def _candidates(
+    opts: Options, extra: tuple[int, int] | None, prune: bool, ns: IntArray
+) -> np.ndarray:
+    """Flat indices (row x width + column) of the options kept for one job, sorted: every
+    option on small requests; else per pool its ``K_PER_PAIR`` best starts, each after the
+    first clear of those before it (``ns`` slots, the run, apart), so that when the best
+    hours are contended the program can move the job in time rather than only away; the
+    ``TOP_OVERALL`` best in all; and greedy's start (``extra``)."""
     val = opts.value
     if val.size == 0:
         return np.zeros(0, dtype=np.int64)
     if not prune:
         return np.flatnonzero(np.isfinite(val.ravel()))
-    width = val.shape[1]
-    kk = min(K_PER_PAIR, width)
-    part = np.argpartition(val, kk - 1, axis=1)[:, :kk]
-    per_row = (np.arange(val.shape[0])[:, None] * width + part).ravel()
+    rows, width = val.shape
+    cols = np.arange(width)[None, :]
+    left = val.copy()
+    picks = []
+    for _ in range(min(K_PER_PAIR, width)):
+        c = np.argmin(left, axis=1)
+        picks.append(np.arange(rows) * width + c)
+        left[np.abs(cols - c[:, None]) < ns[:, None]] = INF
     flat = val.ravel()
     top = min(TOP_OVERALL, flat.size)
     best = np.argpartition(flat, top - 1)[:top]
-    idx = np.concatenate([per_row, best, [extra[0] * width + extra[1]] if extra else []])
+    idx = np.concatenate([*picks, best, [extra[0] * width + extra[1]] if extra else []])
     idx = np.unique(idx.astype(np.int64))
     return idx[np.isfinite(flat[idx])]
 
@@ -113,7 +123,7 @@ def _solve_chunk(
         extra = g_pick.get(n)
         if extra is not None and not (0 <= extra[1] < o.width):
             extra = None
-        idx = _candidates(o, extra, prune)
+        idx = _candidates(o, extra, prune, -(-v.run_s // pb.slot))
         ii, cc = np.divmod(idx, max(1, o.width))
         job_l.append(np.full(len(idx), jn))
         idx_l.append(idx)
