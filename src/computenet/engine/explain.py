@@ -54,12 +54,13 @@ def alternatives(
     out: list[Alternative] = []
     chosen_site = int(net.pair_site[int(v.pairs[i])])
     val = opts.value
+    finite = np.isfinite(val)
     # 1. The same site, started earlier (the cost of not waiting).
     row = val[i, :c]
     if row.size:
-        fin = np.flatnonzero(np.isfinite(row))
-        if fin.size:
-            ce = int(fin[0])
+        fin = finite[i, :c]
+        if fin.any():
+            ce = int(fin.argmax())  # the first finite one
             so = pb.start_off(v, i, opts.k0 + ce, bool(opts.end_aligned[i, ce]))
             if so < start_off:
                 out.append(
@@ -73,12 +74,12 @@ def alternatives(
     # 2. Other sites, best first.
     if val.shape[1]:
         if row_best is None:
-            rowmin, rowcol = val.min(axis=1), np.argmin(val, axis=1)
+            rowmin, rowcol = val.min(axis=1), val.argmin(axis=1)
         else:
             rowmin, rowcol = row_best
         if rows is None:
             allowed = None
-            order = np.argsort(rowmin, kind="stable")
+            order = rowmin.argsort(kind="stable")
         else:
             allowed = _mask(len(v.pairs), rows)
             order = np.argsort(np.where(allowed, rowmin, INF), kind="stable")
@@ -105,7 +106,7 @@ def alternatives(
                 )
             )
     # 3. The most telling rejection.
-    rej = _rejected(pb, v, opts, chosen_site)
+    rej = _rejected(pb, v, opts, chosen_site, finite)
     if rej is not None:
         out.append(rej)
     return tuple(out[:3])
@@ -117,7 +118,10 @@ def _mask(n: int, rows: IntArray) -> np.ndarray:
     return m
 
 
-def _rejected(pb: Problem, v: JobView, opts: Options, chosen_site: int) -> Alternative | None:
+def _rejected(
+    pb: Problem, v: JobView, opts: Options, chosen_site: int, finite: np.ndarray
+) -> Alternative | None:
+    """The most telling rejected option (``finite``: where ``opts.value`` is finite)."""
     net = pb.net
     if not v.site_ok.all():
         s = int(np.argmin(v.site_ok))  # the first site the data may not go to
@@ -133,9 +137,9 @@ def _rejected(pb: Problem, v: JobView, opts: Options, chosen_site: int) -> Alter
             return Alternative(
                 net.sites[s].id, None, None, f"misses deadline by {late / 3600:.1f} h"
             )
-    full = np.flatnonzero(time_any & ~np.isfinite(opts.value).any(axis=1))
-    if full.size:
-        r = int(full[0])
+    full = time_any & ~finite.any(axis=1)
+    if full.any():
+        r = int(full.argmax())  # the first pair with starts in time but no room
         s = int(net.pair_site[int(v.pairs[r])])
         acc = net.pair_acc[int(v.pairs[r])]
         if s != chosen_site:

@@ -389,6 +389,7 @@ class Problem:
         self._w: dict[str, FArray] = {}
         self._W: dict[str, FArray] = {}
         self._w_head: dict[str, tuple[FArray, FArray]] = {}
+        self._head: FArray = _NO_COLUMNS  # the first columns of the grid, once blended
         self._wmin: dict[str, FArray] = {}
         if not self._grid.finite:
             for name, arr in (("price", self.price), ("carbon", self.carbon)):
@@ -440,8 +441,11 @@ class Problem:
     def _site_cums(self, s: int, x: float) -> FArray:
         """Rows ``s`` of ``price_cum`` and ``carbon_cum`` (the same numbers: prefix sums
         are summed left to right), only as far as ``_interp`` at ``x`` reads them."""
-        cols = min(self.T_ext, int(x) + 1)
-        rows = self._grid.blend([s, self.net.n_sites + s], cols)
+        k = int(x)
+        cols = min(self.T_ext, k + 1 if x > k else k)
+        head, sel = self._head, [s, self.net.n_sites + s]
+        # The signals the weights were blended from, when they reach far enough.
+        rows = head[sel, :cols] if 0 < cols <= head.shape[1] else self._grid.blend(sel, cols)
         out = np.zeros((2, cols + 1))
         np.cumsum(rows * self.slot_h, axis=1, out=out[:, 1:])
         return out
@@ -468,6 +472,8 @@ class Problem:
                 return head
             return self.weights(metric)  # a second, longer look: the full arrays
         both = self._grid.blend(slice(None), cols)
+        if both.shape[1] > self._head.shape[1]:
+            self._head = both
         k = self.net.n_sites
         self._w_head[metric] = head = self._weights(metric, both[:k], both[k:])
         return head
@@ -984,6 +990,7 @@ class Problem:
         return self.net.pair_acc[int(v.pairs[i])]
 
 
+_NO_COLUMNS = np.zeros((0, 0))
 _END_CEIL = np.array([0, 1], dtype=np.int64)  # round the end up, the start down
 _TAKE_GIVE = np.array([-1, 1], dtype=np.int64)  # an allocation takes, then gives back
 _ROW_INTS = itemgetter(1)
