@@ -1,13 +1,13 @@
 """The ``greedy`` policy for large requests: the same decisions, in one compiled loop.
 
 Greedy is sequential — each job sees the capacity the jobs before it took — so its loop
-cannot be vectorised across jobs. Here it runs in machine code (numba): for each job, in
-``job_order``, the kernel prices the job's usable pools in order of a lower bound (the run
-at the pool's cheapest slot plus its fixed costs), scans every start of a pool only while
-that bound can still beat the best value found, and takes the cheapest start that fits,
-ties (within ``tol``) to the earliest start and then the lowest pool — exactly
-``greedy.choose``, computed with the same arithmetic in the same order so the values are
-the same to the bit.
+cannot be vectorised across jobs. Here it runs in machine code (numba, ``greedy_kernel``):
+for each job, in ``job_order``, the kernel prices the job's usable pools in order of a
+lower bound (the run at the pool's cheapest slot plus its fixed costs), scans every start
+of a pool only while that bound can still beat the best value found, and takes the
+cheapest start that fits, ties (within ``tol``) to the earliest start and then the lowest
+pool — exactly ``greedy.choose``, computed with the same arithmetic in the same order so
+the values are the same to the bit.
 
 Jobs the kernel does not take (several datasets, replicas already elsewhere, bad input) and
 jobs it finds no start for go through the ordinary one-job path at the same point in the
@@ -64,9 +64,6 @@ _N_FLOAT = 10
 
 def usable(pb: Problem) -> bool:
     return len(pb.req.jobs) >= MIN_JOBS
-
-
-# --------------------------------------------------------------------------- driver
 
 
 @dataclass

@@ -7,8 +7,8 @@ use more accelerators than are free. The objective is the sum of the jobs' objec
 
 When the jobs have more than ``FULL_COLUMNS`` options in all, each job keeps only its
 ``K_PER_PAIR`` best starts per pool that do not overlap each other and its ``TOP_OVERALL``
-best starts in all, plus the start ``greedy`` would give it (otherwise every option is kept, so small problems are
-solved exactly); capacity rows
+best starts in all, plus the start ``greedy`` would give it (otherwise every option is
+kept, so small problems are solved exactly); capacity rows
 that no combination of options could overfill are dropped. ``greedy``'s plan is a feasible
 point of this program, so the result is never worse than ``greedy`` (if the solver stops at
 its time limit with something worse, ``greedy``'s plan is kept). Planned every few minutes
