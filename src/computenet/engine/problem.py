@@ -32,8 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from itertools import chain
-from operator import itemgetter
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -53,6 +52,48 @@ BArray = npt.NDArray[np.bool_]
 INF = math.inf
 FINE_SLOT_S = 900
 """Internal slot length (s) when the request's slot is a multiple of it."""
+
+
+class RunningRows:
+    """Per running allocation seen on a network, its row (pair, start, end, -count,
+    +count); an allocation at a pool the network does not have takes nothing (count 0).
+
+    The simulator sends the same allocation objects request after request, so each is
+    looked up by id; the table holds the object, so its id cannot be reused while its row
+    exists, and a row found by id is that object's. Bounded: full, it starts again."""
+
+    MAX = 8192
+
+    def __init__(self) -> None:
+        self.index: dict[int, int] = {}
+        self.held: list[Allocation] = []
+        self.table = np.empty((self.MAX, 5), dtype=np.int64)
+
+    def rows(self, net: NetworkArrays, running: tuple[Allocation, ...]) -> IntArray:
+        idx = list(map(self.index.get, map(id, running), repeat(-1)))
+        if -1 in idx:
+            if len(self.held) + len(running) > self.MAX:
+                self.index, self.held = {}, []
+                idx = [-1] * len(running)
+            index, held, table, pair = self.index, self.held, self.table, net.pair_of.get
+            i = idx.index(-1)
+            while True:
+                a = running[i]
+                j = index.get(id(a), -1)  # the same object twice in one request
+                if j < 0:
+                    j = index[id(a)] = len(held)
+                    held.append(a)
+                    p = pair((a.site_id, a.accelerator), -1)
+                    table[j] = (p, a.start_s, a.end_s, -a.count, a.count) if p >= 0 else _NOTHING
+                idx[i] = j
+                try:
+                    i = idx.index(-1, i + 1)
+                except ValueError:
+                    break
+        return self.table[idx]
+
+
+_NOTHING = (0, 0, 2**62, 0, 0)  # a row that takes nothing and never ends
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,9 +120,7 @@ class NetworkArrays:
     # asks once per arrival): keyed on immutable inputs, bounded, never mutated.
     memo: dict[Any, Any] = field(default_factory=dict)
     ds_memo: dict[tuple[int, frozenset[str]], Any] = field(default_factory=dict)
-    running_memo: dict[int, tuple[Allocation, tuple[int, int, int, int]]] = field(
-        default_factory=dict
-    )
+    running: RunningRows = field(default_factory=lambda: RunningRows())
 
     @property
     def n_sites(self) -> int:
@@ -513,18 +552,17 @@ class Problem:
         # gives back its count in the same cell, which cancels). Integer sums, so exact.
         diff = np.zeros((net.n_pairs, n + 1), dtype=np.int64)
         diff[:, 0] = cap
-        rows = _running_rows(net, self.req.running)
-        if rows is not None:
-            # Pairs not in the network (-1) and allocations already over are dropped.
-            keep = (rows[:, 0] >= 0) & (rows[:, 2] > now)
+        if self.req.running:
+            rows = net.running.rows(net, self.req.running)
+            # Allocations already over are dropped.
+            keep = rows[:, 2] > now
             if not keep.all():
                 rows = rows[keep]
             if rows.size:
                 # First slot touched (floor) and first slot after the end (ceil), clipped.
-                k = (rows[:, 1:3] + (slot - 1) * _END_CEIL - now) // slot
+                k = (rows[:, 1:3] + np.array((-now, slot - 1 - now))) // slot
                 np.minimum(np.maximum(k, 0, out=k), n, out=k)
-                k += (rows[:, 0] * (n + 1))[:, None]
-                np.add.at(diff.ravel(), k, rows[:, 3:4] * _TAKE_GIVE)
+                np.add.at(diff, (rows[:, :1], k), rows[:, 3:5])
         self._free_full = np.cumsum(diff, axis=1)
         self.free = self._free_full[:, :n]
 
@@ -991,33 +1029,6 @@ class Problem:
 
 
 _NO_COLUMNS = np.zeros((0, 0))
-_END_CEIL = np.array([0, 1], dtype=np.int64)  # round the end up, the start down
-_TAKE_GIVE = np.array([-1, 1], dtype=np.int64)  # an allocation takes, then gives back
-_ROW_INTS = itemgetter(1)
-_RUNNING_MEMO_MAX = 8192
-
-
-def _running_rows(net: NetworkArrays, running: tuple[Allocation, ...]) -> IntArray | None:
-    """Per running allocation: pair (-1 if not in the network), start, end, count.
-
-    The row of each allocation object is kept on the network (the simulator sends the same
-    allocations again and again); the memo holds the object, so its id cannot be reused
-    while the entry exists, and an entry found by id is that object."""
-    if not running:
-        return None
-    memo = net.running_memo
-    got: list[Any] = list(map(memo.get, map(id, running)))
-    if None in got:
-        if len(memo) + len(running) > _RUNNING_MEMO_MAX:
-            memo.clear()
-        get = net.pair_of.get
-        for i, a in enumerate(running):
-            if got[i] is None:
-                row = (get((a.site_id, a.accelerator), -1), a.start_s, a.end_s, a.count)
-                got[i] = memo[id(a)] = (a, row)
-    m = len(got)
-    flat = np.fromiter(chain.from_iterable(map(_ROW_INTS, got)), np.int64, 4 * m)
-    return flat.reshape(m, 4)
 
 
 def _memo(net: NetworkArrays, key: tuple[Any, ...], make: Any) -> Any:
