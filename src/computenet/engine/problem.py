@@ -397,8 +397,7 @@ class Problem:
             raise InputError(f"duplicate job id(s): {', '.join(dup)}", source="plan request")
         self._view_cache: dict[int, JobView | Rejection] = {}
         # Horizon plus the longest run any job could have (at its slowest usable speed).
-        pos = net.default_speed[net.default_speed > 0]
-        slowest = float(pos.min()) if pos.size else 1.0
+        slowest = _memo(net, ("slowest",), lambda: _slowest(net.default_speed))
         max_ns = 1
         for j in req.jobs:
             sp = [x for x in j.accelerator_speed.values() if x > 0] if j.accelerator_speed else []
@@ -486,7 +485,7 @@ class Problem:
         # The signals the weights were blended from, when they reach far enough.
         rows = head[sel, :cols] if 0 < cols <= head.shape[1] else self._grid.blend(sel, cols)
         out = np.zeros((2, cols + 1))
-        np.cumsum(rows * self.slot_h, axis=1, out=out[:, 1:])
+        np.add.accumulate(rows * self.slot_h, axis=1, out=out[:, 1:])
         return out
 
     def weights(self, metric: str) -> tuple[FArray, FArray]:
@@ -533,7 +532,7 @@ class Problem:
         else:
             raise ValueError(f"unknown metric {metric!r}")
         W = np.zeros((w.shape[0], w.shape[1] + 1))
-        np.cumsum(w, axis=1, out=W[:, 1:])
+        np.add.accumulate(w, axis=1, out=W[:, 1:])  # np.cumsum without its wrapper
         return w, W
 
     # ------------------------------------------------------------------ capacity
@@ -563,7 +562,7 @@ class Problem:
                 k = (rows[:, 1:3] + np.array((-now, slot - 1 - now))) // slot
                 np.minimum(np.maximum(k, 0, out=k), n, out=k)
                 np.add.at(diff, (rows[:, :1], k), rows[:, 3:5])
-        self._free_full = np.cumsum(diff, axis=1)
+        self._free_full = np.add.accumulate(diff, axis=1)
         self.free = self._free_full[:, :n]
 
     def min_free(self, rows: IntArray, a: int, b: int, ns: int) -> IntArray:
@@ -585,7 +584,7 @@ class Problem:
         if ns == 1:
             return ~short
         cs = np.zeros((short.shape[0], short.shape[1] + 1), dtype=np.int64)
-        np.cumsum(short, axis=1, out=cs[:, 1:])
+        np.add.accumulate(short, axis=1, dtype=np.int64, out=cs[:, 1:])
         return np.asarray(cs[:, ns:] == cs[:, : b - a])
 
     def min_free_rows(self, rows: IntArray, a: int, b: int, ns: IntArray) -> IntArray:
@@ -1068,6 +1067,11 @@ def _pairs_are_sites(net: NetworkArrays) -> bool:
             lambda: bool(np.array_equal(net.pair_site, np.arange(net.n_sites))),
         )
     )
+
+
+def _slowest(speed: FArray) -> float:
+    pos = speed[speed > 0]
+    return float(pos.min()) if pos.size else 1.0
 
 
 def _one_speed(speed: FArray) -> float:

@@ -60,7 +60,9 @@ def slot_means(sig: Signal, now_s: int, slot_s: int, n: int) -> FloatArray:
     return np.asarray((1.0 - theta) * v[:n] + theta * v[1 : n + 1], dtype=np.float64)
 
 
-BLOCK = 64
+BLOCK = 256
+"""Slots per aligned read (64 h of quarter hours): a read costs mostly per call, not per
+slot, so longer and rarer reads are cheaper."""
 _GRID_MEMO: dict[tuple[int, int, int, int], tuple[object, object, FloatArray, int]] = {}
 
 
