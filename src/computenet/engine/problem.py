@@ -30,6 +30,7 @@ carbon kg (grams in signals).
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -60,7 +61,8 @@ class RunningRows:
 
     The simulator sends the same allocation objects request after request, so each is
     looked up by id; the table holds the object, so its id cannot be reused while its row
-    exists, and a row found by id is that object's. Bounded: full, it starts again."""
+    exists, and a row found by id is that object's. Bounded: full, it starts again. One
+    request at a time (a lock), as requests may come from several threads."""
 
     MAX = 8192
 
@@ -68,8 +70,13 @@ class RunningRows:
         self.index: dict[int, int] = {}
         self.held: list[Allocation] = []
         self.table = np.empty((self.MAX, 5), dtype=np.int64)
+        self._lock = threading.Lock()
 
     def rows(self, net: NetworkArrays, running: tuple[Allocation, ...]) -> IntArray:
+        with self._lock:
+            return self._rows(net, running)
+
+    def _rows(self, net: NetworkArrays, running: tuple[Allocation, ...]) -> IntArray:
         idx = list(map(self.index.get, map(id, running), repeat(-1)))
         if -1 in idx:
             if len(self.held) + len(running) > self.MAX:
@@ -562,8 +569,8 @@ class Problem:
                 k = (rows[:, 1:3] + np.array((-now, slot - 1 - now))) // slot
                 np.minimum(np.maximum(k, 0, out=k), n, out=k)
                 np.add.at(diff, (rows[:, :1], k), rows[:, 3:5])
-        self._free_full = np.add.accumulate(diff, axis=1)
-        self.free = self._free_full[:, :n]
+        # The last cell only collects what falls past the grid: slot j sums cells 0..j.
+        self.free = np.add.accumulate(diff[:, :n], axis=1)
 
     def min_free(self, rows: IntArray, a: int, b: int, ns: int) -> IntArray:
         """``min(free[p, k : k + ns])`` for every ``p`` in ``rows`` and ``a <= k < b``
