@@ -63,6 +63,8 @@ def slot_means(sig: Signal, now_s: int, slot_s: int, n: int) -> FloatArray:
 BLOCK = 256
 """Slots per aligned read (64 h of quarter hours): a read costs mostly per call, not per
 slot, so longer and rarer reads are cheaper."""
+SMALL_BLOCK = 64
+"""The block when a long one reaches past a signal that does not wrap (see ``SiteGrid``)."""
 _GRID_MEMO: dict[tuple[int, int, int, int], tuple[object, object, FloatArray, int]] = {}
 
 
@@ -105,12 +107,30 @@ class SiteGrid:
         slot_s: int,
         n: int,
     ) -> None:
-        # Read on a grid aligned to blocks of BLOCK slots, so every request within a block
-        # (the simulator asks on every arrival) reuses one read.
-        base = now_s - now_s % (slot_s * BLOCK)
+        try:
+            self._read(network, forecasts, now_s, slot_s, n, BLOCK)
+        except Exception:
+            # A long block starts up to 64 h before now and reads at least 128 h from
+            # there, which can fall outside a signal that does not wrap where the request
+            # itself does not: read on the smaller block (the same values, or the same
+            # error when the request itself is outside the signal).
+            self._read(network, forecasts, now_s, slot_s, n, SMALL_BLOCK)
+
+    def _read(
+        self,
+        network: Network,
+        forecasts: Mapping[str, SiteForecast],
+        now_s: int,
+        slot_s: int,
+        n: int,
+        block: int,
+    ) -> None:
+        # Read on a grid aligned to blocks of ``block`` slots, so every request within a
+        # block (the simulator asks on every arrival) reuses one read.
+        base = now_s - now_s % (slot_s * block)
         off, rem = divmod(now_s - base, slot_s)
         theta = rem / slot_s
-        m = max(2 * BLOCK, 1 << math.ceil(math.log2(off + n + 1)))
+        m = max(2 * block, 1 << math.ceil(math.log2(off + n + 1)))
         # One read per block, as long as the longest request so far: a window's value for
         # a slot does not depend on how far the window reaches (as ``slot_means`` relies
         # on), so a shorter request takes the first columns of a longer read.
