@@ -46,6 +46,18 @@ def test_fifo_home_starts_at_home_at_once_greedy_moves_to_the_clean_site() -> No
     assert g.placements[0].site_id == "A"
 
 
+@pytest.mark.parametrize("policy", ["fifo-home", "greedy", "cheapest-now", "milp"])
+def test_under_a_flat_price_a_short_job_starts_at_once(policy: str) -> None:
+    """Start- and end-aligned runs cost the same under a flat price: the start-aligned one
+    (starting now) must win, not whichever rounding noise makes a hair cheaper."""
+    net = network(site("A", {"A100": 16, "H100": 16}, price=0.45984375, carbon=537.7, pue=1.37))
+    works = [0.05, 0.09, 0.11, 0.13, 0.17, 0.19, 0.21, 0.23]  # runs shorter than a slot
+    jobs = [job(f"j{k}", w, 1 + k % 3) for k, w in enumerate(works)]
+    rep = plan(request(net, jobs, horizon=4, policy=policy))
+    assert len(rep.placements) == len(jobs)
+    assert [p.start_s for p in rep.placements] == [T0] * len(jobs)
+
+
 def test_wait_awhile_waits_for_the_cheap_hours_at_home() -> None:
     net = network(site("A", price=CHEAP_AT_5), site("B", price=0.01))
     rep = _one(request(net, [job("j", 3)], [dataset("ds-j", "A")], policy="wait-awhile"))

@@ -19,7 +19,8 @@ hold capacity for a quarter hour rather than an hour and may start on any quarte
 
 A job starting in slot ``k`` is placed either at the start of the slot (start-aligned) or
 so that it ends on a slot boundary (end-aligned, when its run is not a whole number of
-slots); both occupy the same ``ceil(run / slot)`` slots, and the cheaper is taken. Between
+slots); both occupy the same ``ceil(run / slot)`` slots, and the cheaper is taken (on a tie,
+the start-aligned one, which starts sooner). Between
 such breakpoints the cost of a run is linear in its start, so these two cover the best start
 within each slot.
 
@@ -53,6 +54,9 @@ BArray = npt.NDArray[np.bool_]
 INF = math.inf
 FINE_SLOT_S = 900
 """Internal slot length (s) when the request's slot is a multiple of it."""
+ALIGN_TOL = 1e-12
+"""End-aligned wins only when cheaper by more than this share: under a flat price the two
+cost the same, and rounding noise must not decide (start-aligned starts sooner)."""
 
 
 class RunningRows:
@@ -918,7 +922,7 @@ class Problem:
             end_s = ts + ns * slot
             ok_e = (end_s - r >= ready) & (end_s <= dl)
             ce = f * w_rows[:, a:b] + W_rows[:, a + 1 + n : b + 1 + n] - W_rows[:, a + 1 : b + 1]
-            end_al = ok_e & (~ok | (ce < c))
+            end_al = ok_e & (~ok | (ce < c - ALIGN_TOL * np.abs(c)))
             np.copyto(c, ce, where=end_al)
             ok |= ok_e
         else:
@@ -959,7 +963,7 @@ class Problem:
         te = (base + ns) * slot - r
         ok_e = (rem > 0) & (te >= v.ready[:, None]) & (te + r <= dl)
         ce = f * w[rows, base] + W[rows, cn + 1] - W[rows, base + 1]
-        end_al = ok_e & (~ok | (ce < c))
+        end_al = ok_e & (~ok | (ce < c - ALIGN_TOL * np.abs(c)))
         c = np.where(end_al, ce, c)
         ok = ok | ok_e
         value = v.kw[:, None] * c

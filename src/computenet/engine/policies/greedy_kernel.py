@@ -34,7 +34,7 @@ from computenet.engine.policies.greedy_compiled import (
     _I_TSEC,
     PRUNE_MARGIN,
 )
-from computenet.engine.problem import INF
+from computenet.engine.problem import ALIGN_TOL, INF
 
 
 @nb.njit(cache=True, inline="always")
@@ -69,7 +69,7 @@ def _value(
     ns = n + 1
     ok_e = ((k + ns) * slot - run >= ready) and ((k + ns) * slot <= dl)
     ce = f * w[p, k] + W[p, k + 1 + n] - W[p, k + 1]
-    end = ok_e and ((not ok) or ce < c)
+    end = ok_e and ((not ok) or ce < c - ALIGN_TOL * abs(c))
     if end:
         c = ce
     if not (ok or ok_e):
