@@ -457,7 +457,12 @@ def render(comp: Comparison) -> str:
         for v in r.violations[:20]:
             viol_list.append(f"{r.policy}: {_utc(v.time_s)} {v.job_id} [{v.kind}] {v.detail}")
     last = max((r.end_s for r in comp.results), default=comp.workload.end_s)
-    period = f"{_utc(comp.workload.start_s)} to {_utc(last)} UTC"
+    # Arrivals span the workload; the run goes on until its last event (work finishing,
+    # or a deadline passing for work that never ran).
+    period = (
+        f"arrivals {_utc(comp.workload.start_s)} to {_utc(comp.workload.end_s)} UTC, "
+        f"simulated until {_utc(last)} UTC"
+    )
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>computenet — {html.escape(comp.title)}</title>",
