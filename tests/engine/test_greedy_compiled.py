@@ -15,7 +15,22 @@ from computenet.engine import explain
 from computenet.engine.policies import greedy, greedy_compiled
 from computenet.engine.policies.base import run_sequential
 from computenet.engine.problem import Problem
+from computenet.engine.types import PlanReply, PlanRequest
 from computenet.model import Classification, Jurisdiction
+
+
+def compiled_and_sequential(req: PlanRequest) -> tuple[PlanReply, PlanReply]:
+    """Both replies, after checking the compiled one keeps every hard constraint and
+    decides exactly like the one-job path (placements, deferrals, infeasibles, objective)."""
+    a = greedy_compiled.plan(Problem(req))
+    b = run_sequential(Problem(req), "greedy", greedy.choose, explain.costs_more())
+    check_reply(req, a)
+    key = [(p.job_id, p.site_id, p.accelerator, p.start_s, p.end_s) for p in a.placements]
+    assert key == [(p.job_id, p.site_id, p.accelerator, p.start_s, p.end_s) for p in b.placements]
+    assert a.deferred == b.deferred and a.infeasible == b.infeasible
+    assert a.objective_cny == pytest.approx(b.objective_cny, rel=1e-12, abs=1e-9)
+    return a, b
+
 
 CASES = [(seed, variant) for seed in range(4) for variant in ("plain", "reserve", "mixed")]
 
@@ -72,13 +87,7 @@ def test_compiled_greedy_decides_like_sequential_greedy(seed, variant, monkeypat
         home_reserve=0.3 if variant == "reserve" else 0.0,
         replicas={"ds-j7": frozenset({"S2"})},
     )
-    a = greedy_compiled.plan(Problem(req))
-    b = run_sequential(Problem(req), "greedy", greedy.choose, explain.costs_more())
-    check_reply(req, a)
-    key = [(p.job_id, p.site_id, p.accelerator, p.start_s, p.end_s) for p in a.placements]
-    assert key == [(p.job_id, p.site_id, p.accelerator, p.start_s, p.end_s) for p in b.placements]
-    assert a.deferred == b.deferred and a.infeasible == b.infeasible
-    assert a.objective_cny == pytest.approx(b.objective_cny, rel=1e-12)
+    a, b = compiled_and_sequential(req)
     for pa, pb_ in zip(a.placements, b.placements, strict=True):
         assert astuple(pa.breakdown) == pytest.approx(astuple(pb_.breakdown), rel=1e-12)
         assert pa.transfers == pb_.transfers
@@ -130,11 +139,4 @@ def test_pricing_pools_by_lower_bound_changes_no_decision(seed, monkeypatch) -> 
 def test_compiled_greedy_matches_sequential_on_random_instances(req, reserve) -> None:
     """The random instances of the property tests (running allocations, a site down, the
     slot offset of ``now``, mixed speeds, every data class), with and without a reserve."""
-    req = replace(req, home_reserve=reserve)
-    a = greedy_compiled.plan(Problem(req))
-    b = run_sequential(Problem(req), "greedy", greedy.choose, explain.costs_more())
-    check_reply(req, a)
-    key = [(p.job_id, p.site_id, p.accelerator, p.start_s, p.end_s) for p in a.placements]
-    assert key == [(p.job_id, p.site_id, p.accelerator, p.start_s, p.end_s) for p in b.placements]
-    assert a.deferred == b.deferred and a.infeasible == b.infeasible
-    assert a.objective_cny == pytest.approx(b.objective_cny, rel=1e-12, abs=1e-9)
+    compiled_and_sequential(replace(req, home_reserve=reserve))
