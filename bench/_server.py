@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 ADMIN = "cn_bench_admin_" + uuid.uuid4().hex
@@ -35,6 +37,20 @@ def drop_pg_db(admin_url: str, url: str) -> None:
     name = url.rsplit("/", 1)[1]
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def database(backend: str, home: Path, pg_admin: str) -> Iterator[str]:
+    """The URL of an empty database for one run: a SQLite file in ``home``, or a fresh
+    database on the PostgreSQL at ``pg_admin``, dropped afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{home / 'bench.db'}"
+        return
+    url = fresh_pg_db(pg_admin)
+    try:
+        yield url
+    finally:
+        drop_pg_db(pg_admin, url)
 
 
 def start(

@@ -95,13 +95,11 @@ async def load(port: int, token: str, clients: int, seconds: float) -> dict[str,
 def run_backend(
     backend: str, clients: int, seconds: float, pg_admin: str, group_commit: bool = True
 ) -> dict[str, object]:
-    with tempfile.TemporaryDirectory() as tmp:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        _server.database(backend, Path(tmp), pg_admin) as db,
+    ):
         home = Path(tmp)
-        db = (
-            f"sqlite:///{home / 'bench.db'}"
-            if backend == "sqlite"
-            else _server.fresh_pg_db(pg_admin)
-        )
         port = _server.free_port()
         extra = ["--no-loop"] + ([] if group_commit else ["--no-group-commit"])
         proc = _server.start(db, home, port, extra)
@@ -111,8 +109,6 @@ def run_backend(
         finally:
             proc.kill()
             proc.wait()
-            if backend == "postgres":
-                _server.drop_pg_db(pg_admin, db)
     return {
         "backend": backend,
         "clients": clients,

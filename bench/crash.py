@@ -91,38 +91,32 @@ class Clients:
 async def run_backend(
     backend: str, rounds: int, clients: int, pause_s: float, rng: random.Random, pg_admin: str
 ) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        _server.database(backend, Path(tmp), pg_admin) as db,
+    ):
         home = Path(tmp)
-        db = (
-            f"sqlite:///{home / 'crash.db'}"
-            if backend == "sqlite"
-            else _server.fresh_pg_db(pg_admin)
-        )
         port = _server.free_port()
         extra: list[str] = []
-        try:
-            proc = await asyncio.to_thread(_server.start, db, home, port, extra)
-            token = _server.create_tenant(port, "crash")
-            subs = Clients(port, token, clients, pause_s)
-            tasks = [asyncio.create_task(subs.worker()) for _ in range(clients)]
-            kills = []
-            for _ in range(rounds):
-                await asyncio.sleep(rng.uniform(0.5, 3.0))
-                proc.send_signal(signal.SIGKILL)
-                await asyncio.to_thread(proc.wait)
-                kills.append(len(subs.acked))
-                proc = await asyncio.to_thread(_server.start, db, home, port, extra)
-            # Let every client finish the key it is on, then let the loop run every job
-            # (leases of killed loops expire after 30 s), then stop the server for good.
-            subs.stop.set()
-            await asyncio.gather(*tasks)
-            states = await asyncio.to_thread(drain, port, DRAIN_TIMEOUT_S)
+        proc = await asyncio.to_thread(_server.start, db, home, port, extra)
+        token = _server.create_tenant(port, "crash")
+        subs = Clients(port, token, clients, pause_s)
+        tasks = [asyncio.create_task(subs.worker()) for _ in range(clients)]
+        kills = []
+        for _ in range(rounds):
+            await asyncio.sleep(rng.uniform(0.5, 3.0))
             proc.send_signal(signal.SIGKILL)
             await asyncio.to_thread(proc.wait)
-            out = verify(db, subs.acked, home / "jobs")
-        finally:
-            if backend == "postgres":
-                _server.drop_pg_db(pg_admin, db)
+            kills.append(len(subs.acked))
+            proc = await asyncio.to_thread(_server.start, db, home, port, extra)
+        # Let every client finish the key it is on, then let the loop run every job
+        # (leases of killed loops expire after 30 s), then stop the server for good.
+        subs.stop.set()
+        await asyncio.gather(*tasks)
+        states = await asyncio.to_thread(drain, port, DRAIN_TIMEOUT_S)
+        proc.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(proc.wait)
+        out = verify(db, subs.acked, home / "jobs")
     return {
         "backend": backend,
         "rounds": rounds,

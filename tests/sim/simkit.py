@@ -9,10 +9,8 @@ prices or carbon.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
-import numpy as np
-
+import netkit
 from computenet.engine.types import (
     Allocation,
     Breakdown,
@@ -23,34 +21,14 @@ from computenet.engine.types import (
     PlanRequest,
 )
 from computenet.model import (
-    AcceleratorType,
     Classification,
     Dataset,
     Jurisdiction,
-    LatencyEstimate,
     Network,
-    Pool,
-    Role,
     Site,
     TrainingJob,
 )
-from computenet.signals import ConstantSignal, SeriesSignal
-
-T0 = 1_677_628_800  # 2023-03-01T00:00:00Z
-
-
-@dataclass(frozen=True)
-class FlatLinks:
-    rtt_ms: float = 10.0
-
-    def latency(self, a: str, b: str) -> LatencyEstimate:
-        return LatencyEstimate(0.0 if a == b else self.rtt_ms, "modelled", "test")
-
-    def bandwidth_gbps(self, a: str, b: str) -> float:
-        return 10.0
-
-    def egress_cny_per_gb(self, a: str, b: str) -> float:
-        return 0.0 if a == b else 0.5
+from netkit import A100, T0
 
 
 def site(
@@ -62,35 +40,14 @@ def site(
     jurisdiction: Jurisdiction = Jurisdiction.MAINLAND,
     pue: float = 1.0,
 ) -> Site:
-    def sig(v: float | list[float], unit: str):
-        if isinstance(v, list):
-            return SeriesSignal(T0, 3600, np.array(v, dtype=float), unit=unit)
-        return ConstantSignal(v, unit)
-
-    return Site(
-        id=sid,
-        name=sid,
-        hub=sid,
-        province=sid,
-        jurisdiction=jurisdiction,
-        latitude=0.0,
-        longitude=0.0,
-        role=Role.WEST,
-        pue=pue,
-        security_level=3,
-        pools=(Pool("A100", capacity),),
-        price=sig(price, "CNY/kWh"),
-        carbon=sig(carbon, "gCO2/kWh"),
+    """A site with ``capacity`` A100s."""
+    return netkit.site(
+        sid, capacity, price=price, carbon=carbon, jurisdiction=jurisdiction, pue=pue
     )
 
 
 def network(*sites: Site) -> Network:
-    return Network(
-        name="test",
-        sites=tuple(sites),
-        accelerators={"A100": AcceleratorType("A100", "NVIDIA", 312.0, 80.0, 400.0)},
-        links=FlatLinks(),
-    )
+    return netkit.network(*sites, accelerators=(A100,))
 
 
 def job(

@@ -137,7 +137,7 @@ def test_same_seed_same_json_across_processes(zone_args, trace, tmp_path) -> Non
     import os
 
     code = (
-        "import sys; sys.path.insert(0, sys.argv[1]); "
+        "import sys; sys.path[:0] = [sys.argv[1], sys.argv[1] + '/..']; "
         "import computenet.engine, simkit; computenet.engine.plan = simkit.home_first_planner; "
         "from computenet.cli.main import main; sys.argv = ['computenet', *sys.argv[2:]]; main()"
     )

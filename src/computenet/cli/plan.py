@@ -211,12 +211,6 @@ def read_jobs(path: Path, network: Any) -> tuple[tuple[Any, ...], tuple[Any, ...
     return tuple(jobs), tuple(datasets.values())
 
 
-def _utc(t: int) -> str:
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M")
-
-
 @app.command("plan")
 def plan_command(
     network: str = typer.Option(..., "--network", help="Built-in network name or a .toml file."),
@@ -238,7 +232,7 @@ def plan_command(
     from computenet.engine import plan as engine_plan
     from computenet.engine.types import PlanRequest
     from computenet.errors import UnknownNameError
-    from computenet.sim.faults import parse_time
+    from computenet.sim.faults import format_time, parse_time
     from computenet.sim.simulator import _sibling
 
     if policy not in POLICIES:
@@ -289,7 +283,7 @@ def plan_command(
             p.job_id,
             p.site_id,
             f"{p.count} x {p.accelerator}",
-            _utc(p.start_s),
+            format_time(p.start_s),
             f"{(p.end_s - p.start_s) / 3600:.2f}",
             f"{p.breakdown.objective_cny:,.2f}",
             f"{p.breakdown.cost_cny:,.2f}",
@@ -301,11 +295,11 @@ def plan_command(
         for tr in p.transfers:
             con.print(
                 f"   copies {tr.dataset_id} ({tr.size_gb:g} GB) {tr.from_site} -> {tr.to_site}, "
-                f"{tr.cost_cny:,.2f} CNY, done {_utc(tr.end_s)}",
+                f"{tr.cost_cny:,.2f} CNY, done {format_time(tr.end_s)}",
                 highlight=False,
             )
         for a in p.alternatives:
-            when = "" if a.start_s is None else f" at {_utc(a.start_s)}"
+            when = "" if a.start_s is None else f" at {format_time(a.start_s)}"
             con.print(f"   rejected {a.site_id}{when}: {a.reason}", highlight=False)
     for d in reply.deferred:
         con.print(f"[yellow]{d.job_id} deferred[/]: {d.reason}", highlight=False)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from computenet.engine.problem import INF, FArray, IntArray, JobView, Options, Problem
-from computenet.engine.types import Alternative, Deferral, Infeasible
+from computenet.engine.types import Alternative, Breakdown, Deferral, Infeasible
 
 Reason = Callable[[float, float, int, int], str]
 """``reason(alt_value, chosen_value, alt_start_off, chosen_start_off)`` -> why it lost."""
@@ -23,6 +23,16 @@ Reason = Callable[[float, float, int, int], str]
 def when(off_s: int) -> str:
     """A start offset (seconds after now) in words."""
     return "now" if off_s <= 0 else f"in {off_s / 3600:.1f} h"
+
+
+def placement_reason(
+    policy: str, site_id: str, start_off: int, bd: Breakdown, note: str = ""
+) -> str:
+    """A placement's one-line reason: where, when, and its objective, cost and carbon."""
+    return (
+        f"{policy}: {note}{site_id} {when(start_off)}, objective {bd.objective_cny:,.2f} CNY "
+        f"(cost {bd.cost_cny:,.2f} CNY, {bd.carbon_kg:,.2f} kg CO2)"
+    )
 
 
 def costs_more() -> Reason:

@@ -39,7 +39,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.ndimage import minimum_filter1d
 
 from computenet.engine import rules
 from computenet.engine.signals import SiteGrid
@@ -576,19 +575,10 @@ class Problem:
         # The last cell only collects what falls past the grid: slot j sums cells 0..j.
         self.free = np.add.accumulate(diff[:, :n], axis=1)
 
-    def min_free(self, rows: IntArray, a: int, b: int, ns: int) -> IntArray:
-        """``min(free[p, k : k + ns])`` for every ``p`` in ``rows`` and ``a <= k < b``
-        (a running minimum, linear in the window)."""
-        x = self.free[rows, a : b + ns - 1]
-        if ns == 1:
-            return x
-        m = minimum_filter1d(x, ns, axis=1, mode="nearest", origin=-(ns // 2))
-        return np.asarray(m[:, : b - a])
-
     def fits_window(self, rows: IntArray | None, a: int, b: int, ns: int, need: IntArray) -> BArray:
-        """``min_free(rows, a, b, ns) >= need[:, None]`` (``rows`` ``None``: every pair),
-        by counting the slots short of ``need`` in each window (a few array operations
-        whatever the window length)."""
+        """Whether ``free[p, k : k + ns] >= need`` throughout, for every ``p`` in ``rows``
+        (``None``: every pair) and ``a <= k < b``, by counting the slots short of ``need``
+        in each window (a few array operations whatever the window length)."""
         free = self.free
         x = free[:, a : b + ns - 1] if rows is None else free[rows, a : b + ns - 1]
         short = x < need[:, None]
@@ -598,12 +588,14 @@ class Problem:
         np.add.accumulate(short, axis=1, dtype=np.int64, out=cs[:, 1:])
         return np.asarray(cs[:, ns:] == cs[:, : b - a])
 
-    def min_free_rows(self, rows: IntArray, a: int, b: int, ns: IntArray) -> IntArray:
-        """``min_free`` with a window length per row."""
-        out = np.empty((len(rows), b - a), dtype=np.int64)
+    def fits_window_rows(
+        self, rows: IntArray, a: int, b: int, ns: IntArray, need: IntArray
+    ) -> BArray:
+        """``fits_window`` with a window length per row."""
+        out = np.empty((len(rows), b - a), dtype=bool)
         for w in np.unique(ns):
             sel = np.flatnonzero(ns == w)
-            out[sel] = self.min_free(rows[sel], a, b, int(w))
+            out[sel] = self.fits_window(rows[sel], a, b, int(w), need[sel])
         return out
 
     def need(self, v: JobView) -> IntArray:
@@ -686,11 +678,7 @@ class Problem:
             rule = rules.RULES[d.classification]
             n = net.n_sites
             # The same for every dataset with this home, scope and level (read-only).
-            allowed = _memo(
-                net,
-                ("allowed", home, scope, rule.min_security_level),
-                lambda: _allowed(net, home, scope, rule.min_security_level),
-            )
+            allowed = allowed_sites(net, home, scope, rule.min_security_level)
             reps = self.req.replicas.get(ds_id)
             others = (
                 sorted(
@@ -971,7 +959,7 @@ class Problem:
             value += v.fixed[:, None]
         time_ok = ok
         if capacity:
-            ok = ok & (self.min_free_rows(v.pairs, k0, k0 + K, ns[:, 0]) >= self.need(v)[:, None])
+            ok = ok & self.fits_window_rows(v.pairs, k0, k0 + K, ns[:, 0], self.need(v))
         value[~ok] = INF
         return Options(k0, value, end_al, time_ok)
 
@@ -1055,8 +1043,15 @@ def _memo(net: NetworkArrays, key: tuple[Any, ...], make: Any) -> Any:
     return hit
 
 
+def allowed_sites(net: NetworkArrays, home: int, scope: rules.Scope, min_level: int) -> BArray:
+    """Sites a dataset homed at ``home`` may go to under ``scope`` and ``min_level``: the
+    same for every such dataset, so computed once per network (read-only)."""
+    return _memo(
+        net, ("allowed", home, scope, min_level), lambda: _allowed(net, home, scope, min_level)
+    )
+
+
 def _allowed(net: NetworkArrays, home: int, scope: rules.Scope, min_level: int) -> BArray:
-    """Sites a dataset homed at ``home`` may go to under ``scope`` and ``min_level``."""
     n = net.n_sites
     if scope is rules.Scope.HOME_SITE:
         allowed = np.zeros(n, dtype=bool)

@@ -24,6 +24,11 @@ from computenet.errors import InputError
 from computenet.sim.simulator import Outage
 
 
+def format_time(t_s: int) -> str:
+    """``t_s`` (UTC epoch seconds) as ``YYYY-MM-DD HH:MM``, in UTC."""
+    return dt.datetime.fromtimestamp(t_s, dt.UTC).strftime("%Y-%m-%d %H:%M")
+
+
 def parse_time(text: str, *, source: str, where: str = "") -> int:
     """UTC epoch seconds from ISO 8601 (``Z`` or an offset; naive means UTC) or digits."""
     t = text.strip()

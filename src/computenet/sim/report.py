@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from computenet.sim.compare import BASELINE, Comparison
+from computenet.sim.faults import format_time
 from computenet.sim.metrics import PolicyMetrics, moved_placements
 from computenet.sim.simulator import SimResult
 
@@ -70,10 +71,6 @@ def _pct(x: float, base: float) -> str:
 
 def _kg(x: float) -> str:
     return f"{x:,.1f}" if abs(x) >= 10 else f"{x:.3f}"
-
-
-def _utc(t: int) -> str:
-    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M")
 
 
 # --------------------------------------------------------------------------- load series
@@ -455,13 +452,14 @@ def render(comp: Comparison) -> str:
     viol_list = []
     for r in comp.results:
         for v in r.violations[:20]:
-            viol_list.append(f"{r.policy}: {_utc(v.time_s)} {v.job_id} [{v.kind}] {v.detail}")
+            when = format_time(v.time_s)
+            viol_list.append(f"{r.policy}: {when} {v.job_id} [{v.kind}] {v.detail}")
     last = max((r.end_s for r in comp.results), default=comp.workload.end_s)
     # Arrivals span the workload; the run goes on until its last event (work finishing,
     # or a deadline passing for work that never ran).
     period = (
-        f"arrivals {_utc(comp.workload.start_s)} to {_utc(comp.workload.end_s)} UTC, "
-        f"simulated until {_utc(last)} UTC"
+        f"arrivals {format_time(comp.workload.start_s)} to {format_time(comp.workload.end_s)} UTC, "
+        f"simulated until {format_time(last)} UTC"
     )
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",

@@ -131,21 +131,36 @@ def run_sequential(
     infeasible: list[Infeasible] = []
     order = sorted(range(len(pb.views)), key=lambda n: job_order(pb.req.jobs[n]))
     for n in order:
-        v = pb.views[n]
-        if isinstance(v, Rejection):
-            infeasible.append(Infeasible(pb.req.jobs[n].id, v.constraint, v.reason))
-            continue
-        d = choose(pb, v)
-        v = d.view or v
-        if d.pick is None:
-            out = d.unplaced or explain.unplaced(pb, v, d.opts, d.rows)
-            if isinstance(out, Deferral):
-                deferred.append(out)
-            else:
-                infeasible.append(out)
-            continue
-        placements.append(place(pb, v, d, policy, reason))
+        decide(pb, n, policy, choose, reason, placements, deferred, infeasible)
     return reply(pb, policy, placements, deferred, infeasible)
+
+
+def decide(
+    pb: Problem,
+    n: int,
+    policy: str,
+    choose: Chooser,
+    reason: explain.Reason,
+    placements: list[Placement],
+    deferred: list[Deferral],
+    infeasible: list[Infeasible],
+) -> None:
+    """Job ``n`` through ``choose``: its placement (committed to the capacity), deferral or
+    infeasibility, added to its list."""
+    v = pb.views[n]
+    if isinstance(v, Rejection):
+        infeasible.append(Infeasible(pb.req.jobs[n].id, v.constraint, v.reason))
+        return
+    d = choose(pb, v)
+    v = d.view or v
+    if d.pick is None:
+        out = d.unplaced or explain.unplaced(pb, v, d.opts, d.rows)
+        if isinstance(out, Deferral):
+            deferred.append(out)
+        else:
+            infeasible.append(out)
+        return
+    placements.append(place(pb, v, d, policy, reason))
 
 
 def place(pb: Problem, v: JobView, d: Decision, policy: str, reason: explain.Reason) -> Placement:
@@ -163,10 +178,7 @@ def place(pb: Problem, v: JobView, d: Decision, policy: str, reason: explain.Rea
     site = pb.site_of(v, i)
     alts = explain.alternatives(pb, v, opts, i, c, so, pick.value, reason, d.rows, d.row_best)
     start = pb.now + so
-    why = (
-        f"{policy}: {pick.note}{site.id} {explain.when(so)}, objective {bd.objective_cny:,.2f} CNY "
-        f"(cost {bd.cost_cny:,.2f} CNY, {bd.carbon_kg:,.2f} kg CO2)"
-    )
+    why = explain.placement_reason(policy, site.id, so, bd, pick.note)
     return Placement(
         v.job.id,
         site.id,

@@ -32,8 +32,8 @@ import numpy as np
 
 from computenet.engine import explain, rules
 from computenet.engine.policies import greedy
-from computenet.engine.policies.base import job_order, place, reply
-from computenet.engine.problem import JobView, Problem, Rejection, _allowed
+from computenet.engine.policies.base import decide, job_order, reply
+from computenet.engine.problem import Problem, allowed_sites
 from computenet.engine.types import (
     Alternative,
     Breakdown,
@@ -129,7 +129,7 @@ def _inputs(pb: Problem, order: list[int]) -> _Inputs:
             rrow = rule_rows.get(key, -1)
             if rrow < 0:
                 rrow = rule_rows[key] = len(masks)
-                masks.append(_allowed(net, home, scope, lvl))
+                masks.append(allowed_sites(net, home, scope, lvl))
         srow = 0
         if j.accelerator_speed:
             sk = pb._speed_key(j)
@@ -198,6 +198,8 @@ def _plan(pb: Problem) -> PlanReply:
     placements: list[Placement] = []
     deferred: list[Deferral] = []
     infeasible: list[Infeasible] = []
+    lists = (placements, deferred, infeasible)
+    reason = explain.costs_more()
     rows = x.rows
     # For each position, where its run of kernel jobs ends (their rows are consecutive).
     run_end = [0] * (len(order) + 1)
@@ -207,7 +209,7 @@ def _plan(pb: Problem) -> PlanReply:
     i = 0
     while i < len(order):
         if rows[i] < 0:
-            _one_job(pb, order[i], placements, deferred, infeasible)
+            decide(pb, order[i], greedy.NAME, greedy.choose, reason, *lists)
             i += 1
             continue
         lo, hi = rows[i], rows[i] + run_end[i] - i
@@ -215,11 +217,11 @@ def _plan(pb: Problem) -> PlanReply:
         placed.extend(range(lo, stop))
         i += stop - lo
         if stop < hi:  # no start for this one: the ordinary path says why
-            _one_job(pb, order[i], placements, deferred, infeasible)
+            decide(pb, order[i], greedy.NAME, greedy.choose, reason, *lists)
             i += 1
     job_of_row = x.job_of_row
     oi, of = out_i.tolist(), out_f.tolist()
-    describe = _describer(pb)
+    describe = _describer(pb, reason)
     placements.extend(describe(jobs[job_of_row[r]], oi[r], of[r]) for r in placed)
     return reply(pb, greedy.NAME, placements, deferred, infeasible)
 
@@ -235,28 +237,9 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _one_job(
-    pb: Problem,
-    n: int,
-    placements: list[Placement],
-    deferred: list[Deferral],
-    infeasible: list[Infeasible],
-) -> None:
-    v = pb.views[n]
-    if isinstance(v, Rejection):
-        infeasible.append(Infeasible(pb.req.jobs[n].id, v.constraint, v.reason))
-        return
-    assert isinstance(v, JobView)
-    d = greedy.choose(pb, v)
-    v = d.view or v
-    if d.pick is None:
-        out = d.unplaced or explain.unplaced(pb, v, d.opts, d.rows)
-        (deferred if isinstance(out, Deferral) else infeasible).append(out)  # type: ignore[arg-type]
-        return
-    placements.append(place(pb, v, d, greedy.NAME, explain.costs_more()))
-
-
-def _describer(pb: Problem) -> Callable[[TrainingJob, list[int], list[float]], Placement]:
+def _describer(
+    pb: Problem, reason: explain.Reason
+) -> Callable[[TrainingJob, list[int], list[float]], Placement]:
     """``describe(job, ints, floats)``: the placement the kernel chose for ``job`` (its row
     of ``out_i`` and ``out_f`` as lists), with its breakdown and alternatives. What every
     call reads is bound once: this runs once per placement."""
@@ -266,7 +249,6 @@ def _describer(pb: Problem) -> Callable[[TrainingJob, list[int], list[float]], P
     ids = [s.id for s in sites]
     pair_acc = net.pair_acc
     datasets, site_index = pb._datasets, net.site_index
-    reason = explain.costs_more()
     when = explain.when
     name = greedy.NAME
 
@@ -326,10 +308,7 @@ def _describer(pb: Problem) -> Callable[[TrainingJob, list[int], list[float]], P
             end = now + ii[_I_TSEC]
             transfers = (Transfer(d.id, ids[home], sid, d.size_gb, now, end, tcost),)
         start = now + so
-        why = (
-            f"{name}: {sid} {when(so)}, objective {obj:,.2f} CNY "
-            f"(cost {energy_cost + compute + tcost:,.2f} CNY, {carbon:,.2f} kg CO2)"
-        )
+        why = explain.placement_reason(name, sid, so, bd)
         return Placement(
             j.id,
             sid,
