@@ -92,3 +92,13 @@ class MissingDependencyError(ComputenetError):
             f"{feature} needs the package {package!r}. "
             f"Install it with: pip install 'computenet[{extra}]'"
         )
+
+
+class ExecutorRefused(ComputenetError):
+    """An executor's engine refused one job (bad gang size, unknown partition, ...): that job
+    fails with the engine's message; the loop goes on with the others."""
+
+
+class ExecutorUnavailable(ComputenetError):
+    """An executor's engine does not answer (daemon down, API unreachable): the work is
+    retried, and a site whose engine stays silent past the heartbeat timeout is marked down."""

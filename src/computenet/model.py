@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -126,7 +126,9 @@ class Site:
     carbon: Signal
     utc_offset_h: float = 8.0
     egress_cny_per_gb: float = 0.0
-    executor: str = "simulated"
+    executor: str = "simulated"  # the kind of engine that runs this site's jobs
+    # The executor's settings from the network file (``conf``, ``partition``, ``address``...).
+    executor_options: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     def capacity(self, accelerator: str) -> int:

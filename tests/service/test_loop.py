@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from computenet.control.loop import ControlLoop
-from computenet.executors.base import Capabilities, ExecStatus
+from computenet.executors.base import Capabilities, Dispatch, ExecStatus
 from computenet.executors.local import LocalExecutor, _alive
 from computenet.settings import Settings
 from computenet.store.repository import (
@@ -120,23 +120,31 @@ class CountingExecutor:
     """Records every start; like the local executor, a repeated request id starts nothing."""
 
     name: str = "local"
-    capabilities: Capabilities = field(default_factory=lambda: Capabilities(True, True, True))
+    capabilities: Capabilities = field(
+        default_factory=lambda: Capabilities(True, True, False, False, True, False)
+    )
     started: Counter[str] = field(default_factory=Counter)  # job id -> distinct starts
     request_ids: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def submit(self, request_id: str, job_id: str, command: str | None) -> None:
+    def submit(self, dispatch: Dispatch) -> str:
         with self.lock:
-            if request_id in self.request_ids:
-                return
-            self.request_ids.add(request_id)
-            self.started[job_id] += 1
+            if dispatch.request_id not in self.request_ids:
+                self.request_ids.add(dispatch.request_id)
+                self.started[dispatch.job_id] += 1
+        return f"counting:local:{dispatch.request_id}"
 
-    def cancel(self, request_id: str) -> None:
+    def cancel(self, request_id: str, local_id: str | None) -> None:
         pass
 
-    def poll(self, request_id: str) -> ExecStatus:
+    def poll(self, request_id: str, local_id: str | None) -> ExecStatus:
         return ExecStatus("running")
+
+    def output(self, request_id: str, local_id: str | None, max_bytes: int) -> tuple[str, bool]:
+        return "", False
+
+    def heartbeat(self) -> None:
+        pass
 
 
 def test_two_loops_never_dispatch_a_job_twice(repo: Repository, tmp_path: Path) -> None:
@@ -173,7 +181,7 @@ class CrashAfterRecord(CountingExecutor):
     """Dies (as a kill -9 would) after the dispatch id is in the database and before
     the executor heard of it."""
 
-    def submit(self, request_id: str, job_id: str, command: str | None) -> None:
+    def submit(self, dispatch: Dispatch) -> str:
         raise SystemExit("killed")
 
 
@@ -205,20 +213,25 @@ def test_restart_after_crash_mid_dispatch_starts_the_job_once(
 
 
 def test_local_executor_ignores_a_repeated_request_id(tmp_path: Path) -> None:
-    ex = LocalExecutor(tmp_path)
-    ex.submit("r1", "j1", "echo once >> ../count")
-    ex.submit("r1", "j1", "echo once >> ../count")
+    ex = LocalExecutor("local", {}, tmp_path)
+    ex.submit(run("r1", "j1", "echo once >> ../count"))
+    ex.submit(run("r1", "j1", "echo once >> ../count"))
     for _ in range(200):
-        if ex.poll("r1").status != "running":
+        if ex.poll("r1", None).status != "running":
             break
         time.sleep(0.02)
-    assert ex.poll("r1").status == "succeeded"
-    assert (tmp_path / "count").read_text() == "once\n"
+    assert ex.poll("r1", None).status == "succeeded"
+    assert (tmp_path / "jobs" / "count").read_text() == "once\n"
+
+
+def run(request_id: str, job_id: str, command: str | None) -> Dispatch:
+    """A one-accelerator dispatch of ``command`` for the local executor tests."""
+    return Dispatch(request_id, job_id, "t_test", command, 1, None, walltime_s=600)
 
 
 def wait_done(ex: LocalExecutor, request_id: str) -> str:
     for _ in range(400):
-        status = ex.poll(request_id).status
+        status = ex.poll(request_id, None).status
         if status != "running":
             return status
         time.sleep(0.02)
@@ -229,32 +242,34 @@ def test_two_executors_racing_on_one_request_id_run_the_command_once(tmp_path: P
     """A restarted server repeats a dispatch whose first launch may still be starting:
     both wrappers start, one claims the run, the command runs once."""
     for i in range(20):
-        first, second = LocalExecutor(tmp_path), LocalExecutor(tmp_path)
-        first.submit(f"r{i}", "j", f"echo x >> ../count{i}")
-        second.submit(f"r{i}", "j", f"echo x >> ../count{i}")
+        first, second = LocalExecutor("local", {}, tmp_path), LocalExecutor("local", {}, tmp_path)
+        first.submit(run(f"r{i}", "j", f"echo x >> ../count{i}"))
+        second.submit(run(f"r{i}", "j", f"echo x >> ../count{i}"))
         assert wait_done(first, f"r{i}") == "succeeded"
-        assert (tmp_path / f"count{i}").read_text() == "x\n"
+        assert (tmp_path / "jobs" / f"count{i}").read_text() == "x\n"
 
 
 def test_a_dispatch_that_died_before_launching_runs_on_retry(tmp_path: Path) -> None:
-    (tmp_path / "r1").mkdir()  # the old server made the directory, then was killed
-    ex = LocalExecutor(tmp_path)
-    ex.submit("r1", "j", "echo ran")
+    (tmp_path / "jobs" / "r1").mkdir(
+        parents=True
+    )  # the old server made the directory, then was killed
+    ex = LocalExecutor("local", {}, tmp_path)
+    ex.submit(run("r1", "j", "echo ran"))
     assert wait_done(ex, "r1") == "succeeded"
-    assert (tmp_path / "r1" / "output.log").read_text() == "ran\n"
+    assert (tmp_path / "jobs" / "r1" / "output.log").read_text() == "ran\n"
 
 
 def test_cancel_before_the_wrapper_starts_means_it_never_runs(tmp_path: Path) -> None:
-    ex = LocalExecutor(tmp_path)
-    (tmp_path / "r1").mkdir()
-    ex.cancel("r1")  # the mark is there before any process
-    ex.submit("r1", "j", "echo ran > ../ran")
+    ex = LocalExecutor("local", {}, tmp_path)
+    (tmp_path / "jobs" / "r1").mkdir(parents=True)
+    ex.cancel("r1", None)  # the mark is there before any process
+    ex.submit(run("r1", "j", "echo ran > ../ran"))
     for _ in range(100):
-        if (tmp_path / "r1" / "pid").exists():
+        if (tmp_path / "jobs" / "r1" / "pid").exists():
             break
         time.sleep(0.02)
     ex._procs["r1"].wait()
-    assert ex.poll("r1").status == "cancelled" and not (tmp_path / "ran").exists()
+    assert ex.poll("r1", None).status == "cancelled" and not (tmp_path / "jobs" / "ran").exists()
 
 
 # -- with the real engine and the built-in network -------------------------------------
@@ -327,21 +342,21 @@ def test_feed_overlay_falls_back_outside_its_span() -> None:
 
 def test_pid_file_is_the_process_group(tmp_path: Path) -> None:
     """Cancel kills the whole group: a child the command forks dies too."""
-    ex = LocalExecutor(tmp_path)
-    ex.submit("r", "j", "sleep 600 & echo $! > child; wait")
-    child = tmp_path / "r" / "child"
+    ex = LocalExecutor("local", {}, tmp_path)
+    ex.submit(run("r", "j", "sleep 600 & echo $! > child; wait"))
+    child = tmp_path / "jobs" / "r" / "child"
     for _ in range(200):
         if child.exists() and child.read_text().strip():
             break
         time.sleep(0.02)
     pid = int(child.read_text())
     assert _alive(pid)
-    ex.cancel("r")
+    ex.cancel("r", None)
     for _ in range(100):
         if not _alive(pid):
             break
         time.sleep(0.02)
-    assert not _alive(pid) and ex.poll("r").status == "cancelled"
+    assert not _alive(pid) and ex.poll("r", None).status == "cancelled"
 
 
 def test_submitted_over_http_runs_and_its_output_is_served(db_url: str, tmp_path: Path) -> None:

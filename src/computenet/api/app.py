@@ -129,10 +129,9 @@ def install_network_enums(app: FastAPI, network: Any) -> None:
 def check_names(settings: Settings) -> None:
     """Fail at start, not on every loop tick, on an unknown policy or executor."""
     from computenet.errors import UnknownNameError
-    from computenet.executors.base import EXECUTORS
+    from computenet.executors.registry import executor_class
 
-    if settings.executor not in EXECUTORS:
-        raise UnknownNameError("executor", settings.executor, EXECUTORS, source="--executor")
+    executor_class(settings.executor, source="--executor")
     try:
         from computenet.engine import POLICIES
     except ImportError:  # no engine yet: the loop falls back and never reads the policy

@@ -503,7 +503,7 @@ def _parse_site(raw: object, file: Path, index: int, defaults: _Table | None) ->
         "security_level": t.whole("security_level", 3, lo=1, hi=5),
         "utc_offset_h": t.number("utc_offset_h", 8.0, lo=-14.0, hi=14.0, unit="h"),
         "egress_cny_per_gb": t.number("egress_cny_per_gb", 0.0, lo=0.0, unit="CNY/GB"),
-        "executor": t.text("executor", "simulated"),
+        **_executor(t),
         "latency_key": t.text("latency_key", ""),
     }
     if not fields["id"].strip():
@@ -534,6 +534,23 @@ def _parse_site(raw: object, file: Path, index: int, defaults: _Table | None) ->
     )
     t.done()
     return spec
+
+
+def _executor(t: _Table) -> dict[str, Any]:
+    """A site's ``executor``: a kind (``"local"``) or a table naming the kind and its
+    settings (``{ kind = "slurm", conf = "/etc/slurm-a/slurm.conf", partition = "gpu" }``).
+    The kind is checked when the service builds the executor, which knows the registry."""
+    raw = t.get("executor", "simulated")
+    if isinstance(raw, str):
+        return {"executor": raw, "executor_options": {}}
+    if not isinstance(raw, dict) or not isinstance(raw.get("kind"), str):
+        raise t.fail(
+            "executor",
+            f"executor must be a kind or a table with a kind, found {raw!r}",
+            'write executor = "local" or executor = { kind = "slurm", conf = "..." }',
+        )
+    options = {k: v for k, v in raw.items() if k != "kind"}
+    return {"executor": raw["kind"], "executor_options": options}
 
 
 def _parse_doc(path: Path) -> _Doc:

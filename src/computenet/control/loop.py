@@ -21,7 +21,8 @@ from typing import Any
 
 from computenet.control import feeds as feeds_mod
 from computenet.errors import ComputenetError
-from computenet.executors.base import Executor, make_executor
+from computenet.executors.base import Dispatch, Executor
+from computenet.executors.registry import make_executor
 from computenet.settings import Settings
 from computenet.store.models import JobRow
 from computenet.store.repository import Repository, now_s
@@ -47,7 +48,9 @@ class ControlLoop:
         self.network = network
         self.owner = "loop-" + uuid.uuid4().hex[:8]
         self.executors: dict[str, Executor] = executors or {
-            settings.executor: make_executor(settings.executor, settings.home)
+            settings.executor: make_executor(
+                settings.executor, FALLBACK_SITE, {}, settings.home, source="--executor"
+            )
         }
         self._feeds_key: Any = None
         self._feeds_view: tuple[Any, dict[str, Any]] = (network, {})
@@ -241,10 +244,27 @@ class ControlLoop:
                 dispatch_id = r.dispatch_id or f"{r.id}-{uuid.uuid4().hex[:8]}"
                 if r.dispatch_id is None and not self.repo.set_dispatch(r.id, name, dispatch_id):
                     continue  # someone else recorded a dispatch meanwhile
-                executor.submit(dispatch_id, r.id, r.command)
+                executor.submit(self._dispatch(r, dispatch_id))
                 self.repo.transition(r.id, "running")
         finally:
             self.repo.release([r.id for r in rows], self.owner)
+
+    @staticmethod
+    def _dispatch(r: JobRow, dispatch_id: str) -> Dispatch:
+        walltime_s = (
+            r.end_s - r.start_s
+            if r.start_s is not None and r.end_s is not None
+            else int(r.duration_h * 3600)
+        )
+        return Dispatch(
+            request_id=dispatch_id,
+            job_id=r.id,
+            tenant_id=r.tenant_id,
+            command=r.command,
+            accelerators=r.accelerators,
+            accelerator=r.accelerator,
+            walltime_s=max(1, walltime_s),
+        )
 
     def reconcile(self) -> None:
         """Finish running jobs whose process ended; kill the processes of cancelled ones."""
@@ -253,10 +273,10 @@ class ControlLoop:
             if executor is None or r.dispatch_id is None:
                 continue
             if r.state == "cancelled":
-                executor.cancel(r.dispatch_id)
+                executor.cancel(r.dispatch_id, None)
                 self.repo.set_fields(r.id, exit_code=-9, message="killed on cancel")
                 continue
-            status = executor.poll(r.dispatch_id)
+            status = executor.poll(r.dispatch_id, None)
             if status.status in ("succeeded", "failed"):
                 self.repo.transition(
                     r.id, status.status, exit_code=status.exit_code, message=status.message or None

@@ -14,31 +14,49 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, ClassVar
 
-from computenet.executors.base import Capabilities, ExecStatus
+from computenet.executors.base import Capabilities, Dispatch, ExecStatus
+from computenet.executors.registry import register
 
 
+@register("local")
 class LocalExecutor:
-    name = "local"
-    capabilities = Capabilities(runs_commands=True, can_cancel=True, survives_restart=True)
+    kind: ClassVar[str] = "local"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        runs_commands=True,
+        cancel=True,
+        checkpoint_signal=False,
+        logs=True,
+        survives_restart=True,
+        binds_accelerators=False,
+    )
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, site_id: str, options: Mapping[str, Any], home: Path) -> None:
+        self.site_id = site_id
+        self.options = dict(options)
+        self.root = Path(home) / "jobs"
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def heartbeat(self) -> None:
+        """This machine always answers while the service runs on it."""
 
     def _dir(self, request_id: str) -> Path:
         return self.root / request_id
 
-    def submit(self, request_id: str, job_id: str, command: str | None) -> None:
+    def submit(self, dispatch: Dispatch) -> str:
         """Start the command under ``request_id``, at most once however often this is
         called and wherever the caller died before: the wrapper shell itself claims the
         run with an atomic ``mkdir started`` before it runs anything, so of two wrappers
         launched for one request id (a restart repeating a dispatch) only one runs it."""
+        request_id, command = dispatch.request_id, dispatch.command
+        local_id = f"local:{self.site_id}:{request_id}"
         d = self._dir(request_id)
         d.mkdir(parents=True, exist_ok=True)
         if (d / "started").exists() or (d / "exit_code").exists():
-            return  # already claimed: nothing to launch
+            return local_id  # already claimed: nothing to launch
         # No command: a placeholder that succeeds, so a bare submission still runs end to end.
         cmd = command or "echo 'computenet: job has no command; nothing to run'"
         # The wrapper claims the run, records its pid (the process group cancel kills),
@@ -53,7 +71,7 @@ class LocalExecutor:
             "rc=$?\n"
             "echo $rc > exit_code.tmp && mv exit_code.tmp exit_code\n"
         )
-        env = dict(os.environ, COMPUTENET_JOB_ID=job_id)
+        env = dict(os.environ, COMPUTENET_JOB_ID=dispatch.job_id)
         with (d / "output.log").open("ab") as out:
             proc = subprocess.Popen(
                 ["/bin/sh", "-c", wrapper],
@@ -65,8 +83,9 @@ class LocalExecutor:
                 env=env,
             )
         self._procs[request_id] = proc
+        return local_id
 
-    def cancel(self, request_id: str) -> None:
+    def cancel(self, request_id: str, local_id: str | None = None) -> None:
         """Mark the run cancelled, then kill its process group. In this order, a wrapper
         that has not yet written its pid sees the mark and never runs the command."""
         d = self._dir(request_id)
@@ -81,7 +100,7 @@ class LocalExecutor:
         if proc is not None:
             proc.wait()
 
-    def poll(self, request_id: str) -> ExecStatus:
+    def poll(self, request_id: str, local_id: str | None = None) -> ExecStatus:
         d = self._dir(request_id)
         if not d.exists():
             return ExecStatus("unknown", message="never started here")
@@ -101,7 +120,7 @@ class LocalExecutor:
                 return ExecStatus("running")
             if not code_file.exists():  # it may have recorded its code since we looked
                 return ExecStatus("failed", message="process vanished without an exit code")
-            return self.poll(request_id)
+            return self.poll(request_id, local_id)
         if (d / "started").exists() or (proc is not None and proc.returncode is None):
             return ExecStatus("running")  # the wrapper is starting
         if proc is not None:
@@ -111,7 +130,7 @@ class LocalExecutor:
     def log_path(self, request_id: str) -> Path:
         return self._dir(request_id) / "output.log"
 
-    def output(self, request_id: str, max_bytes: int) -> tuple[str, bool]:
+    def output(self, request_id: str, local_id: str | None, max_bytes: int) -> tuple[str, bool]:
         """The last ``max_bytes`` of the run's output (UTF-8, undecodable bytes replaced)
         and whether anything before them was cut."""
         path = self.log_path(request_id)

@@ -105,7 +105,8 @@ def get_output(job_id: str, request: Request, who: Who) -> dict[str, object]:
     if dispatch is not None and dispatch[0] == "local":
         from computenet.executors.local import LocalExecutor
 
-        text, truncated = LocalExecutor(st.settings.home / "jobs").output(dispatch[1], OUTPUT_BYTES)
+        local = LocalExecutor("local", {}, st.settings.home)
+        text, truncated = local.output(dispatch[1], None, OUTPUT_BYTES)
     return {"job_id": job["id"], "output": text, "truncated": truncated}
 
 
