@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from beds.k8s_fake import ApiError, FakeKubernetes, validate_job
+from computenet.catalog import load_network
 from computenet.errors import (
     ExecutorRefused,
     ExecutorUnavailable,
@@ -432,3 +433,35 @@ def test_a_silent_server_is_unavailable_after_the_timeout() -> None:
         for conn in accepted:
             conn.close()
         listener.close()
+
+
+def test_a_network_file_site_runs_on_the_fake(fake: FakeKubernetes, tmp_path: Path) -> None:
+    """The executor table of a site in a network file reaches the executor intact (nested
+    tables included), and the site's pool type selects the nodes."""
+    net = tmp_path / "net.toml"
+    net.write_text(
+        f"""
+name = "k8s"
+usd_to_cny = 7.0
+[[sites]]
+id = "east"
+latitude = 30.0
+longitude = 120.0
+role = "east"
+pue = 1.2
+price = {{ kind = "constant", value = 0.5 }}
+carbon = {{ kind = "constant", value = 500.0 }}
+pools = [{{ accelerator = "H100", count = 64 }}]
+executor = {{ kind = "kubernetes", host = "{fake.url}", namespace = "{NS}", queue = "team-a", \
+accelerator_label = "nvidia.com/gpu.product", \
+accelerator_values = {{ H100 = "NVIDIA-H100-80GB-HBM3" }}, grace_s = 60 }}
+""",
+        encoding="utf-8",
+    )
+    (site,) = load_network(net).sites
+    ex = make_executor(site.executor, site.id, site.executor_options, tmp_path)
+    ex.submit(dispatch("netfile-1", accelerator=site.pools[0].accelerator, walltime_s=600))
+    stored = fake.get_job(NS, job_name("netfile-1"))
+    pod = stored["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
+    assert stored["spec"]["activeDeadlineSeconds"] == 660
