@@ -172,6 +172,8 @@ def _pod_problems(where: str, pod: dict[str, Any]) -> Iterator[tuple[str, str]]:
     if policy not in ("Never", "OnFailure"):
         yield f"{where}.restartPolicy", f'Unsupported value: "{policy}": "OnFailure", "Never"'
     yield from _label_problems(f"{where}.nodeSelector", pod.get("nodeSelector") or {})
+    for i, toleration in enumerate(pod.get("tolerations") or []):
+        yield from _toleration_problems(f"{where}.tolerations[{i}]", toleration)
     names = set()
     for i, container in enumerate(pod.get("containers") or []):
         at = f"{where}.containers[{i}]"
@@ -187,6 +189,26 @@ def _pod_problems(where: str, pod: dict[str, Any]) -> Iterator[tuple[str, str]]:
             if not _ENV_VAR_NAME.match(env.get("name", "")):
                 yield f"{at}.env[{j}].name", f"Invalid value: {env.get('name')!r}"
         yield from _resource_problems(f"{at}.resources", container.get("resources") or {})
+
+
+def _toleration_problems(where: str, toleration: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    key, operator = toleration.get("key", ""), toleration.get("operator", "Equal")
+    if key and not _qualified(key):
+        yield f"{where}.key", f"Invalid value: {json.dumps(key)}: {_QUALIFIED_NAME_RULE}"
+    if operator not in ("Equal", "Exists"):
+        yield f"{where}.operator", f'Unsupported value: "{operator}": "Equal", "Exists"'
+    if operator == "Exists" and toleration.get("value"):
+        yield f"{where}.operator", "Invalid value: value must be empty when `operator` is 'Exists'"
+    if not key and operator != "Exists":
+        yield f"{where}.operator", "Invalid value: operator must be Exists when `key` is empty"
+    effect = toleration.get("effect", "")
+    if effect not in ("", "NoSchedule", "PreferNoSchedule", "NoExecute"):
+        yield f"{where}.effect", f'Unsupported value: "{effect}"'
+    if "tolerationSeconds" in toleration and effect != "NoExecute":
+        yield (
+            f"{where}.effect",
+            "Invalid value: effect must be 'NoExecute' when `tolerationSeconds` is set",
+        )
 
 
 def _resource_problems(where: str, resources: dict[str, Any]) -> Iterator[tuple[str, str]]:

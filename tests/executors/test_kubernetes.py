@@ -168,6 +168,17 @@ def test_no_queue_no_accelerators_no_command() -> None:
     assert container["command"][:2] == ["/bin/sh", "-c"] and container["command"][2]
 
 
+TOLERATIONS = [
+    {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+    {"key": "pool", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"},
+    {
+        "key": "node.kubernetes.io/unreachable",
+        "operator": "Exists",
+        "effect": "NoExecute",
+        "tolerationSeconds": 300,
+    },
+    {"operator": "Exists"},
+]
 odd_text = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
     min_size=1,
@@ -197,6 +208,7 @@ label_safe = st.from_regex(r"\A[A-Za-z0-9]([-A-Za-z0-9_.]{0,20}[A-Za-z0-9])?\Z")
         max_size=3,
     ),
     resource=st.sampled_from(["nvidia.com/gpu", "amd.com/gpu", "huawei.com/Ascend910"]),
+    tolerations=st.lists(st.sampled_from(TOLERATIONS), max_size=3),
 )
 def test_every_manifest_is_valid_for_kubernetes(
     request_id: str,
@@ -209,8 +221,10 @@ def test_every_manifest_is_valid_for_kubernetes(
     queue: str | None,
     selector: dict[str, str],
     resource: str,
+    tolerations: list[dict[str, Any]],
 ) -> None:
     raw: dict[str, Any] = {"node_selector": selector, "resource": resource}
+    raw["tolerations"] = tolerations
     raw |= {"queue": queue, "accelerator_label": "nvidia.com/gpu.product"} if queue else {}
     site = KubernetesOptions.parse("east", raw)
     d = Dispatch(request_id, job_id, tenant_id, command, gang, accelerator, walltime_s)
@@ -242,6 +256,10 @@ def test_the_fake_refuses_what_a_server_refuses() -> None:
     with pytest.raises(ApiError) as rules:
         validate_job(job, NS, K8S_VERSION)
     assert rules.value.code == 422 and "metadata.labels" in rules.value.body["message"]
+    job = job_manifest(dispatch(), options())
+    job["spec"]["template"]["spec"]["tolerations"] = [{"key": "gpu", "tolerationSeconds": 5}]
+    with pytest.raises(ApiError, match="tolerations"):
+        validate_job(job, NS, K8S_VERSION)
 
 
 # -- options ------------------------------------------------------------------------------
@@ -261,6 +279,9 @@ def test_the_fake_refuses_what_a_server_refuses() -> None:
         ({"host": "http://h:1", "kubeconfig": "~/.kube/config"}, "kubeconfig"),
         ({"env_allow": ["A-B"]}, "env_allow"),
         ({"nmespace": "x"}, "nmespace"),
+        ({"tolerations": [{"key": "gpu", "operator": "Exists", "value": "x"}]}, "tolerations"),
+        ({"tolerations": [{"key": "gpu", "tolerationSeconds": 5}]}, "tolerations"),
+        ({"tolerations": [{"effect": "NoSchedule"}]}, "tolerations"),
     ],
 )
 def test_bad_options_name_the_key_and_the_fix(raw: dict[str, Any], key: str) -> None:

@@ -78,9 +78,9 @@ class KubernetesExecutor:
     # -- the interface --------------------------------------------------------------------
 
     def heartbeat(self) -> None:
-        """A one-item list of Jobs in the namespace: proves the server answers, our
-        credentials work and the namespace is there (``/version`` is public, so it would
-        pass with expired credentials)."""
+        """A one-item list of Jobs in the namespace: proves the server answers and our
+        credentials may read Jobs there (``/version`` is public, so it would pass with
+        expired credentials). Any refusal here counts as the site being unavailable."""
         self._call(
             "list Jobs",
             lambda t: self._batch.list_namespaced_job(
@@ -211,7 +211,8 @@ class KubernetesExecutor:
         pods = self._pods(name)
         if not pods:
             return None
-        newest = max(pods, key=lambda p: (p.metadata.creation_timestamp or 0, p.metadata.name))
+        # A retried or rescheduled pod is newer; its log is the one that matters now.
+        newest = max(pods, key=lambda p: (_created(p), p.metadata.name))
         return str(newest.metadata.name)
 
     def _exit_code(self, name: str) -> int | None:
@@ -323,6 +324,11 @@ def _api_client(client: Any, site_id: str, options: KubernetesOptions) -> Any:
     # One quick retry of a dropped connection; a dead server must be reported, not awaited.
     configuration.retries = 1
     return client.ApiClient(configuration)
+
+
+def _created(obj: Any) -> str:
+    stamp = obj.metadata.creation_timestamp
+    return "" if stamp is None else stamp.isoformat()
 
 
 def _annotation(obj: Any, key: str) -> str | None:

@@ -54,6 +54,8 @@ _NAME_PART = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")  # of a l
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")  # <= 63
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 LABEL_MAX = 63
+_TOLERATION_KEYS = frozenset({"key", "operator", "value", "effect", "tolerationSeconds"})
+_TAINT_EFFECTS = frozenset({"NoSchedule", "PreferNoSchedule", "NoExecute"})
 _HASH_CHARS = 10  # 40 bits of sha256: a collision is checked against the annotation anyway
 
 DEFAULT_TTL_S = 7 * 24 * 3600  # finished Jobs stay a week, long past any reconcile
@@ -71,6 +73,7 @@ class KubernetesOptions:
     node_selector: Mapping[str, str] = field(default_factory=dict)  # for every Job
     accelerator_label: str | None = None  # node label that names the accelerator type
     accelerator_values: Mapping[str, str] = field(default_factory=dict)  # pool type -> value
+    tolerations: tuple[Mapping[str, Any], ...] = ()  # e.g. for GPU nodes tainted NoSchedule
     queue: str | None = None  # Kueue LocalQueue in ``namespace``
     grace_s: int = DEFAULT_GRACE_S  # added to the planned walltime: activeDeadlineSeconds
     ttl_s: int = DEFAULT_TTL_S  # ttlSecondsAfterFinished
@@ -93,6 +96,7 @@ class KubernetesOptions:
             node_selector=check.selector("node_selector"),
             accelerator_label=check.optional_qualified_name("accelerator_label"),
             accelerator_values=check.value_map("accelerator_values"),
+            tolerations=check.tolerations("tolerations"),
             queue=check.optional_label_value("queue"),
             grace_s=check.count("grace_s", DEFAULT_GRACE_S),
             ttl_s=check.count("ttl_s", DEFAULT_TTL_S),
@@ -195,6 +199,8 @@ def _pod_spec(dispatch: Dispatch, options: KubernetesOptions) -> dict[str, Any]:
     selector = node_selector(dispatch, options)
     if selector:
         spec["nodeSelector"] = selector
+    if options.tolerations:
+        spec["tolerations"] = [dict(t) for t in options.tolerations]
     return spec
 
 
@@ -340,6 +346,34 @@ class _OptionReader:
             if not isinstance(v, str) or not is_label_value(v):
                 raise self.fail(key, f"{k} = {v!r} is not a valid label value", fix)
         return dict(table)
+
+    def tolerations(self, key: str) -> tuple[dict[str, Any], ...]:
+        fix = (
+            f'write {key} = [{{ key = "nvidia.com/gpu", operator = "Exists", '
+            'effect = "NoSchedule" }]'
+        )
+        items = self._get(key, list, [], fix)
+        for item in items:
+            if not isinstance(item, dict) or set(item) - _TOLERATION_KEYS:
+                raise self.fail(key, f"{item!r} is not a toleration", fix)
+            if item.get("operator", "Equal") not in ("Equal", "Exists"):
+                raise self.fail(key, f"operator {item['operator']!r} is not Equal or Exists", fix)
+            if item.get("effect", "NoSchedule") not in _TAINT_EFFECTS:
+                raise self.fail(key, f"effect {item['effect']!r} is not a taint effect", fix)
+            seconds = item.get("tolerationSeconds", 0)
+            texts = [item.get(k, "") for k in ("key", "value", "operator", "effect")]
+            if not all(isinstance(t, str) for t in texts) or type(seconds) is not int:
+                raise self.fail(key, f"{item!r}: key, value, operator and effect are text", fix)
+            # The API server's own rules for a toleration, checked here at load time.
+            if item.get("key") and not is_qualified_name(item["key"]):
+                raise self.fail(key, f"{item['key']!r} is not a valid taint key", fix)
+            if not item.get("key") and item.get("operator") != "Exists":
+                raise self.fail(key, f"{item!r}: a toleration without a key needs Exists", fix)
+            if item.get("operator") == "Exists" and item.get("value"):
+                raise self.fail(key, f"{item!r}: operator Exists takes no value", fix)
+            if "tolerationSeconds" in item and item.get("effect") != "NoExecute":
+                raise self.fail(key, f"{item!r}: tolerationSeconds needs NoExecute", fix)
+        return tuple(dict(item) for item in items)
 
     def count(self, key: str, default: int, *, minimum: int = 0) -> int:
         fix = f"write {key} = {default} (a whole number of at least {minimum})"
