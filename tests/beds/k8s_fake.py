@@ -286,6 +286,8 @@ class FakeKubernetes:
         self.pods: dict[tuple[str, str], dict[str, Any]] = {}
         self.logs: dict[tuple[str, str], str] = {}
         self.created = 0  # Jobs created (a repeat of the same dispatch must not add one)
+        # (verb, resource) pairs RBAC refuses, as for a service account lacking a Role rule.
+        self.forbidden: set[tuple[str, str]] = set()
         self.lock = threading.Lock()
         self._serial = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
@@ -323,6 +325,28 @@ class FakeKubernetes:
         return f"http://{host}:{port}"
 
     # -- the API ---------------------------------------------------------------------------
+
+    def authorize(self, method: str, path: str) -> None:
+        """403 as RBAC answers, for the (verb, resource) pairs in ``forbidden``."""
+        jobs, pods = _JOBS.match(path), _PODS.match(path)
+        match = jobs or pods
+        if match is None:
+            return
+        namespace, name = match.group(1), match.group(2)
+        resource = "jobs" if jobs else ("pods/log" if pods and pods.group(3) else "pods")
+        verbs = {"POST": "create", "DELETE": "delete"}
+        verb = verbs.get(method) or ("get" if name and resource != "pods/log" else "list")
+        verb = "get" if resource == "pods/log" else verb
+        if (verb, resource) in self.forbidden:
+            group = "batch" if jobs else ""
+            raise ApiError(
+                403,
+                "Forbidden",
+                f'{resource} is forbidden: User "system:serviceaccount:computenet:computenet" '
+                f'cannot {verb} resource "{resource}" in API group "{group}" in the namespace '
+                f'"{namespace}"',
+                kind=resource,
+            )
 
     def create_job(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         validate_job(body, namespace, self.version)
@@ -598,6 +622,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
         api = self.api
+        api.authorize(method, path)
         if path == "/version" and method == "GET":
             major, minor = api.version.split(".")[:2]
             return 200, {"major": major, "minor": minor, "gitVersion": f"v{api.version}.0-fake"}

@@ -486,3 +486,26 @@ accelerator_values = {{ H100 = "NVIDIA-H100-80GB-HBM3" }}, grace_s = 60 }}
     pod = stored["spec"]["template"]["spec"]
     assert pod["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
     assert stored["spec"]["activeDeadlineSeconds"] == 660
+
+
+def test_a_forbidden_list_is_the_sites_trouble_and_a_forbidden_create_the_jobs(
+    fake: FakeKubernetes,
+) -> None:
+    """RBAC refusing to list Jobs says nothing against one job: ExecutorUnavailable (the
+    site may be marked down). Refusing to create one fails that job with the server's
+    words (a quota or a policy says 403 too)."""
+    ex = executor(fake)
+    fake.forbidden.add(("list", "jobs"))
+    try:
+        with pytest.raises(ExecutorUnavailable, match="cannot list resource"):
+            ex.heartbeat()
+        with pytest.raises(ExecutorUnavailable):
+            ex.poll("rbac-1", None)
+    finally:
+        fake.forbidden.clear()
+    fake.forbidden.add(("create", "jobs"))
+    try:
+        with pytest.raises(ExecutorRefused, match=r"403.*cannot create resource"):
+            ex.submit(dispatch("rbac-1"))
+    finally:
+        fake.forbidden.clear()

@@ -8,10 +8,11 @@ creates no second Job; its name is derived from the request id too, so two submi
 past the lookup meet at the API server's ``409 AlreadyExists``. The site-local id is
 ``k8s:<site>:<namespace>/<job name>``.
 
-Errors: the API server refusing a Job (4xx: invalid, forbidden by a quota or a policy) is
-``ExecutorRefused`` with the server's own message; a server that does not answer, answers
-5xx, 401 (credentials) or 429 (throttled) is ``ExecutorUnavailable``, and the work is
-retried.
+Errors: the API server refusing to create a Job (4xx: invalid, forbidden by a quota or a
+policy) is ``ExecutorRefused`` with the server's own message, and that job fails alone; a
+server that does not answer, answers 5xx, 401 (credentials) or 429 (throttled), or refuses
+a list, read or delete (a site's RBAC, not a job's fault) is ``ExecutorUnavailable``, and
+the work is retried.
 
 Not run against a live cluster here: tested against an in-process fake of the endpoints it
 calls (``tests/beds/k8s_fake.py``) and with every manifest validated offline against the
@@ -44,7 +45,7 @@ from computenet.executors.registry import register
 
 T = TypeVar("T")
 
-# HTTP statuses that say nothing about the job itself: the same call may work later.
+# Statuses of a create that say nothing about the Job itself: the same call may work later.
 _RETRYABLE = frozenset({401, 408, 429})
 _LOG_CHUNK_BYTES = 64 * 1024
 
@@ -80,13 +81,12 @@ class KubernetesExecutor:
     def heartbeat(self) -> None:
         """A one-item list of Jobs in the namespace: proves the server answers and our
         credentials may read Jobs there (``/version`` is public, so it would pass with
-        expired credentials). Any refusal here counts as the site being unavailable."""
+        expired credentials)."""
         self._call(
             "list Jobs",
             lambda t: self._batch.list_namespaced_job(
                 self.options.namespace, limit=1, _request_timeout=t
             ),
-            refused_as_unavailable=True,
         )
 
     def submit(self, dispatch: Dispatch) -> str:
@@ -102,6 +102,7 @@ class KubernetesExecutor:
                 self.options.namespace, manifest, _request_timeout=t
             ),
             tolerate=(409,),
+            refusal_fails_job=True,
         )
         if created is None:
             # 409: created by a racing submit since our lookup; it must be this request's.
@@ -230,10 +231,12 @@ class KubernetesExecutor:
         call: Callable[[Any], T],
         *,
         tolerate: tuple[int, ...] = (),
-        refused_as_unavailable: bool = False,
+        refusal_fails_job: bool = False,
     ) -> T | None:
         """Run one API call with the site's timeout; None when the server answers one of the
-        ``tolerate`` statuses; its other failures become our errors."""
+        ``tolerate`` statuses. Only the creation of a Job is refused for the job's own sake
+        (``refusal_fails_job``: a 4xx fails that job alone); any other failure, a 4xx to a
+        list or a read included (credentials, RBAC), is the site's, so the work is retried."""
         timeout = (self.options.timeout_s, self.options.timeout_s)
         where = f"Kubernetes API of site {self.site_id}"
         try:
@@ -243,7 +246,7 @@ class KubernetesExecutor:
             if status in tolerate:
                 return None
             message = _server_message(e)
-            if status == 0 or status >= 500 or status in _RETRYABLE or refused_as_unavailable:
+            if not refusal_fails_job or status == 0 or status >= 500 or status in _RETRYABLE:
                 raise ExecutorUnavailable(f"{where}: could not {what} ({status}): {message}") from e
             raise ExecutorRefused(f"{where} refused to {what} ({status}): {message}") from e
         except self._transport_errors as e:  # refused connection, timeout, broken stream
