@@ -251,6 +251,8 @@ def test_the_fake_refuses_what_a_server_refuses() -> None:
     with pytest.raises(ApiError) as schema:
         validate_job(job, NS, K8S_VERSION)
     assert schema.value.code == 422 and "gpus" in schema.value.body["message"]
+    with pytest.raises(kubernetes_validate.ValidationError):  # the same verdict, uncached
+        kubernetes_validate.validate(job, K8S_VERSION, strict=True)
     job = job_manifest(dispatch(), options())
     job["metadata"]["labels"][REQUEST_LABEL] = "not a label value"
     with pytest.raises(ApiError) as rules:
