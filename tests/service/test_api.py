@@ -242,7 +242,9 @@ def test_sites_and_posted_feeds(client: TestClient) -> None:
     sites = client.get("/v1/sites", headers=auth(tok)).json()
     guian = next(s for s in sites if s["id"] == "guian")
     assert guian["accelerators"] == {"A100": 128, "H20": 128} and guian["feed"] is None
-    assert guian["executor"] == "local" and guian["price_cny_per_kwh_now"] > 0
+    # The catalog's sites are simulated unless the operator runs them with `--executor local`.
+    assert guian["executor"] == "simulated" and guian["price_cny_per_kwh_now"] > 0
+    assert guian["capabilities"]["runs_commands"] is False
     t0 = (int(time.time()) // 3600 - 1) * 3600
     feed = {
         "capacity": {"A100": 16},

@@ -35,8 +35,12 @@ def serve(
         float, typer.Option(help="carbon price in the objective, CNY per tonne CO2")
     ] = 0.0,
     executor: Annotated[
-        str, typer.Option(help="executor for sites the service has no executor of its own for")
-    ] = "local",
+        str,
+        typer.Option(
+            help="executor of the sites whose network file says `simulated` (all built-in "
+            "sites): `simulated` runs nothing; `local` runs their jobs' commands on this machine"
+        ),
+    ] = "simulated",
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "warning",
 ) -> None:
     """Start the service: applies database migrations, then serves /v1 and runs the loop.
