@@ -92,7 +92,9 @@ def test_healthz_follows_the_loop_and_the_sites(db_url: str, tmp_path: Path) -> 
         st.loop.tick = broken
         r = until(client, lambda r: r.status_code == 503, "noticed the stalled loop")
         assert r.json()["status"].startswith("no loop tick completed for")
-        errors = re.search(r"computenet_loop_tick_errors_total (\S+)", client.get("/metrics").text)
+        errors = re.search(
+            r"^computenet_loop_tick_errors_total (\S+)$", client.get("/metrics").text, re.M
+        )
         assert errors is not None and float(errors.group(1)) > 0
 
 
