@@ -194,6 +194,33 @@ def test_with_no_site_that_runs_commands_a_command_fails_saying_how(
     assert j["state"] == "failed" and "serve --executor local" in j["message"]
 
 
+def test_an_engine_that_does_not_answer_keeps_the_job_placed_then_starts_it_once(
+    repo: Repository, home: Path
+) -> None:
+    """``ExecutorUnavailable`` at submit: the job stays placed (same request id), the site
+    is not called again until a heartbeat answers, then the job starts, once."""
+    network, alive = two_sites(home)
+    loop = ControlLoop(repo, settings(home, site_down_after_s=3600.0), network)
+    job_id = submit(repo, "x")
+    loop.health.beat()
+    loop.plan_queued()
+    alive.unlink()  # dies between its heartbeat and the dispatch
+    loop.dispatch_due()
+    j = job(repo, job_id)
+    assert (j["state"], j["site_id"]) == ("placed", "a") and "did not answer" in j["message"]
+    assert loop.metrics.dispatch_failures.labels("a", "unavailable")._value.get() == 1
+    assert not loop.health.usable("a") and not loop.health.down_sites()
+    request_id = repo.dispatch_of(job_id)
+    loop.tick()  # still silent, not yet down: nothing moves, nothing is called
+    assert job(repo, job_id)["state"] == "placed" and repo.dispatch_of(job_id) == request_id
+    alive.touch()
+    loop.tick()
+    j = job(repo, job_id)
+    assert (j["state"], j["site_id"]) == ("running", "a")
+    assert repo.dispatch_of(job_id)[1] == request_id[1]  # type: ignore[index]
+    wait_for(lambda: len(live_runs(home, job_id)) == 1, "runs once")
+
+
 # -- failover --------------------------------------------------------------------------
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 JobState = Literal[
     "submitted",
@@ -51,14 +51,15 @@ class JobIn(BaseModel):
         description="seconds between checkpoints of a checkpointable job; default 3600",
     )
 
-    @model_validator(mode="after")
-    def _interval_needs_checkpoints(self) -> JobIn:
-        if self.checkpoint_interval_s is not None and not self.checkpointable:
+    @field_validator("checkpoint_interval_s")
+    @classmethod
+    def _interval_needs_checkpoints(cls, v: int | None, info: ValidationInfo) -> int | None:
+        if v is not None and not info.data.get("checkpointable", False):
             raise ValueError(
-                "checkpoint_interval_s is set but checkpointable is false: "
-                "set checkpointable to true or leave the interval out"
+                "set for a job that is not checkpointable: "
+                "set checkpointable to true or leave checkpoint_interval_s out"
             )
-        return self
+        return v
 
 
 class Page(BaseModel):

@@ -22,7 +22,7 @@ from computenet.control.health import Health
 from computenet.control.metrics import LoopMetrics
 from computenet.executors.base import Executor
 from computenet.settings import Settings
-from computenet.store.models import JobRow
+from computenet.store.models import JobRow, StaleRunRow
 from computenet.store.repository import Repository, now_s
 
 log = logging.getLogger("computenet.control.failover")
@@ -52,9 +52,9 @@ class Failover:
                     self._move(r, site_id)
                 except Exception:  # one job's trouble must not keep the others at a dead site
                     log.exception("moving job %s off down site %s failed", r.id, site_id)
-        for site_id in sorted(self.executors):
-            if self.health.usable(site_id):
-                self._cancel_stale_runs(site_id)
+        for run in self.repo.stale_runs():
+            if run.site_id in self.executors and self.health.usable(run.site_id):
+                self._cancel_stale_run(run)
 
     def _move(self, r: JobRow, site_id: str) -> None:
         left_behind = r.dispatch_id is not None and not self._cancel(r, site_id)
@@ -116,16 +116,16 @@ class Failover:
         share = min(1.0, checkpoints * interval_s / (r.end_s - r.start_s))
         return checkpoints, left_h * share
 
-    def _cancel_stale_runs(self, site_id: str) -> None:
-        executor = self.executors[site_id]
-        for run in self.repo.stale_runs(site_id):
-            try:
-                if executor.capabilities.cancel:
-                    executor.cancel(run.request_id, run.local_id)
-                    outcome = "cancelled: its job was planned elsewhere while the site was down"
-                else:
-                    outcome = "left to end: the site's executor cannot cancel"
-            except Exception as exc:
-                log.info("stale run %s at %s: cancel failed: %s", run.request_id, site_id, exc)
-                continue  # tried again next tick
-            self.repo.drop_stale_run(run, outcome)
+    def _cancel_stale_run(self, run: StaleRunRow) -> None:
+        """Stop a run whose job moved away while its site was down (the site answers now)."""
+        executor = self.executors[run.site_id]
+        try:
+            if executor.capabilities.cancel:
+                executor.cancel(run.request_id, run.local_id)
+                outcome = "cancelled: its job was planned elsewhere while the site was down"
+            else:
+                outcome = "left to end: the site's executor cannot cancel"
+        except Exception as exc:  # tried again next tick
+            log.info("stale run %s at %s: cancel failed: %s", run.request_id, run.site_id, exc)
+            return
+        self.repo.drop_stale_run(run, outcome)

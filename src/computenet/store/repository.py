@@ -652,9 +652,12 @@ class Repository:
             row.message = reason
             return True
 
-    def stale_runs(self, site_id: str) -> list[StaleRunRow]:
+    def stale_runs(self, site_id: str | None = None) -> list[StaleRunRow]:
+        """Stale runs at ``site_id`` (default: at every site), oldest first."""
         with self.sessions() as s:
-            q = select(StaleRunRow).where(StaleRunRow.site_id == site_id)
+            q = select(StaleRunRow)
+            if site_id is not None:
+                q = q.where(StaleRunRow.site_id == site_id)
             return list(s.scalars(q.order_by(StaleRunRow.id)))
 
     def drop_stale_run(self, run: StaleRunRow, outcome: str) -> None:
