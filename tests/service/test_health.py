@@ -5,6 +5,7 @@ executor settings stop the service at start, naming the site."""
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from tests.netkit import network_file
-from tests.service import engines  # noqa: F401  (registers the test executors)
+from tests.service import engines  # registers the test executors
 
 from computenet.api.app import create_app
 from computenet.errors import InputError, UnknownNameError
@@ -30,16 +31,14 @@ def killable_sites(home: Path) -> tuple[str, list[Path]]:
 
 
 def service(db_url: str, home: Path, network: str, **kw: Any) -> Settings:
-    return Settings(
-        db_url=db_url,
-        home=home,
-        network=network,
+    """A fast loop; heartbeats every tick; one silent heartbeat marks a site down."""
+    fast: dict[str, Any] = dict(
         loop_interval_s=0.05,
         heartbeat_interval_s=0.0,
         heartbeat_timeout_s=1.0,
         site_down_after_s=0.0,
-        **kw,
     )
+    return Settings(db_url=db_url, home=home, network=network, **(fast | kw))
 
 
 def until(client: TestClient, ok: Callable[[Any], bool], label: str) -> Any:
@@ -124,3 +123,47 @@ def test_a_bad_executor_stops_the_service_at_start_naming_the_site(tmp_path: Pat
     with pytest.raises(InputError) as exc2:
         create_app(service(db, tmp_path, bad))
     assert "sites.a.executor" in str(exc2.value) and "alive" in str(exc2.value)
+
+
+class HangingEngine(engines.KillableLocal):
+    """An engine whose heartbeat never returns until released (a hung controller)."""
+
+    def __init__(self, site_id: str, home: Path) -> None:
+        super().__init__(site_id, {"alive": str(home / "unused")}, home)
+        self.release = threading.Event()
+        self.calls = 0
+
+    def heartbeat(self) -> None:
+        self.calls += 1
+        self.release.wait()
+
+
+def test_a_hung_engine_does_not_stall_the_others(db_url: str, tmp_path: Path) -> None:
+    from computenet.control.health import Health
+    from computenet.control.metrics import LoopMetrics
+    from computenet.executors.simulated import SimulatedExecutor
+    from computenet.store.repository import Repository, migrate, open_engine
+
+    engine = open_engine(db_url)
+    migrate(engine)
+    hung = HangingEngine("a", tmp_path)
+    executors = {"a": hung, "b": SimulatedExecutor("b", {}, tmp_path)}
+    s = service(db_url, tmp_path, "unused", heartbeat_timeout_s=0.2, site_down_after_s=3600.0)
+    health = Health(Repository(engine), executors, s, LoopMetrics())
+    try:
+        health.beat()  # returns after the timeout although a's heartbeat still hangs
+        a, b = health.snapshot()
+        assert not a["reachable"] and "no answer within 0.2 s" in a["message"]
+        assert b["reachable"] and b["last_heartbeat_s"] is not None
+        health.beat()  # a's first heartbeat still hangs: no second one piles up
+        assert hung.calls == 1
+        hung.release.set()
+        for _ in range(100):
+            if health._pending["a"].done():
+                break
+            time.sleep(0.02)
+        health.beat()
+        assert health.snapshot()[0]["reachable"]
+    finally:
+        hung.release.set()
+        health.close()
