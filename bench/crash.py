@@ -97,7 +97,7 @@ async def run_backend(
     ):
         home = Path(tmp)
         port = _server.free_port()
-        extra: list[str] = []
+        extra = ["--executor", "local"]  # each run prints a line in its run directory
         proc = await asyncio.to_thread(_server.start, db, home, port, extra)
         token = _server.create_tenant(port, "crash")
         subs = Clients(port, token, clients, pause_s)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -91,3 +92,26 @@ def network(
         accelerators={a.id: a for a in accelerators},
         links=links or Links(),
     )
+
+
+def network_file(path: Path, sites: dict[str, dict[str, object]]) -> str:
+    """Write a small network file: ``sites`` maps a site id to ``executor`` (a TOML value,
+    e.g. ``'"local"'`` or ``'{ kind = "slurm", conf = "..." }'``), ``a100`` (pool size) and
+    ``price`` (CNY/kWh, constant). Returns the path, for ``--network`` or ``load_network``."""
+    lines = ['name = "test"', ""]
+    for i, (sid, spec) in enumerate(sites.items()):
+        lines += [
+            "[[sites]]",
+            f'id = "{sid}"',
+            f"latitude = {30.0 + i}",
+            f"longitude = {110.0 + i}",
+            'role = "west"',
+            "pue = 1.2",
+            'price = { kind = "constant", value = ' + str(spec.get("price", 0.5)) + " }",
+            'carbon = { kind = "constant", value = 500.0 }',
+            'pools = [{ accelerator = "A100", count = ' + str(spec.get("a100", 4)) + " }]",
+            "executor = " + str(spec.get("executor", '"simulated"')),
+            "",
+        ]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return str(path)

@@ -53,6 +53,20 @@ class Settings:
     # Placement policy of the engine, and the carbon price (CNY per tonne CO2) in its objective.
     policy: str = "greedy"
     carbon_price_cny_per_t: float = 0.0
-    # Executor for sites whose own (catalog) executor this service does not run: the
-    # built-in network's sites say "simulated", so on one machine they all run locally.
-    executor: str = "local"
+    # Executor for the sites whose network file says ``simulated`` (every site of the
+    # built-in catalog): ``simulated`` runs nothing; ``local`` runs their jobs' commands on
+    # this machine, so it is off unless the operator asks for it (``serve --executor local``).
+    executor: str = "simulated"
+    # Health and failover: every ``heartbeat_interval_s`` each site's executor is asked
+    # whether its engine answers, waiting at most ``heartbeat_timeout_s`` (in threads, so one
+    # silent engine does not stall the others); a site silent for ``site_down_after_s`` is
+    # marked down and its jobs are planned elsewhere. 10 s + 30 s leaves a failed site's
+    # jobs well inside the 2-minute failover target (a tick plans and dispatches them).
+    heartbeat_interval_s: float = 10.0
+    heartbeat_timeout_s: float = 5.0
+    site_down_after_s: float = 30.0
+    # /healthz answers 503 when this process runs the loop and no tick has completed for
+    # this long (a tick normally completes every ``loop_interval_s``).
+    loop_stale_after_s: float = 30.0
+    # How often a checkpointable job that names no interval saves (the engine's default).
+    checkpoint_interval_s: int = 3600

@@ -242,7 +242,9 @@ def test_sites_and_posted_feeds(client: TestClient) -> None:
     sites = client.get("/v1/sites", headers=auth(tok)).json()
     guian = next(s for s in sites if s["id"] == "guian")
     assert guian["accelerators"] == {"A100": 128, "H20": 128} and guian["feed"] is None
-    assert guian["executor"] == "local" and guian["price_cny_per_kwh_now"] > 0
+    # The catalog's sites are simulated unless the operator runs them with `--executor local`.
+    assert guian["executor"] == "simulated" and guian["price_cny_per_kwh_now"] > 0
+    assert guian["capabilities"]["runs_commands"] is False
     t0 = (int(time.time()) // 3600 - 1) * 3600
     feed = {
         "capacity": {"A100": 16},
@@ -268,3 +270,18 @@ def test_sites_and_posted_feeds(client: TestClient) -> None:
     assert client.get("/v1/sites/mars", headers=auth(tok)).status_code == 404
     log = client.get("/v1/audit?object_id=guian", headers=auth(ADMIN)).json()
     assert [e["action"] for e in log] == ["site.feed", "site.feed"]
+
+
+def test_checkpointable_jobs_and_their_interval(client: TestClient) -> None:
+    tok = tenant(client, "acme")
+    body = MINIMAL | {"checkpointable": True, "checkpoint_interval_s": 600}
+    job = client.post("/v1/jobs", json=body, headers=auth(tok)).json()
+    assert job["checkpointable"] is True and job["checkpoint_interval_s"] == 600
+    assert client.get(f"/v1/jobs/{job['id']}", headers=auth(tok)).json() == job
+    plain = client.post("/v1/jobs", json=MINIMAL, headers=auth(tok)).json()
+    assert plain["checkpointable"] is False and plain["checkpoint_interval_s"] is None
+    r = client.post("/v1/jobs", json=MINIMAL | {"checkpoint_interval_s": 600}, headers=auth(tok))
+    assert r.status_code == 422 and r.json()["fields"][0]["field"] == "checkpoint_interval_s"
+    assert "checkpointable" in r.json()["fields"][0]["reason"]
+    r = client.post("/v1/jobs", json=body | {"checkpoint_interval_s": 5}, headers=auth(tok))
+    assert r.status_code == 422 and r.json()["fields"][0]["field"] == "checkpoint_interval_s"

@@ -29,6 +29,7 @@ def server(tmp_path: Path) -> Iterator[str]:
     env = dict(os.environ, COMPUTENET_HOME=str(tmp_path), COMPUTENET_ADMIN_TOKEN=ADMIN)
     log = (tmp_path / "server.log").open("wb")
     cmd = [sys.executable, "-m", "computenet.cli.main", "serve", "--port", str(port)]
+    cmd += ["--executor", "local"]  # the jobs' commands run on this machine
     proc = subprocess.Popen([*cmd, "--policy", "cheapest-now"], env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:

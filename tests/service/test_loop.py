@@ -37,6 +37,9 @@ def repo(db_url: str) -> Repository:
 
 
 def settings(home: Path, **kw: object) -> Settings:
+    """Loop settings; sites run their jobs with the ``local`` executor (``serve --executor
+    local``) unless ``executor`` says otherwise."""
+    kw.setdefault("executor", "local")
     return Settings(db_url="unused", home=home, run_loop=False, **kw)  # type: ignore[arg-type]
 
 
@@ -119,7 +122,8 @@ def test_restart_keeps_polling_a_process_it_did_not_start(repo: Repository, tmp_
 class CountingExecutor:
     """Records every start; like the local executor, a repeated request id starts nothing."""
 
-    name: str = "local"
+    kind: str = "counting"
+    site_id: str = "local"
     capabilities: Capabilities = field(
         default_factory=lambda: Capabilities(True, True, False, False, True, False)
     )
@@ -365,15 +369,25 @@ def test_submitted_over_http_runs_and_its_output_is_served(db_url: str, tmp_path
 
     from computenet.api.app import create_app
 
-    s = Settings(db_url=db_url, home=tmp_path, admin_token=ADMIN, run_loop=False)
+    s = Settings(
+        db_url=db_url, home=tmp_path, admin_token=ADMIN, run_loop=False, executor="local"
+    )
     with TestClient(create_app(s)) as client:
         admin = {"Authorization": f"Bearer {ADMIN}"}
         tok = client.post("/v1/tenants", json={"name": "acme"}, headers=admin).json()["token"]
         h = {"Authorization": f"Bearer {tok}"}
-        body = {"name": "hi", "accelerators": 1, "duration_h": 0.01, "command": "echo hi; exit 0"}
+        body = {
+            "name": "hi",
+            "accelerators": 1,
+            "duration_h": 0.01,
+            "deadline_s": now_s() + 300,
+            "command": "echo hi; exit 0",
+        }
         job = client.post("/v1/jobs", json=body, headers=h).json()
         assert client.get(f"/v1/jobs/{job['id']}/output", headers=h).json()["output"] == ""
-        loop = ControlLoop(client.app.state.service.repo, s, network=None)  # type: ignore[attr-defined]
+        st = client.app.state.service  # type: ignore[attr-defined]
+        # The loop the app would run: the app's network and its sites' executors.
+        loop = ControlLoop(st.repo, s, network=st.network, executors=st.executors)
         run_until(loop, loop.repo, job["id"], {"succeeded", "failed"})
         got = client.get(f"/v1/jobs/{job['id']}", headers=h).json()
         assert got["state"] == "succeeded" and got["exit_code"] == 0

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import text
@@ -20,6 +22,8 @@ from computenet.api.errors import error_json
 from computenet.api.routers import admin, datasets, jobs, sites
 from computenet.api.schemas import Health
 from computenet.control.lifecycle import STATES
+from computenet.control.metrics import LoopMetrics
+from computenet.control.sites import build_site_executors
 from computenet.settings import Settings
 from computenet.store.repository import Repository, migrate, open_engine
 
@@ -140,6 +144,33 @@ def check_names(settings: Settings) -> None:
         raise UnknownNameError("policy", settings.policy, POLICIES, source="--policy")
 
 
+def service_health(st: ServiceState, database: str) -> dict[str, Any]:
+    """What /healthz answers: ``status`` is ``ok`` or why the service is unhealthy."""
+    now = time.time()
+    control = st.loop
+    stale_after_s = st.settings.loop_stale_after_s
+    if control is not None:
+        sites = control.health.snapshot()
+        last = control.last_tick_s
+        age_s = now - (last if last is not None else control.started_s)
+        loop = {"runs_here": True, "last_tick_s": last, "age_s": age_s}
+    else:  # another process runs the loop: what it last recorded
+        saved = st.repo.site_health()
+        sites = [dict(v, site_id=k, reachable=v["up"]) for k, v in sorted(saved.items())]
+        loop = {"runs_here": False, "last_tick_s": None, "age_s": None}
+    problems = []
+    if control is not None and age_s > stale_after_s:
+        problems.append(f"no loop tick completed for {age_s:.0f} s (limit {stale_after_s:g} s)")
+    if sites and not any(s["up"] for s in sites):
+        problems.append("every site's executor is down")
+    return {
+        "status": "; ".join(problems) or "ok",
+        "database": database,
+        "loop": dict(loop, stale_after_s=stale_after_s),
+        "sites": sites,
+    }
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app: opens the database and applies migrations now; the batch writer and
     the live loop start with the app's lifespan."""
@@ -153,12 +184,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     batcher = SubmitBatcher(repo, settings.batch_window_s, settings.batch_max)
     st = ServiceState(repo=repo, batcher=batcher, settings=settings)
     st.network = load_network_or_none(settings.network)
+    # Built now so a bad executor kind or option stops `serve` with the site and the fix.
+    st.executors = build_site_executors(st.network, settings)
 
     registry = CollectorRegistry()
     requests_total = Counter(
         "computenet_http_requests_total", "HTTP requests", ["method", "status"], registry=registry
     )
     jobs_by_state = Gauge("computenet_jobs", "jobs by state", ["state"], registry=registry)
+    loop_metrics = LoopMetrics(registry)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -168,7 +202,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.run_loop:
             from computenet.control.loop import ControlLoop
 
-            control = ControlLoop(repo, settings, st.network)
+            control = ControlLoop(
+                repo, settings, st.network, executors=st.executors, metrics=loop_metrics
+            )
+            st.loop = control
             loop_task = asyncio.create_task(control.run_forever())
         try:
             yield
@@ -177,6 +214,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 loop_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await loop_task
+                st.loop.close()
             await batcher.stop()
 
     app = FastAPI(
@@ -198,11 +236,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if st.network is not None:
         install_network_enums(app, st.network)
 
-    @app.get("/healthz", response_model=Health, tags=["ops"])
-    def healthz() -> dict[str, str]:
+    @app.get(
+        "/healthz",
+        response_model=Health,
+        tags=["ops"],
+        responses={503: {"model": Health, "description": "the loop stalled or all sites down"}},
+    )
+    def healthz() -> JSONResponse:
+        """The database answers; the loop's last completed tick (when this process runs
+        it) and each site's executor. 503 when the loop has not completed a tick for
+        ``loop_stale_after_s`` or when every site's executor is down."""
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-        return {"status": "ok", "database": engine.dialect.name}
+        body = service_health(st, engine.dialect.name)
+        return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
     @app.get(
         "/metrics",

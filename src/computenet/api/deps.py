@@ -32,7 +32,8 @@ class ServiceState:
     batcher: Any
     settings: Any
     network: Any = None
-    executors: dict[str, Any] = field(default_factory=dict)
+    executors: dict[str, Any] = field(default_factory=dict)  # site id -> its executor
+    loop: Any = None  # the ControlLoop, when this process runs it
     # token hash -> (principal, cached until monotonic time). Short TTL keeps lookups off
     # the database on the hot path while a deleted token stops working within seconds.
     cache: dict[str, tuple[Principal, float]] = field(default_factory=dict)

@@ -16,6 +16,7 @@ from computenet.errors import (
     AuthError,
     ComputenetError,
     ConflictError,
+    ExecutorUnavailable,
     ForbiddenError,
     InputError,
     NotFoundError,
@@ -30,6 +31,7 @@ STATUS: list[tuple[type[ComputenetError], int, str]] = [
     (ForbiddenError, 403, "forbidden"),
     (InputError, 422, "invalid"),
     (RateLimited, 429, "rate_limited"),
+    (ExecutorUnavailable, 503, "site_unavailable"),
 ]
 
 # Response docs for OpenAPI (so schemathesis knows these statuses are expected).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 JobState = Literal[
     "submitted",
@@ -38,6 +38,28 @@ class JobIn(BaseModel):
         default=None, max_length=8192, description="shell command the executor runs; default none"
     )
     priority: int = Field(default=0, ge=-1000, le=1000, description="higher goes first")
+    checkpointable: bool = Field(
+        default=False,
+        description="the job saves a checkpoint every checkpoint_interval_s and can resume "
+        "(COMPUTENET_RESUME=1) where its last one left off, e.g. at another site after a "
+        "failure; default false",
+    )
+    checkpoint_interval_s: int | None = Field(
+        default=None,
+        ge=60,
+        le=7 * 24 * 3600,
+        description="seconds between checkpoints of a checkpointable job; default 3600",
+    )
+
+    @field_validator("checkpoint_interval_s")
+    @classmethod
+    def _interval_needs_checkpoints(cls, v: int | None, info: ValidationInfo) -> int | None:
+        if v is not None and not info.data.get("checkpointable", False):
+            raise ValueError(
+                "set for a job that is not checkpointable: "
+                "set checkpointable to true or leave checkpoint_interval_s out"
+            )
+        return v
 
 
 class Page(BaseModel):
@@ -80,6 +102,14 @@ class JobOut(BaseModel):
     end_s: int | None
     exit_code: int | None
     message: str | None
+    executor: str | None = Field(description="the site whose executor runs it, once dispatched")
+    local_id: str | None = Field(
+        description="what the site's engine calls the run (e.g. slurm:sitea:42)"
+    )
+    checkpointable: bool
+    checkpoint_interval_s: int | None
+    work_done_h: float = Field(description="work saved by checkpoints at sites it left, hours")
+    checkpoints: int = Field(description="checkpoints it resumes from (0: from the start)")
 
 
 class JobList(BaseModel):
@@ -96,6 +126,8 @@ class Explanation(BaseModel):
     accelerator: str | None
     start_s: int | None
     end_s: int | None
+    executor: str | None = Field(description="the site whose executor runs it, once dispatched")
+    local_id: str | None = Field(description="what the site's engine calls the run")
     explanation: dict[str, Any] | None = Field(
         description="breakdown, transfers, alternatives and reason from the engine"
     )
@@ -217,12 +249,29 @@ class SiteFeedOut(BaseModel):
     updated_by: str
 
 
+class SiteHealthOut(BaseModel):
+    site_id: str
+    kind: str
+    up: bool = Field(description="false once marked down (no heartbeat for site_down_after_s)")
+    reachable: bool = Field(description="answered its last heartbeat")
+    last_heartbeat_s: int | None = Field(description="UTC epoch seconds of its last answer")
+    down_since_s: int | None
+    message: str | None = Field(description="why it did not answer")
+
+
 class SiteOut(BaseModel):
     id: str
     name: str
     hub: str
     province: str
-    executor: str = Field(description="executor that runs jobs placed here")
+    executor: str = Field(description="kind of the executor that runs jobs placed here")
+    capabilities: dict[str, bool] = Field(
+        description="what that executor can do (runs_commands, cancel, checkpoint_signal, "
+        "logs, survives_restart, binds_accelerators)"
+    )
+    health: SiteHealthOut | None = Field(
+        description="what the loop last heard from the executor; null before its first heartbeat"
+    )
     accelerators: dict[str, int] = Field(description="accelerators per type, feeds applied")
     price_cny_per_kwh_now: float | None = Field(description="electricity price now, feeds applied")
     carbon_g_per_kwh_now: float | None = Field(description="grid carbon now, feeds applied")
@@ -235,6 +284,15 @@ class ErrorOut(BaseModel):
     fields: list[dict[str, str]] = Field(default_factory=list)
 
 
+class LoopHealth(BaseModel):
+    runs_here: bool = Field(description="this process runs the control loop")
+    last_tick_s: float | None = Field(description="when its last tick completed, UTC epoch s")
+    age_s: float | None = Field(description="seconds since then (since start if none yet)")
+    stale_after_s: float = Field(description="/healthz answers 503 past this age")
+
+
 class Health(BaseModel):
-    status: str
+    status: str = Field(description="ok, or why the service is unhealthy (then 503)")
     database: str
+    loop: LoopHealth | None = None
+    sites: list[SiteHealthOut] = Field(default_factory=list)

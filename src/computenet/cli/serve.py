@@ -35,8 +35,19 @@ def serve(
         float, typer.Option(help="carbon price in the objective, CNY per tonne CO2")
     ] = 0.0,
     executor: Annotated[
-        str, typer.Option(help="executor for sites the service has no executor of its own for")
-    ] = "local",
+        str,
+        typer.Option(
+            help="executor of the sites whose network file says `simulated` (all built-in "
+            "sites): `simulated` runs nothing; `local` runs their jobs' commands on this machine"
+        ),
+    ] = "simulated",
+    heartbeat_interval: Annotated[
+        float, typer.Option(help="seconds between heartbeats to each site's executor")
+    ] = 10.0,
+    site_down_after: Annotated[
+        float,
+        typer.Option(help="seconds without a heartbeat before a site is down and its jobs move"),
+    ] = 30.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "warning",
 ) -> None:
     """Start the service: applies database migrations, then serves /v1 and runs the loop.
@@ -60,6 +71,8 @@ def serve(
         policy=policy,
         carbon_price_cny_per_t=carbon_price,
         executor=executor,
+        heartbeat_interval_s=heartbeat_interval,
+        site_down_after_s=site_down_after,
     )
     application = create_app(settings)
     # Everything built so far (framework, ORM, the network with its hourly series) lives as

@@ -5,7 +5,8 @@ registers itself when this package is imported (its client library is imported o
 an executor of its kind is built).
 """
 
-from computenet.executors import (
-    kubernetes,  # noqa: F401  (registers "kubernetes")
-    local,  # noqa: F401  (registers "local")
+from computenet.executors import (  # noqa: F401  (each import registers its kind)
+    kubernetes,
+    local,
+    simulated,
 )

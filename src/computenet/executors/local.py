@@ -71,7 +71,7 @@ class LocalExecutor:
             "rc=$?\n"
             "echo $rc > exit_code.tmp && mv exit_code.tmp exit_code\n"
         )
-        env = dict(os.environ, COMPUTENET_JOB_ID=dispatch.job_id)
+        env = dict(os.environ, **dispatch.env, COMPUTENET_JOB_ID=dispatch.job_id)
         with (d / "output.log").open("ab") as out:
             proc = subprocess.Popen(
                 ["/bin/sh", "-c", wrapper],

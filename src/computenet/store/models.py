@@ -71,6 +71,16 @@ class JobRow(Base):
     lease_until_s: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # What the site's engine calls the run (``slurm:sitea:42``): reconcile asks with it.
+    local_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # A checkpointable job saves every ``checkpoint_interval_s`` and can resume elsewhere.
+    checkpointable: Mapped[bool] = mapped_column(Boolean, default=False)
+    checkpoint_interval_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Work saved by checkpoints at sites it left (reference-accelerator hours, and how many
+    # checkpoints that is), and when its current run started.
+    work_done_h: Mapped[float] = mapped_column(Float, default=0.0)
+    checkpoints: Mapped[int] = mapped_column(Integer, default=0)
+    run_started_s: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class AuditRow(Base):
@@ -110,3 +120,30 @@ class SiteFeedRow(Base):
     carbon_g_per_kwh: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     updated_s: Mapped[int] = mapped_column(BigInteger)
     updated_by: Mapped[str] = mapped_column(String(40))
+
+
+class SiteHealthRow(Base):
+    """What the loop last heard from a site's executor. ``up`` is persisted so a site marked
+    down stays down across a restart until its engine answers again."""
+
+    __tablename__ = "site_health"
+    site_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    up: Mapped[bool] = mapped_column(Boolean)
+    last_heartbeat_s: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    down_since_s: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    updated_s: Mapped[int] = mapped_column(BigInteger)
+
+
+class StaleRunRow(Base):
+    """A run left behind at a site that went down after its job was planned elsewhere: it
+    is cancelled when the site answers again, and nothing it reports reaches the job."""
+
+    __tablename__ = "stale_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(40), index=True)
+    site_id: Mapped[str] = mapped_column(String(80), index=True)
+    request_id: Mapped[str] = mapped_column(String(40))
+    local_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    since_s: Mapped[int] = mapped_column(BigInteger)

@@ -16,13 +16,22 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, select, update
+from sqlalchemy import Engine, create_engine, delete, event, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from computenet.control.lifecycle import TERMINAL, check_transition
 from computenet.errors import ConflictError, InputError, MissingDependencyError, NotFoundError
-from computenet.store.models import AuditRow, DatasetRow, JobRow, SiteFeedRow, TenantRow, TokenRow
+from computenet.store.models import (
+    AuditRow,
+    DatasetRow,
+    JobRow,
+    SiteFeedRow,
+    SiteHealthRow,
+    StaleRunRow,
+    TenantRow,
+    TokenRow,
+)
 
 ROLES = ("admin", "provider", "tenant")
 
@@ -47,6 +56,8 @@ class JobSpec:
     datasets: tuple[str, ...] = ()
     command: str | None = None
     priority: int = 0
+    checkpointable: bool = False
+    checkpoint_interval_s: int | None = None  # how often it saves; None: the default
 
 
 @dataclass(frozen=True)
@@ -153,6 +164,12 @@ def job_dict(row: JobRow) -> dict[str, Any]:
         "end_s": row.end_s,
         "exit_code": row.exit_code,
         "message": row.message,
+        "executor": row.executor,
+        "local_id": row.local_id,
+        "checkpointable": bool(row.checkpointable),
+        "checkpoint_interval_s": row.checkpoint_interval_s,
+        "work_done_h": float(row.work_done_h or 0.0),
+        "checkpoints": int(row.checkpoints or 0),
     }
 
 
@@ -167,13 +184,16 @@ _PG_ARRAYS = {
     "command": "text",
     "priority": "int",
     "idempotency_key": "text",
+    "checkpointable": "bool",
+    "checkpoint_interval_s": "int",
 }
 _PG_INSERT = (
     "WITH j AS (INSERT INTO jobs (id, tenant_id, name, state, accelerators, duration_h, "
-    "deadline_s, accelerator_types, datasets, command, priority, idempotency_key, created_s, "
-    "updated_s) SELECT id, tenant_id, name, 'submitted', accelerators, duration_h, deadline_s, "
+    "deadline_s, accelerator_types, datasets, command, priority, idempotency_key, checkpointable, "
+    "checkpoint_interval_s, work_done_h, checkpoints, created_s, updated_s) SELECT id, "
+    "tenant_id, name, 'submitted', accelerators, duration_h, deadline_s, "
     "accelerator_types::json, datasets::json, command, priority, idempotency_key, "
-    "%(t)s, %(t)s FROM unnest("
+    "checkpointable, checkpoint_interval_s, 0, 0, %(t)s, %(t)s FROM unnest("
     + ", ".join(f"%({c})s::{t}[]" for c, t in _PG_ARRAYS.items())
     + ", %(accelerator_types)s::text[], %(datasets)s::text[]) AS u("
     + ", ".join(_PG_ARRAYS)
@@ -183,8 +203,9 @@ _PG_INSERT = (
 )
 _SQLITE_INSERT_JOB = (
     "INSERT INTO jobs (id, tenant_id, name, state, accelerators, duration_h, deadline_s, "
-    "accelerator_types, datasets, command, priority, idempotency_key, created_s, updated_s) "
-    "VALUES (?, ?, ?, 'submitted', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "accelerator_types, datasets, command, priority, idempotency_key, checkpointable, "
+    "checkpoint_interval_s, work_done_h, checkpoints, created_s, updated_s) "
+    "VALUES (?, ?, ?, 'submitted', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?)"
 )
 _SQLITE_INSERT_AUDIT = (
     "INSERT INTO audit (at_s, actor, action, object_id, detail) VALUES (?, ?, 'job.submit', ?, ?)"
@@ -217,12 +238,35 @@ def feed_dict(row: SiteFeedRow) -> dict[str, Any]:
     }
 
 
-_UNSET_FIELDS = ("site_id", "accelerator", "start_s", "end_s", "exit_code", "message")
+# What a placement and its dispatch set; cleared when a job is planned again.
+_PLACEMENT_FIELDS = (
+    "site_id",
+    "accelerator",
+    "start_s",
+    "end_s",
+    "executor",
+    "dispatch_id",
+    "local_id",
+    "run_started_s",
+    "lease_owner",
+    "lease_until_s",
+)
+
+_UNSET_FIELDS = (
+    "site_id",
+    "accelerator",
+    "start_s",
+    "end_s",
+    "exit_code",
+    "message",
+    "executor",
+    "local_id",
+)
 
 
 def _with_defaults(row: dict[str, Any]) -> dict[str, Any]:
     """A freshly inserted job as ``job_dict`` would show it (nothing placed yet)."""
-    return dict(row, **dict.fromkeys(_UNSET_FIELDS))
+    return dict(row, **dict.fromkeys(_UNSET_FIELDS), work_done_h=0.0, checkpoints=0)
 
 
 class Repository:
@@ -337,6 +381,8 @@ class Repository:
                     "command": spec.command,
                     "priority": spec.priority,
                     "idempotency_key": key,
+                    "checkpointable": spec.checkpointable,
+                    "checkpoint_interval_s": spec.checkpoint_interval_s,
                     "created_s": t,
                     "updated_s": t,
                 }
@@ -375,6 +421,8 @@ class Repository:
                     r["command"],
                     r["priority"],
                     r["idempotency_key"],
+                    r["checkpointable"],
+                    r["checkpoint_interval_s"],
                     t,
                     t,
                 )
@@ -407,6 +455,8 @@ class Repository:
                 "accelerator": row.accelerator,
                 "start_s": row.start_s,
                 "end_s": row.end_s,
+                "executor": row.executor,
+                "local_id": row.local_id,
                 "explanation": row.explanation,
             }
 
@@ -513,7 +563,7 @@ class Repository:
         with self.writes.begin() as s:
             s.execute(update(JobRow).where(JobRow.id == job_id).values(**fields))
 
-    def set_dispatch(self, job_id: str, executor: str, dispatch_id: str) -> bool:
+    def set_dispatch(self, job_id: str, site_id: str, dispatch_id: str) -> bool:
         """Record the request id BEFORE calling the executor, once, and only while the job
         is still placed (not cancelled meanwhile): a restart reuses it, so the executor sees
         the same id and never starts the job twice."""
@@ -521,19 +571,22 @@ class Repository:
             res = s.execute(
                 update(JobRow)
                 .where(JobRow.id == job_id, JobRow.dispatch_id.is_(None), JobRow.state == "placed")
-                .values(executor=executor, dispatch_id=dispatch_id)
+                .values(executor=site_id, dispatch_id=dispatch_id)
             )
             return bool(res.rowcount)  # type: ignore[attr-defined]
 
-    def dispatch_of(self, job_id: str) -> tuple[str, str] | None:
-        """``(executor, request id)`` of a dispatched job, else None."""
+    def dispatch_of(self, job_id: str) -> tuple[str, str, str | None] | None:
+        """``(site whose executor runs it, request id, site-local id)`` of a dispatched job,
+        else None."""
         with self.sessions() as s:
             row = s.execute(
-                select(JobRow.executor, JobRow.dispatch_id).where(JobRow.id == job_id)
+                select(JobRow.executor, JobRow.dispatch_id, JobRow.local_id).where(
+                    JobRow.id == job_id
+                )
             ).first()
         if row is None or row[0] is None or row[1] is None:
             return None
-        return str(row[0]), str(row[1])
+        return str(row[0]), str(row[1]), row[2]
 
     def jobs_in(self, states: Sequence[str]) -> list[JobRow]:
         with self.sessions() as s:
@@ -549,6 +602,135 @@ class Repository:
                 | ((JobRow.state == "cancelled") & JobRow.exit_code.is_(None)),
             )
             return list(s.scalars(q))
+
+    def jobs_at(self, site_id: str, states: Sequence[str]) -> list[JobRow]:
+        with self.sessions() as s:
+            q = select(JobRow).where(JobRow.site_id == site_id, JobRow.state.in_(list(states)))
+            return list(s.scalars(q.order_by(JobRow.id)))
+
+    # -- failover -----------------------------------------------------------------------
+
+    def replan_from_down_site(
+        self,
+        job_id: str,
+        site_id: str,
+        reason: str,
+        *,
+        run_left_behind: bool,
+        checkpoints_added: int = 0,
+        work_added_h: float = 0.0,
+    ) -> bool:
+        """Send a placed or running job at the down ``site_id`` back to planning, in ONE
+        transaction (a restart finds it either still there or fully moved). A running job
+        with new checkpoints passes through ``checkpointed`` and keeps the work they saved.
+        ``run_left_behind``: its run could not be cancelled there, so it is recorded as a
+        stale run to cancel when the site answers again."""
+        t = now_s()
+        with self.writes.begin() as s:
+            row = s.get(JobRow, job_id)
+            if row is None or row.site_id != site_id or row.state not in ("placed", "running"):
+                return False
+            if run_left_behind and row.dispatch_id is not None:
+                s.add(
+                    StaleRunRow(
+                        job_id=row.id,
+                        site_id=site_id,
+                        request_id=row.dispatch_id,
+                        local_id=row.local_id,
+                        since_s=t,
+                    )
+                )
+            if row.state == "running" and checkpoints_added > 0:
+                self._transition(
+                    s, row, "checkpointed", "system", site=site_id, checkpoints=checkpoints_added
+                )
+            self._transition(s, row, "submitted", "system", site=site_id, reason=reason)
+            row.work_done_h = float(row.work_done_h or 0.0) + work_added_h
+            row.checkpoints = int(row.checkpoints or 0) + checkpoints_added
+            for name in _PLACEMENT_FIELDS:
+                setattr(row, name, None)
+            row.message = reason
+            return True
+
+    def stale_runs(self, site_id: str | None = None) -> list[StaleRunRow]:
+        """Stale runs at ``site_id`` (default: at every site), oldest first."""
+        with self.sessions() as s:
+            q = select(StaleRunRow)
+            if site_id is not None:
+                q = q.where(StaleRunRow.site_id == site_id)
+            return list(s.scalars(q.order_by(StaleRunRow.id)))
+
+    def drop_stale_run(self, run: StaleRunRow, outcome: str) -> None:
+        """Forget a stale run once its site has cancelled it (audited on its job)."""
+        with self.writes.begin() as s:
+            s.execute(delete(StaleRunRow).where(StaleRunRow.id == run.id))
+            _audit(
+                s,
+                "system",
+                "job.stale_run",
+                run.job_id,
+                site=run.site_id,
+                request_id=run.request_id,
+                local_id=run.local_id,
+                outcome=outcome,
+            )
+
+    # -- site health --------------------------------------------------------------------
+
+    def site_health(self) -> dict[str, dict[str, Any]]:
+        with self.sessions() as s:
+            return {
+                r.site_id: {
+                    "kind": r.kind,
+                    "up": bool(r.up),
+                    "last_heartbeat_s": r.last_heartbeat_s,
+                    "down_since_s": r.down_since_s,
+                    "message": r.message,
+                }
+                for r in s.scalars(select(SiteHealthRow))
+            }
+
+    def record_heartbeats(self, beats: Sequence[tuple[str, str, bool, str | None]]) -> None:
+        """Record one heartbeat round: ``(site, kind, answered, message)`` per site."""
+        t = now_s()
+        with self.writes.begin() as s:
+            for site_id, kind, answered, message in beats:
+                row = self._site_row(s, site_id, kind, t)
+                row.kind = kind
+                if answered:
+                    row.last_heartbeat_s = t
+                row.message = message
+                row.updated_s = t
+
+    def mark_site(self, site_id: str, kind: str, up: bool, reason: str) -> bool:
+        """Mark a site up or down (audited as ``site.up``/``site.down``); False if it
+        already was."""
+        t = now_s()
+        with self.writes.begin() as s:
+            row = self._site_row(s, site_id, kind, t)
+            if bool(row.up) == up:
+                return False
+            row.up = up
+            row.down_since_s = None if up else t
+            row.updated_s = t
+            _audit(s, "system", "site.up" if up else "site.down", site_id, kind=kind, reason=reason)
+            return True
+
+    def _site_row(self, s: Session, site_id: str, kind: str, t: int) -> SiteHealthRow:
+        """The site's health row, created (as up) if missing, locked for this transaction:
+        two loops racing on a new site must not both insert it."""
+        if self.is_postgres:
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+        s.execute(
+            insert(SiteHealthRow)
+            .values(site_id=site_id, kind=kind, up=True, updated_s=t)
+            .on_conflict_do_nothing(index_elements=["site_id"])
+        )
+        row = s.get(SiteHealthRow, site_id, with_for_update=self.is_postgres)
+        assert row is not None  # inserted above or already there
+        return row
 
     # -- datasets -----------------------------------------------------------------------
 

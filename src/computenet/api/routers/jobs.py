@@ -65,6 +65,8 @@ async def submit_job(
         datasets=tuple(body.datasets),
         command=body.command,
         priority=body.priority,
+        checkpointable=body.checkpointable,
+        checkpoint_interval_s=body.checkpoint_interval_s,
     )
     job, created = await st.batcher.submit((who, spec, idempotency_key))
     # The dict is built by the repository with exactly JobOut's fields; answering it
@@ -96,17 +98,18 @@ def get_placement(job_id: str, request: Request, who: Who) -> dict[str, object]:
 
 @router.get("/{job_id}/output", response_model=JobOutput)
 def get_output(job_id: str, request: Request, who: Who) -> dict[str, object]:
-    """What the job's process printed so far (stdout and stderr, the last 64 KiB); empty
-    until the executor has started it."""
+    """What the job's run printed so far (stdout and stderr, the last 64 KiB), read through
+    its site's executor; empty until it is dispatched, or when that executor keeps no logs.
+    503 when the site's engine does not answer."""
     st = state(request)
     job = st.repo.get_job(who, job_id)
     dispatch = st.repo.dispatch_of(job_id)
     text, truncated = "", False
-    if dispatch is not None and dispatch[0] == "local":
-        from computenet.executors.local import LocalExecutor
-
-        local = LocalExecutor("local", {}, st.settings.home)
-        text, truncated = local.output(dispatch[1], None, OUTPUT_BYTES)
+    if dispatch is not None:
+        site, request_id, local_id = dispatch
+        executor = st.executors.get(site)
+        if executor is not None and executor.capabilities.logs:
+            text, truncated = executor.output(request_id, local_id, OUTPUT_BYTES)
     return {"job_id": job["id"], "output": text, "truncated": truncated}
 
 

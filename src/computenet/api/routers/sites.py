@@ -11,6 +11,7 @@ from computenet.api.deps import principal, require, state
 from computenet.api.errors import ERROR_RESPONSES
 from computenet.api.schemas import SiteOut, SiteSignalsIn
 from computenet.control import feeds
+from computenet.control.sites import capabilities_dict
 from computenet.errors import InputError, NotFoundError
 from computenet.store.repository import Principal, now_s
 
@@ -31,6 +32,7 @@ def _sites(request: Request) -> list[dict[str, Any]]:
         return []
     posted = st.repo.site_feeds()
     network, forecasts = feeds.apply(st.network, posted)
+    health = _health(st)
     t = now_s()
     out = []
     for site in network.sites:
@@ -45,8 +47,9 @@ def _sites(request: Request) -> list[dict[str, Any]]:
                 "name": site.name,
                 "hub": site.hub,
                 "province": site.province,
-                # One machine: sites whose catalog executor this service lacks run locally.
-                "executor": st.settings.executor,
+                "executor": st.executors[site.id].kind,
+                "capabilities": capabilities_dict(st.executors[site.id]),
+                "health": health.get(site.id),
                 "accelerators": counts,
                 "price_cny_per_kwh_now": _now_value(fc.price if fc else site.price, t),
                 "carbon_g_per_kwh_now": _now_value(fc.carbon if fc else site.carbon, t),
@@ -56,10 +59,23 @@ def _sites(request: Request) -> list[dict[str, Any]]:
     return out
 
 
+def _health(st: Any) -> dict[str, dict[str, Any]]:
+    """Each site's executor health: live from the loop when this process runs it, else as
+    the loop last recorded it."""
+    if st.loop is not None:
+        return {h["site_id"]: h for h in st.loop.health.snapshot()}
+    return {
+        site_id: dict(h, site_id=site_id, reachable=h["up"])
+        for site_id, h in st.repo.site_health().items()
+    }
+
+
 @router.get("", response_model=list[SiteOut])
 def list_sites(request: Request, who: Who) -> list[dict[str, Any]]:
     """Sites of the loaded network with capacity and current price and carbon, feeds
-    applied. Every site runs on this service's executor (``local`` by default)."""
+    applied, and each site's executor: its kind, what it can do and its health. Sites the
+    network file calls ``simulated`` run on the service's default executor (``serve
+    --executor``, itself ``simulated`` unless the operator enables ``local``)."""
     return _sites(request)
 
 
