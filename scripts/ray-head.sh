@@ -14,6 +14,8 @@
 #   RAY_AGENT_PORT       dashboard agent port [52365]
 #   RAY_CLIENT_PORT      Ray client server port [10001]
 #   RAY_HEAD_CPUS        CPUs the head offers to jobs [2]
+#   RAY_HEAD_GPUS        GPUs it declares [Ray detects them]; a number on a machine without
+#                        GPUs declares a resource only (jobs get CUDA_VISIBLE_DEVICES, no device)
 #   RAY_HEAD_DIR         state: pid file, log, Ray's temp dir [/tmp/computenet-ray-$RAY_HEAD_PORT]
 #   RAY_BIN              the ray command [ray on PATH]
 #
@@ -33,7 +35,7 @@ address="http://127.0.0.1:$dash_port"
 pid_file="$dir/head.pid"
 
 usage() {
-  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 head_pid() {
@@ -70,7 +72,7 @@ start() {
   env -i PATH="$PATH" HOME="${HOME:-/tmp}" LANG=C.UTF-8 \
     RAY_AUTH_MODE=disabled RAY_USAGE_STATS_ENABLED=0 \
     setsid "$ray_bin" start --head --block --node-ip-address=127.0.0.1 --port="$head_port" \
-    --num-cpus="$cpus" --dashboard-host=127.0.0.1 --dashboard-port="$dash_port" \
+    --num-cpus="$cpus" ${RAY_HEAD_GPUS:+--num-gpus="$RAY_HEAD_GPUS"} --dashboard-host=127.0.0.1 --dashboard-port="$dash_port" \
     --dashboard-agent-listen-port="$agent_port" --ray-client-server-port="$client_port" \
     --temp-dir="$dir/t" --disable-usage-stats >"$dir/head.log" 2>&1 </dev/null &
   echo $! >"$pid_file"
@@ -98,7 +100,7 @@ stop() {
   fi
   kill -TERM "$pid" 2>/dev/null || true
   for _ in $(seq 1 80); do
-    [ -z "$(ps -eo sid= | awk -v s="$pid" '$1 == s')" ] && break
+    kill -0 "$pid" 2>/dev/null || break
     sleep 0.5
   done
   # What ignored TERM (a job's stray child) goes now; only this head's session, by its id.

@@ -4,7 +4,8 @@ The head takes about 6 s and 1.6 GB to start, so it is session-scoped and starte
 a test asks for ``ray_head``. Its ports are free ones picked here, so it does not collide
 with a test bed a user runs on the defaults (6390/8265), and its state lives in a fresh
 directory that is removed at the end. It is started with a canary secret in the environment
-of the starting process, which the script must keep out of the head (and so out of jobs).
+of the starting process, which the script must keep out of the head (and so out of jobs),
+and declares one GPU (a resource only, no device) so GPU gangs are scheduled for real.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class RayHead:
     address: str  # the Jobs API URL, an executor's ``address``
     python: str  # this interpreter, by absolute path (the head's PATH differs)
     canary: str  # a secret the starting process had in its environment
+    gpus: int = 1  # GPUs the head declares
 
 
 def _free_ports(count: int) -> list[int]:
@@ -65,6 +67,7 @@ def ray_head() -> Iterator[RayHead]:
         RAY_AGENT_PORT=str(agent_port),
         RAY_CLIENT_PORT=str(client_port),
         RAY_HEAD_DIR=state,
+        RAY_HEAD_GPUS="1",  # a declared GPU resource (no device): Ray schedules and binds it
         COMPUTENET_ADMIN_TOKEN=canary,
     )
     started = subprocess.run(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import time
 import uuid
@@ -219,6 +220,50 @@ def test_a_dead_head_is_unavailable(tmp_path: Path) -> None:
         ex.submit(dispatch("true"))
     with pytest.raises(ExecutorUnavailable):
         ex.poll("any", None)
+
+
+def test_a_hung_head_is_unavailable_within_the_timeout(tmp_path: Path) -> None:
+    # A socket that accepts connections (the kernel's backlog) and never answers: without a
+    # timeout on each call the SDK would wait forever and so would the control loop.
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(8)
+        address = f"http://127.0.0.1:{hung.getsockname()[1]}"
+        ex = make_executor("ray", "lab", {"address": address, "timeout_s": 1}, tmp_path)
+        with pytest.raises(ExecutorUnavailable, match="does not answer"):
+            ex.heartbeat()
+
+
+def test_each_gpu_job_gets_its_own_device(ray_head: RayHead, tmp_path: Path) -> None:
+    ex = executor(ray_head, tmp_path, gpus=True)  # the test head declares one GPU
+    first = dispatch("echo devices=$CUDA_VISIBLE_DEVICES; sleep 4", accelerators=1)
+    second = dispatch("echo devices=$CUDA_VISIBLE_DEVICES", accelerators=1)
+
+    ex.submit(first)
+    wait_for(ex, first.request_id, {"running"})
+    ex.submit(second)
+    second_then = ex.poll(second.request_id, None).status
+    first_then = ex.poll(first.request_id, None).status
+    wait_for(ex, first.request_id, {"succeeded"})
+    wait_for(ex, second.request_id, {"succeeded"})
+
+    assert (second_then, first_then) == ("pending", "running")  # never two on one device
+    for d in (first, second):
+        assert "devices=0" in ex.output(d.request_id, None, 4000)[0]
+
+
+def test_a_pending_gang_can_be_cancelled(ray_head: RayHead, tmp_path: Path) -> None:
+    ex = executor(ray_head, tmp_path, gpus=True)
+    d = dispatch("echo must not run", accelerators=ray_head.gpus + 1)  # never fits
+
+    ex.submit(d)
+    assert ex.poll(d.request_id, None).status == "pending"
+    ex.cancel(d.request_id, None)
+    restarted = executor(ray_head, tmp_path)  # same data directory, new process
+
+    assert ex.poll(d.request_id, None).status == "cancelled"
+    assert restarted.poll(d.request_id, None).status == "cancelled"
+    assert "must not run" not in ex.output(d.request_id, None, 4000)[0]
 
 
 def test_capabilities_follow_the_gpus_option(tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ Each dispatch becomes one Ray job whose ``submission_id`` is our request id, so 
 own job table is the record: a repeated submit finds the job instead of starting a second
 one, and a restarted computenet polls, reads the logs of and stops work it started before
 it died (the head keeps its jobs; ``survives_restart``). The site-local id is
-``ray:<site id>:<request id>``.
+``ray:<site id>:<request id>``. The one file kept here is a cancel request of a job Ray
+cannot stop yet (see ``cancel``), under ``<home>/jobs/<site id>/``.
 
 Ray has no walltime, so the entrypoint enforces it: the command runs under coreutils
 ``timeout``, which sends TERM at the planned run plus ``grace_s`` and KILL ``kill_after_s``
@@ -36,7 +37,7 @@ from computenet.errors import (
     InputError,
     MissingDependencyError,
 )
-from computenet.executors.base import Capabilities, Dispatch, ExecStatus
+from computenet.executors.base import Capabilities, Dispatch, ExecStatus, Status, run_root
 from computenet.executors.registry import register
 
 # Variables a job may receive. Everything else in a dispatch's ``env`` is dropped unless the
@@ -64,7 +65,7 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TIMEOUT_EXIT_CODES = frozenset({124, 137, -9})
 _NO_COMMAND = "echo 'computenet: job has no command; nothing to run'"
 
-_STATUS = {
+_STATUS: dict[str, Status] = {
     "PENDING": "pending",
     "RUNNING": "running",
     "SUCCEEDED": "succeeded",
@@ -155,19 +156,29 @@ class RayExecutor:
         info = self._info(request_id)
         if info is None:
             return ExecStatus("unknown", message="the Ray head has no job under this id")
-        status = _STATUS.get(str(_value(info.status)), "unknown")
+        status: Status = _STATUS.get(str(_value(info.status)), "unknown")
         exit_code = getattr(info, "driver_exit_code", None)
         message = _first_line(info.message or "")
-        if status == "failed" and _stopped_by_walltime(info, exit_code):
+        if status in ("pending", "running") and self._cancel_mark(request_id).exists():
+            status, message = "cancelled", f"cancelled; Ray reports it {status} while it stops it"
+        elif status == "failed" and _stopped_by_walltime(info, exit_code):
             message = _walltime_message(info, exit_code)
-        return ExecStatus(status, exit_code, message, self._local_id(request_id))  # type: ignore[arg-type]
+        return ExecStatus(status, exit_code, message, self._local_id(request_id))
 
     def cancel(self, request_id: str, local_id: str | None = None) -> None:
-        """Ask the head to stop the job (TERM, then KILL after Ray's stop wait); a job the
-        head does not know or that has ended is left alone."""
+        """Ask the head to stop the job (TERM, then KILL after Ray's stop wait, 3 s by
+        default); a job the head does not know or that has ended is left alone.
+
+        Ray 2.60 cannot stop a PENDING job: it queues the stop until the job gets its
+        resources, then starts the command and stops it (measured: it ran for about 2 s). So
+        the request is also recorded here, and ``poll`` answers ``cancelled`` from then on
+        while Ray still calls the job pending or running."""
         info = self._info(request_id)
         if info is None or _STATUS.get(str(_value(info.status))) not in ("pending", "running"):
             return
+        mark = self._cancel_mark(request_id)
+        mark.parent.mkdir(parents=True, exist_ok=True)
+        mark.touch()
         try:
             self._jobs().stop_job(request_id)
         except Exception as exc:
@@ -195,6 +206,9 @@ class RayExecutor:
             raise _engine_error(exc, self.options.address, refusing=False) from exc
 
     # -- steps ------------------------------------------------------------------------------
+
+    def _cancel_mark(self, request_id: str) -> Path:
+        return run_root(self.home, self.site_id) / f"{request_id}.cancel-requested"
 
     def _local_id(self, request_id: str) -> str:
         return f"ray:{self.site_id}:{request_id}"
