@@ -19,9 +19,10 @@
 #   RAY_HEAD_DIR         state: pid file, log, Ray's temp dir [/tmp/computenet-ray-$RAY_HEAD_PORT]
 #   RAY_BIN              the ray command [ray on PATH]
 #
-# Start takes about 6 s and about 1.6 GB of memory here. Stop sends TERM to the head
-# (`ray start --block`, which stops what it started) and KILL to what is left of its session
-# after 40 s; it never runs `ray stop`, which would stop every Ray head on the machine.
+# Start takes 6-20 s (more on a loaded machine) and about 1.6 GB of memory here. Stop sends
+# TERM to the head (`ray start --block`, which stops what it started) and KILL to what is left
+# of its session after 40 s; it never runs `ray stop`, which would stop every Ray head on the
+# machine.
 set -euo pipefail
 
 head_port=${RAY_HEAD_PORT:-6390}
@@ -35,7 +36,8 @@ address="http://127.0.0.1:$dash_port"
 pid_file="$dir/head.pid"
 
 usage() {
-  sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
+  # The comment block at the top of this file, without its '#'.
+  awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
 }
 
 head_pid() {

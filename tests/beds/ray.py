@@ -1,6 +1,6 @@
 """A real Ray head for the tests: one per test run, started by ``scripts/ray-head.sh``.
 
-The head takes about 6 s and 1.6 GB to start, so it is session-scoped and started only when
+The head takes 6-20 s and 1.6 GB to start, so it is session-scoped and started only when
 a test asks for ``ray_head``. Its ports are free ones picked here, so it does not collide
 with a test bed a user runs on the defaults (6390/8265), and its state lives in a fresh
 directory that is removed at the end. It is started with a canary secret in the environment

@@ -171,14 +171,17 @@ class RayExecutor:
 
         Ray 2.60 cannot stop a PENDING job: it queues the stop until the job gets its
         resources, then starts the command and stops it (measured: it ran for about 2 s). So
-        the request is also recorded here, and ``poll`` answers ``cancelled`` from then on
-        while Ray still calls the job pending or running."""
+        the cancel of a pending job is also recorded here, and ``poll`` answers ``cancelled``
+        from then on while Ray still calls the job pending or running. A running job is
+        reported cancelled when Ray says STOPPED, once its processes have ended."""
         info = self._info(request_id)
-        if info is None or _STATUS.get(str(_value(info.status))) not in ("pending", "running"):
+        status = _STATUS.get(str(_value(info.status))) if info is not None else None
+        if status not in ("pending", "running"):
             return
-        mark = self._cancel_mark(request_id)
-        mark.parent.mkdir(parents=True, exist_ok=True)
-        mark.touch()
+        if status == "pending":
+            mark = self._cancel_mark(request_id)
+            mark.parent.mkdir(parents=True, exist_ok=True)
+            mark.touch()
         try:
             self._jobs().stop_job(request_id)
         except Exception as exc:
