@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +134,26 @@ def test_a_repeated_submit_starts_the_work_once(ray_head: RayHead, tmp_path: Pat
 
     ids = {first.submit(d), first.submit(d), restarted.submit(d)}
     wait_for(first, d.request_id, {"succeeded"})
+
+    assert ids == {f"ray:lab:{d.request_id}"}
+    assert runs.read_text() == "ran\n"
+
+
+def test_racing_submits_start_the_work_once(ray_head: RayHead, tmp_path: Path) -> None:
+    # Four services submitting one request at once: each looks first and finds nothing, so
+    # the head's "already exists" answer is what keeps the others from starting it again.
+    runs = tmp_path / "runs.txt"
+    d = dispatch(f"echo ran >> {runs}")
+    racers = [executor(ray_head, tmp_path) for _ in range(4)]
+    start = threading.Barrier(len(racers))
+
+    def race(ex: Any) -> str:
+        start.wait()
+        return str(ex.submit(d))
+
+    with ThreadPoolExecutor(len(racers)) as pool:
+        ids = set(pool.map(race, racers))
+    wait_for(racers[0], d.request_id, {"succeeded"})
 
     assert ids == {f"ray:lab:{d.request_id}"}
     assert runs.read_text() == "ran\n"
