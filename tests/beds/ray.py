@@ -69,6 +69,9 @@ def ray_head() -> Iterator[RayHead]:
         RAY_HEAD_DIR=state,
         RAY_HEAD_GPUS="1",  # a declared GPU resource (no device): Ray schedules and binds it
         COMPUTENET_ADMIN_TOKEN=canary,
+        # A system PATH, as a head started by a service manager has: jobs find this venv's
+        # python only through the executor's ``python`` option.
+        PATH="/usr/local/bin:/usr/bin:/bin",
     )
     started = subprocess.run(
         [str(SCRIPT), "start"], env=env, capture_output=True, text=True, check=False
