@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.beds.ray"]
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("COMPUTENET_SHARED_DATA", ROOT.parent / "shared" / "data"))
 

@@ -8,5 +8,6 @@ an executor of its kind is built).
 from computenet.executors import (  # noqa: F401  (each import registers its kind)
     kubernetes,
     local,
+    ray,
     simulated,
 )
