@@ -87,18 +87,20 @@ def allocate(spec: dict[str, Any], run_dir: Path) -> dict[str, Any] | None:
     alloc = Path(spec["alloc_dir"])
     for sub in ("uids", "devices"):
         (alloc / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
-    request_id = spec["request_id"]
+    request_id, runs = spec["request_id"], run_dir.parent
     while True:
         if Path("cancelled").exists():
             return None
         with (alloc / "lock").open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            devices = _free(alloc / "devices", spec["devices"], run_dir.parent)
+            devices = _free(alloc / "devices", spec["devices"], runs)
             wanted = spec["accelerators"] if spec["devices"] else 0
             uid = spec["uid"]
-            if len(devices) >= wanted and spec["uid_range"]:
-                uid = _free_uid(alloc, spec["uid_range"], run_dir.parent)
-            if len(devices) >= wanted and uid is not None:
+            if len(devices) < wanted:
+                why = f"{len(devices)} of the {wanted} devices it needs are free"
+            elif spec["uid_range"] and (uid := _free_uid(alloc, spec["uid_range"], runs)) is None:
+                why = f"every uid of {spec['uid_range']} is in use"
+            else:
                 taken = devices[:wanted]
                 for dev in taken:
                     (alloc / "devices" / dev).write_text(request_id)
@@ -112,10 +114,6 @@ def allocate(spec: dict[str, Any], run_dir: Path) -> dict[str, Any] | None:
                     "devices": taken,
                     "own_uid": bool(spec["uid_range"]),
                 }
-        if uid is None:
-            why = f"every uid of {spec['uid_range']} is in use"
-        else:
-            why = f"{len(devices)} of the {wanted} devices it needs are free"
         write_atomic("waiting", f"waiting: {why}")
         time.sleep(WAIT_POLL_S)
 
