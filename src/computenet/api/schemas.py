@@ -23,9 +23,17 @@ def _no_controls(allowed: str) -> AfterValidator:
     return AfterValidator(check)
 
 
-Text = Annotated[str, _no_controls("")]
+# The same rule as a JSON Schema pattern, so /openapi.json tells clients (and a schema
+# fuzzer) which strings are valid; the validator above gives the readable 422.
+# The end is a lookahead, not "$": Python's "$" also matches before a final newline.
+_TEXT_PATTERN = "^[^\\x00-\\x1f\\x7f-\\x9f]*(?![\\s\\S])"
+_COMMAND_PATTERN = "^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*(?![\\s\\S])"
+
+Text = Annotated[str, Field(json_schema_extra={"pattern": _TEXT_PATTERN}), _no_controls("")]
 """A name, an id or a path: no control characters at all."""
-CommandText = Annotated[str, _no_controls(COMMAND_ALLOWED)]
+CommandText = Annotated[
+    str, Field(json_schema_extra={"pattern": _COMMAND_PATTERN}), _no_controls(COMMAND_ALLOWED)
+]
 """A shell command: newlines and tabs allowed, no other control characters."""
 
 Permission = Literal["commands"]
