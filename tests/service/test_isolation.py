@@ -304,3 +304,21 @@ def test_what_a_run_leaves_behind_is_killed_with_it(open_home: Path) -> None:
     assert wait_for(lambda: ex.poll("r", None).status == "succeeded")
     escaped = int(ex.output("r", None, 100)[0])
     assert wait_for(lambda: not _alive(escaped))
+
+
+def test_the_executor_says_what_to_fix_when_it_cannot_sandbox(
+    open_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from computenet.errors import InputError
+
+    with pytest.raises(InputError, match="useradd --system"):
+        LocalExecutor("local", {"user": "no-such-run-user"}, open_home)
+    with pytest.raises(InputError, match="uid_range"):
+        LocalExecutor("local", {"uid_range": [5, 1]}, open_home)
+    # A non-root server cannot switch users (Python lives under /root here, so no non-root
+    # process can run it: the effective uid is what the check reads).
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(InputError, match="allow_same_user = true"):
+        LocalExecutor("local", {}, open_home)
+    same = LocalExecutor("local", {"allow_same_user": True}, open_home)
+    assert not same.sandbox.switch_user and same.sandbox.uid is None

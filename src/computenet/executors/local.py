@@ -146,6 +146,9 @@ class LocalExecutor:
     def _check(self, dispatch: Dispatch) -> None:
         """Refuse (this job only) what cannot run: control characters that slipped past the
         API, a gang larger than the site's device inventory."""
+        name = dispatch.request_id
+        if not name or name.startswith(".") or "/" in name or refusal(name):
+            raise ExecutorRefused(f"local: request id {name!r} is not a plain file name")
         if dispatch.command is not None:
             reason = refusal(dispatch.command, COMMAND_ALLOWED)
             if reason is not None:

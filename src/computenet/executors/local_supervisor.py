@@ -59,6 +59,10 @@ def main(argv: list[str]) -> int:
         return 0  # cancelled while waiting
     code = 125
     try:
+        if grant["own_uid"]:
+            # A uid whose last holder's supervisor died may still have that job running:
+            # the uid is this run's now, and nothing else may run under it.
+            sweep(grant["uid"], grant["gid"])
         code = run(spec, grant, run_dir)
     except Exception as exc:
         write_atomic("refused", f"the supervisor could not run the job: {exc}")
