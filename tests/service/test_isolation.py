@@ -276,7 +276,7 @@ def test_devices_are_never_shared_by_two_runs(open_home: Path) -> None:
     seen_pending = False
     for _ in range(600):
         statuses = [ex.poll(r, None) for r, _, ex in runs]
-        seen_pending |= any(s.status == "pending" and "devices" in s.message for s in statuses)
+        seen_pending |= any(s.message.startswith("waiting: ") for s in statuses)
         if all(s.status == "succeeded" for s in statuses):
             break
         time.sleep(0.02)
@@ -322,3 +322,18 @@ def test_the_executor_says_what_to_fix_when_it_cannot_sandbox(
         LocalExecutor("local", {}, open_home)
     same = LocalExecutor("local", {"allow_same_user": True}, open_home)
     assert not same.sandbox.switch_user and same.sandbox.uid is None
+
+
+def test_a_run_cancelled_while_waiting_for_devices_never_starts(open_home: Path) -> None:
+    ex = LocalExecutor("local", FAST | {"devices": ["7"]}, open_home)
+    ex.submit(Dispatch("holder", "j1", "t", "sleep 2", 1, None, walltime_s=30))
+    assert wait_for(lambda: ex.poll("holder", None).status == "running")  # it holds "7"
+    ex.submit(Dispatch("waiter", "j2", "t", "echo ran", 1, None, walltime_s=30))
+    waiting = wait_for(lambda: (s := ex.poll("waiter", None)).message.startswith("wait") and s)
+    assert waiting.status == "pending"
+    assert waiting.message == "waiting: 0 of the 1 devices it needs are free"
+    ex.cancel("waiter", None)
+    assert ex.poll("waiter", None).status == "cancelled"
+    assert wait_for(lambda: ex.poll("holder", None).status == "succeeded")
+    assert ex.output("waiter", None, 100) == ("", False)  # it never ran
+    assert list((open_home / "jobs" / ".alloc" / "devices").iterdir()) == []

@@ -68,6 +68,7 @@ DEFAULT_UID_RANGE = [3_000_000, 3_099_999]
 """Uids for runs: far above login accounts (Debian: 1000-59999), systemd's dynamic users
 (61184-65519) and the usual /etc/subuid blocks; pick a range no account or container uses."""
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+STARTING = "starting: its supervisor is allocating a uid and devices"
 PLACEHOLDER = "echo 'computenet: job has no command; nothing to run'"
 
 
@@ -221,15 +222,16 @@ class LocalExecutor:
         supervisor = _read_int(d / "supervisor.pid")
         if supervisor is not None:
             if _supervising(supervisor, d):
-                waiting = _read_text(d / "waiting")
-                return ExecStatus("pending", message=waiting) if waiting else ExecStatus("running")
+                if (d / "pid").exists():
+                    return ExecStatus("running")
+                return ExecStatus("pending", message=_read_text(d / "waiting") or STARTING)
             if (d / "exit_code").exists():  # it may have recorded its code since we looked
                 return finished(d)
             return ExecStatus(
                 "failed", message=f"the run's supervisor (pid {supervisor}) ended without a code"
             )
         if (d / "started").exists() or (proc is not None and proc.returncode is None):
-            return ExecStatus("running")  # the supervisor is starting
+            return ExecStatus("pending", message=STARTING)
         if proc is not None:
             tail = _read_text(d / "supervisor.log")[-500:]
             return ExecStatus("failed", message=f"the supervisor exited before the job: {tail}")
