@@ -66,7 +66,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     migrate(open_engine(url))
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
-            "TRUNCATE tenants, tokens, jobs, audit, datasets, site_feeds, site_health, stale_runs"
+            "TRUNCATE tenants, tokens, jobs, audit, datasets, site_feeds, site_health, stale_runs,"
+            " tenant_permissions"
         )
     return url
 

@@ -132,6 +132,9 @@ def test_cancel_and_audit(client: TestClient) -> None:
         ({"name": ""}, "name"),
         ({"priority": "high"}, "priority"),
         ({"bogus": 1}, "bogus"),
+        ({"name": "a\x00b"}, "name"),
+        ({"command": "echo \x00"}, "command"),
+        ({"accelerator_types": ["H100\x07"]}, "accelerator_types.0"),
     ],
 )
 def test_bad_field_is_422_naming_it(client: TestClient, patch: dict, field: str) -> None:

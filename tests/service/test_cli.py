@@ -58,6 +58,8 @@ def cli(*args: str, **env: str) -> str:
 def test_tenant_submit_list_explain(server: str) -> None:
     admin = {"COMPUTENET_URL": server, "COMPUTENET_TOKEN": ADMIN}
     created = json.loads(cli("tenants", "--create", "acme", **admin))
+    granted = json.loads(cli("tenants", "--grant", "commands", "acme", **admin))  # by name
+    assert granted["id"] == created["id"] and granted["permissions"] == ["commands"]
     env = {"COMPUTENET_URL": server, "COMPUTENET_TOKEN": created["token"]}
     # A short job due within two minutes: the engine must start it now.
     args = ["--command", "echo hi", "--duration-h", "0.005", "--idempotency-key", "k1"]

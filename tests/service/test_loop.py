@@ -6,9 +6,10 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -27,6 +28,7 @@ from computenet.store.repository import (
 )
 
 ACME = Principal("t_acme", "tenant")
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -95,7 +97,7 @@ def test_cancel_kills_the_running_process(repo: Repository, tmp_path: Path) -> N
     loop = ControlLoop(repo, settings(tmp_path), network=None)
     job_id = submit(repo, JobSpec("long", 1, 1.0, command="sleep 600"))
     run_until(loop, repo, job_id, {"running"})
-    (pid_file,) = (tmp_path / "jobs").glob(f"{job_id}-*/pid")
+    pid_file = wait_for(lambda: next((tmp_path / "jobs").glob(f"{job_id}-*/pid"), None))
     pid = int(pid_file.read_text())
     assert _alive(pid)
     assert repo.cancel_job(ACME, job_id)["state"] == "cancelled"
@@ -218,14 +220,10 @@ def test_restart_after_crash_mid_dispatch_starts_the_job_once(
 
 def test_local_executor_ignores_a_repeated_request_id(tmp_path: Path) -> None:
     ex = LocalExecutor("local", {}, tmp_path)
-    ex.submit(run("r1", "j1", "echo once >> ../count"))
-    ex.submit(run("r1", "j1", "echo once >> ../count"))
-    for _ in range(200):
-        if ex.poll("r1", None).status != "running":
-            break
-        time.sleep(0.02)
-    assert ex.poll("r1", None).status == "succeeded"
-    assert (tmp_path / "jobs" / "count").read_text() == "once\n"
+    ex.submit(run("r1", "j1", "echo once"))
+    ex.submit(run("r1", "j1", "echo once"))
+    assert wait_done(ex, "r1") == "succeeded"
+    assert ex.output("r1", None, 1000) == ("once\n", False)
 
 
 def run(request_id: str, job_id: str, command: str | None) -> Dispatch:
@@ -236,10 +234,20 @@ def run(request_id: str, job_id: str, command: str | None) -> Dispatch:
 def wait_done(ex: LocalExecutor, request_id: str) -> str:
     for _ in range(400):
         status = ex.poll(request_id, None).status
-        if status != "running":
+        if status not in ("running", "pending"):
             return status
         time.sleep(0.02)
     raise AssertionError("still running")
+
+
+def wait_for(found: Callable[[], T | None]) -> T:
+    """What ``found`` answers once it answers something (bounded: 8 s)."""
+    for _ in range(400):
+        value = found()
+        if value is not None:
+            return value
+        time.sleep(0.02)
+    raise AssertionError("never appeared")
 
 
 def test_two_executors_racing_on_one_request_id_run_the_command_once(tmp_path: Path) -> None:
@@ -247,10 +255,11 @@ def test_two_executors_racing_on_one_request_id_run_the_command_once(tmp_path: P
     both wrappers start, one claims the run, the command runs once."""
     for i in range(20):
         first, second = LocalExecutor("local", {}, tmp_path), LocalExecutor("local", {}, tmp_path)
-        first.submit(run(f"r{i}", "j", f"echo x >> ../count{i}"))
-        second.submit(run(f"r{i}", "j", f"echo x >> ../count{i}"))
+        first.submit(run(f"r{i}", "j", "echo x"))
+        second.submit(run(f"r{i}", "j", "echo x"))
         assert wait_done(first, f"r{i}") == "succeeded"
-        assert (tmp_path / "jobs" / f"count{i}").read_text() == "x\n"
+        assert wait_done(second, f"r{i}") == "succeeded"
+        assert first.output(f"r{i}", None, 100) == ("x\n", False)
 
 
 def test_a_dispatch_that_died_before_launching_runs_on_retry(tmp_path: Path) -> None:
@@ -267,13 +276,10 @@ def test_cancel_before_the_wrapper_starts_means_it_never_runs(tmp_path: Path) ->
     ex = LocalExecutor("local", {}, tmp_path)
     (tmp_path / "jobs" / "r1").mkdir(parents=True)
     ex.cancel("r1", None)  # the mark is there before any process
-    ex.submit(run("r1", "j", "echo ran > ../ran"))
-    for _ in range(100):
-        if (tmp_path / "jobs" / "r1" / "pid").exists():
-            break
-        time.sleep(0.02)
+    ex.submit(run("r1", "j", "echo ran"))
     ex._procs["r1"].wait()
-    assert ex.poll("r1", None).status == "cancelled" and not (tmp_path / "jobs" / "ran").exists()
+    assert ex.poll("r1", None).status == "cancelled" and ex.output("r1", None, 100) == ("", False)
+    assert not (tmp_path / "jobs" / "r1" / "work").exists()  # the job never started
 
 
 # -- with the real engine and the built-in network -------------------------------------
@@ -348,12 +354,8 @@ def test_pid_file_is_the_process_group(tmp_path: Path) -> None:
     """Cancel kills the whole group: a child the command forks dies too."""
     ex = LocalExecutor("local", {}, tmp_path)
     ex.submit(run("r", "j", "sleep 600 & echo $! > child; wait"))
-    child = tmp_path / "jobs" / "r" / "child"
-    for _ in range(200):
-        if child.exists() and child.read_text().strip():
-            break
-        time.sleep(0.02)
-    pid = int(child.read_text())
+    child = tmp_path / "jobs" / "r" / "work" / "child"  # in the job's working directory
+    pid = int(wait_for(lambda: (child.exists() and child.read_text().strip()) or None))
     assert _alive(pid)
     ex.cancel("r", None)
     for _ in range(100):
@@ -374,7 +376,8 @@ def test_submitted_over_http_runs_and_its_output_is_served(db_url: str, tmp_path
     )
     with TestClient(create_app(s)) as client:
         admin = {"Authorization": f"Bearer {ADMIN}"}
-        tok = client.post("/v1/tenants", json={"name": "acme"}, headers=admin).json()["token"]
+        acme = {"name": "acme", "permissions": ["commands"]}  # commands need the permission
+        tok = client.post("/v1/tenants", json=acme, headers=admin).json()["token"]
         h = {"Authorization": f"Bearer {tok}"}
         body = {
             "name": "hi",

@@ -33,7 +33,8 @@ def test_api_conforms_and_never_5xx(db_url: str, tmp_path: Path, role: str) -> N
     app = create_app(settings)
     client = TestClient(app)
     admin = {"Authorization": f"Bearer {ADMIN}"}
-    tok = client.post("/v1/tenants", json={"name": "fuzz"}, headers=admin).json()["token"]
+    fuzz = {"name": "fuzz", "permissions": ["commands"]}  # so commands are accepted too
+    tok = client.post("/v1/tenants", json=fuzz, headers=admin).json()["token"]
     token = tok if role == "tenant" else ADMIN
     seed = {"name": "seed", "accelerators": 1, "duration_h": 1.0}
     client.post("/v1/jobs", json=seed, headers={"Authorization": f"Bearer {token}"})

@@ -4,7 +4,47 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from computenet.safetext import COMMAND_ALLOWED, refusal
+
+
+def _no_controls(allowed: str) -> AfterValidator:
+    """Refuse NUL bytes and other control characters (except ``allowed``) with a 422 that
+    names the field: such text would break ``execve`` or lie in logs and shells."""
+
+    def check(value: str) -> str:
+        reason = refusal(value, allowed)
+        if reason is not None:
+            raise PydanticCustomError("control_character", reason)
+        return value
+
+    return AfterValidator(check)
+
+
+# The same rule as a JSON Schema pattern, so /openapi.json tells clients (and a schema
+# fuzzer) which strings are valid; the validator above gives the readable 422.
+# The end is a lookahead, not "$": Python's "$" also matches before a final newline.
+_TEXT_PATTERN = "^[^\\x00-\\x1f\\x7f-\\x9f]*(?![\\s\\S])"
+_COMMAND_PATTERN = "^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*(?![\\s\\S])"
+
+Text = Annotated[str, Field(json_schema_extra={"pattern": _TEXT_PATTERN}), _no_controls("")]
+"""A name, an id or a path: no control characters at all."""
+CommandText = Annotated[
+    str, Field(json_schema_extra={"pattern": _COMMAND_PATTERN}), _no_controls(COMMAND_ALLOWED)
+]
+"""A shell command: newlines and tabs allowed, no other control characters."""
+
+Permission = Literal["commands"]
+"""``commands``: the tenant may submit a ``command`` that an executor runs."""
 
 JobState = Literal[
     "submitted",
@@ -22,7 +62,7 @@ class JobIn(BaseModel):
     """A submission. Only ``name``, ``accelerators`` and ``duration_h`` are required."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
     accelerators: int = Field(ge=1, le=100_000, description="accelerators the job needs at once")
     duration_h: float = Field(
         gt=0, le=10_000, allow_inf_nan=False, description="run time on the reference accelerator"
@@ -30,12 +70,15 @@ class JobIn(BaseModel):
     deadline_s: int | None = Field(
         default=None, ge=0, le=2**40, description="UTC epoch seconds; default: none (7 days)"
     )
-    accelerator_types: list[str] = Field(
+    accelerator_types: list[Text] = Field(
         default_factory=list, max_length=32, description="allowed types; default: any"
     )
-    datasets: list[str] = Field(default_factory=list, max_length=64, description="dataset ids")
-    command: str | None = Field(
-        default=None, max_length=8192, description="shell command the executor runs; default none"
+    datasets: list[Text] = Field(default_factory=list, max_length=64, description="dataset ids")
+    command: CommandText | None = Field(
+        default=None,
+        max_length=8192,
+        description="shell command the executor runs (needs the tenant's 'commands' "
+        "permission); default none",
     )
     priority: int = Field(default=0, ge=-1000, le=1000, description="higher goes first")
     checkpointable: bool = Field(
@@ -73,12 +116,12 @@ class Page(BaseModel):
 
 class JobQuery(Page):
     state: JobState | None = Field(default=None, description="only jobs in this state")
-    name: str | None = Field(default=None, max_length=200, description="only jobs named so")
+    name: Text | None = Field(default=None, max_length=200, description="only jobs named so")
 
 
 class AuditQuery(Page):
     limit: int = Field(default=100, ge=1, le=500)
-    object_id: str | None = Field(default=None, max_length=80, description="one object's log")
+    object_id: Text | None = Field(default=None, max_length=80, description="one object's log")
 
 
 class JobOut(BaseModel):
@@ -143,6 +186,18 @@ class TenantIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.-]+$")
     role: Literal["tenant", "provider", "admin"] = "tenant"
+    permissions: list[Permission] = Field(
+        default_factory=list, max_length=8, description="granted at creation; default none"
+    )
+
+
+class PermissionsIn(BaseModel):
+    """Grant (true) or revoke (false) permissions; a permission left out is unchanged."""
+
+    model_config = ConfigDict(extra="forbid")
+    commands: bool | None = Field(
+        default=None, description="may submit a command that an executor runs"
+    )
 
 
 class TenantCreated(BaseModel):
@@ -155,6 +210,7 @@ class TenantOut(BaseModel):
     name: str
     role: str
     created_s: int
+    permissions: list[str] = Field(description="granted permissions, sorted")
 
 
 class AuditOut(BaseModel):
@@ -174,9 +230,9 @@ class DatasetIn(BaseModel):
     copied (Data Security Law, PIPL); the engine enforces that as a hard constraint."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
     size_gb: float = Field(ge=0, le=1e9, allow_inf_nan=False, description="size, GB")
-    home_site: str = Field(
+    home_site: Text = Field(
         min_length=1, max_length=80, description="site id where the dataset lives"
     )
     classification: Classification = Field(default="general", description="default general")
@@ -229,7 +285,7 @@ class SiteSignalsIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     capacity: (
-        dict[Annotated[str, Field(max_length=80)], Annotated[int, Field(ge=0, le=10**6)]] | None
+        dict[Annotated[Text, Field(max_length=80)], Annotated[int, Field(ge=0, le=10**6)]] | None
     ) = Field(default=None, max_length=64, description="accelerators per type now offered")
     price_cny_per_kwh: SeriesIn | None = Field(default=None, description="electricity, CNY/kWh")
     carbon_g_per_kwh: SeriesIn | None = Field(default=None, description="grid, gCO2/kWh")

@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 
 from computenet.cli.app import app
+from computenet.errors import InputError
+from computenet.safetext import COMMAND_ALLOWED, refusal
 
 Url = Annotated[str | None, typer.Option(help="service URL (env COMPUTENET_URL)")]
 Token = Annotated[str | None, typer.Option(help="bearer token (env COMPUTENET_TOKEN)")]
@@ -32,9 +34,10 @@ def submit(
     token: Token = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the job as JSON")] = False,
 ) -> None:
-    """Submit a job; prints its id."""
+    """Submit a job; prints its id. A --command needs the tenant's 'commands' permission."""
     from computenet.cli.client import call
 
+    _refuse_control_characters(name, command, accelerator_type or [], dataset or [])
     body: dict[str, object] = {
         "name": name,
         "accelerators": accelerators,
@@ -52,3 +55,16 @@ def submit(
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
     job = call("POST", "/v1/jobs", url, token, json=body, headers=headers)
     typer.echo(json.dumps(job, indent=2) if as_json else job["id"])
+
+
+def _refuse_control_characters(
+    name: str, command: str | None, accelerator_types: list[str], datasets: list[str]
+) -> None:
+    """The API refuses these too (422); saying so here names the flag to fix."""
+    checks = [("NAME", name, ""), ("--command", command, COMMAND_ALLOWED)]
+    checks += [("--accelerator-type", t, "") for t in accelerator_types]
+    checks += [("--dataset", d, "") for d in datasets]
+    for flag, text, allowed in checks:
+        reason = refusal(text, allowed) if text is not None else None
+        if reason is not None:
+            raise InputError(reason, source=flag, fix="pass the text without control characters")

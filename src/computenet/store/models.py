@@ -30,6 +30,17 @@ class TenantRow(Base):
     created_s: Mapped[int] = mapped_column(BigInteger)
 
 
+class TenantPermissionRow(Base):
+    """A permission an admin granted a tenant (``commands``: may submit a command that an
+    executor runs). No row: not granted."""
+
+    __tablename__ = "tenant_permissions"
+    tenant_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    permission: Mapped[str] = mapped_column(String(40), primary_key=True)
+    granted_s: Mapped[int] = mapped_column(BigInteger)
+    granted_by: Mapped[str] = mapped_column(String(40))
+
+
 class TokenRow(Base):
     """A bearer token, stored only as the sha256 hex of the (high-entropy) token."""
 

@@ -6,8 +6,10 @@ changes go through ``computenet.control.lifecycle.check_transition``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import secrets
 import time
 import uuid
@@ -29,11 +31,14 @@ from computenet.store.models import (
     SiteFeedRow,
     SiteHealthRow,
     StaleRunRow,
+    TenantPermissionRow,
     TenantRow,
     TokenRow,
 )
 
 ROLES = ("admin", "provider", "tenant")
+PERMISSIONS = ("commands",)
+"""What an admin may grant a tenant. ``commands``: submit a command that an executor runs."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,7 @@ def open_engine(url: str) -> Engine:
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
         return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
     if url.startswith("sqlite"):
+        _private_sqlite_file(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -126,6 +132,20 @@ def open_engine(url: str) -> Engine:
     )
 
 
+def _private_sqlite_file(url: str) -> None:
+    """Create the database file 0600 (and tighten an older one): jobs run on this machine,
+    and none may read it. SQLite gives its -wal and -shm files the database file's mode."""
+    path = url.split(":///", 1)[1] if ":///" in url else ""
+    if not path or path.startswith(":memory:") or path.startswith("file:"):
+        return
+    for name in (path, path + "-wal", path + "-shm", path + "-journal"):
+        if name == path:
+            os.close(os.open(name, os.O_RDWR | os.O_CREAT, 0o600))
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            if os.stat(name).st_mode & 0o077:
+                os.chmod(name, 0o600)
+
+
 def migrate(engine: Engine) -> None:
     """Apply the Alembic migrations shipped in ``computenet.store.migrations``."""
     from alembic import command
@@ -140,6 +160,22 @@ def migrate(engine: Engine) -> None:
 
 def _audit(s: Session, actor: str, action: str, object_id: str, **detail: Any) -> None:
     s.add(AuditRow(at_s=now_s(), actor=actor, action=action, object_id=object_id, detail=detail))
+
+
+def _check_permissions(names: Sequence[str]) -> None:
+    unknown = [p for p in names if p not in PERMISSIONS]
+    if unknown:
+        raise InputError(
+            f"unknown permission {unknown[0]!r}",
+            where="permissions",
+            fix=f"use one of {PERMISSIONS}",
+        )
+
+
+def _permission_row(tenant_id: str, permission: str, actor: str) -> TenantPermissionRow:
+    return TenantPermissionRow(
+        tenant_id=tenant_id, permission=permission, granted_s=now_s(), granted_by=actor
+    )
 
 
 def job_dict(row: JobRow) -> dict[str, Any]:
@@ -284,11 +320,15 @@ class Repository:
 
     # -- tenants and tokens -------------------------------------------------------------
 
-    def create_tenant(self, name: str, role: str, actor: str) -> tuple[str, str]:
-        """Create a tenant and its first token; returns ``(id, token)``. The token is
-        shown once: only its hash is stored."""
+    def create_tenant(
+        self, name: str, role: str, actor: str, permissions: Sequence[str] = ()
+    ) -> tuple[str, str]:
+        """Create a tenant (with ``permissions`` granted) and its first token; returns
+        ``(id, token)``. The token is shown once: only its hash is stored."""
         if role not in ROLES:
             raise InputError(f"unknown role {role!r}", where="role", fix=f"use one of {ROLES}")
+        granted = sorted(set(permissions))
+        _check_permissions(granted)
         tenant_id = "t_" + uuid.uuid4().hex[:16]
         token = new_token()
         with self.writes.begin() as s:
@@ -296,8 +336,48 @@ class Repository:
                 raise ConflictError(f"a tenant named {name!r} already exists")
             s.add(TenantRow(id=tenant_id, name=name, role=role, created_s=now_s()))
             s.add(TokenRow(token_sha256=hash_token(token), tenant_id=tenant_id, created_s=now_s()))
-            _audit(s, actor, "tenant.create", tenant_id, name=name, role=role)
+            for permission in granted:
+                s.add(_permission_row(tenant_id, permission, actor))
+            _audit(s, actor, "tenant.create", tenant_id, name=name, role=role, permissions=granted)
         return tenant_id, token
+
+    def set_permissions(
+        self, tenant_id: str, changes: dict[str, bool], actor: str
+    ) -> dict[str, Any]:
+        """Grant (True) or revoke (False) permissions of ``tenant_id``; audited with what
+        actually changed. Returns the tenant as ``list_tenants`` shows it."""
+        _check_permissions(sorted(changes))
+        with self.writes.begin() as s:
+            if s.get(TenantRow, tenant_id) is None:
+                raise NotFoundError(f"no tenant {tenant_id!r}")
+            held = self._permissions(s, [tenant_id]).get(tenant_id, set())
+            granted = sorted(p for p, on in changes.items() if on and p not in held)
+            revoked = sorted(p for p, on in changes.items() if not on and p in held)
+            for permission in granted:
+                s.add(_permission_row(tenant_id, permission, actor))
+            for permission in revoked:
+                row = s.get(TenantPermissionRow, (tenant_id, permission))
+                if row is not None:
+                    s.delete(row)
+            if granted or revoked:
+                _audit(s, actor, "tenant.permissions", tenant_id, granted=granted, revoked=revoked)
+        return next(t for t in self.list_tenants() if t["id"] == tenant_id)
+
+    def has_permission(self, tenant_id: str, permission: str) -> bool:
+        """Read at the moment of use (not from the token cache), so a revocation applies to
+        the next request on any service process."""
+        with self.sessions() as s:
+            return s.get(TenantPermissionRow, (tenant_id, permission)) is not None
+
+    @staticmethod
+    def _permissions(s: Session, tenant_ids: Sequence[str] | None) -> dict[str, set[str]]:
+        q = select(TenantPermissionRow.tenant_id, TenantPermissionRow.permission)
+        if tenant_ids is not None:
+            q = q.where(TenantPermissionRow.tenant_id.in_(list(tenant_ids)))
+        out: dict[str, set[str]] = {}
+        for tenant_id, permission in s.execute(q):
+            out.setdefault(tenant_id, set()).add(permission)
+        return out
 
     def ensure_admin_token(self, token: str) -> str:
         """Register ``token`` as the bootstrap admin's token (idempotent); returns its id."""
@@ -326,8 +406,16 @@ class Repository:
     def list_tenants(self) -> list[dict[str, Any]]:
         with self.sessions() as s:
             rows = s.scalars(select(TenantRow).order_by(TenantRow.created_s, TenantRow.id))
+            held = self._permissions(s, None)
             return [
-                {"id": r.id, "name": r.name, "role": r.role, "created_s": r.created_s} for r in rows
+                {
+                    "id": r.id,
+                    "name": r.name,
+                    "role": r.role,
+                    "created_s": r.created_s,
+                    "permissions": sorted(held.get(r.id, ())),
+                }
+                for r in rows
             ]
 
     # -- jobs ---------------------------------------------------------------------------

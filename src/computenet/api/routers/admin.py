@@ -8,7 +8,14 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from computenet.api.deps import principal, require, state
 from computenet.api.errors import ERROR_RESPONSES
-from computenet.api.schemas import AuditOut, AuditQuery, TenantCreated, TenantIn, TenantOut
+from computenet.api.schemas import (
+    AuditOut,
+    AuditQuery,
+    PermissionsIn,
+    TenantCreated,
+    TenantIn,
+    TenantOut,
+)
 from computenet.store.repository import Principal
 
 router = APIRouter(prefix="/v1", tags=["tenants"], responses=ERROR_RESPONSES)
@@ -17,10 +24,24 @@ Who = Annotated[Principal, Depends(principal)]
 
 @router.post("/tenants", status_code=201, response_model=TenantCreated)
 def create_tenant(body: TenantIn, request: Request, who: Who) -> dict[str, str]:
-    """Admin only. Returns the new tenant's token once; only its hash is stored."""
+    """Admin only. Returns the new tenant's token once; only its hash is stored.
+    ``permissions`` (default none) are granted at once, e.g. ``["commands"]``."""
     require(who, "admin")
-    tenant_id, token = state(request).repo.create_tenant(body.name, body.role, who.tenant_id)
+    tenant_id, token = state(request).repo.create_tenant(
+        body.name, body.role, who.tenant_id, body.permissions
+    )
     return {"id": tenant_id, "token": token}
+
+
+@router.put("/tenants/{tenant_id}/permissions", response_model=TenantOut)
+def set_permissions(
+    tenant_id: str, body: PermissionsIn, request: Request, who: Who
+) -> dict[str, object]:
+    """Admin only. Grant (``true``) or revoke (``false``) a tenant's permissions, e.g.
+    ``{"commands": true}`` lets it submit commands. Audited as ``tenant.permissions``."""
+    require(who, "admin")
+    changes = {k: v for k, v in body.model_dump().items() if v is not None}
+    return state(request).repo.set_permissions(tenant_id, changes, who.tenant_id)
 
 
 @router.get("/tenants", response_model=list[TenantOut])

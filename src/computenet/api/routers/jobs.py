@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 
-from computenet.api.deps import principal, state
+from computenet.api.deps import ServiceState, principal, state
 from computenet.api.errors import ERROR_RESPONSES
 from computenet.api.schemas import Explanation, JobIn, JobList, JobOut, JobOutput, JobQuery
-from computenet.errors import InputError
+from computenet.errors import ForbiddenError, InputError
 from computenet.store.repository import JobSpec, Principal
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
@@ -40,6 +40,8 @@ async def submit_job(
     Defaults: no deadline (it must finish within 7 days), any accelerator type, no
     datasets, no command (the executor runs a placeholder that succeeds), priority 0."""
     st = state(request)
+    if body.command is not None:
+        await _check_may_run_commands(st, who)
     if body.accelerator_types and st.network is not None:
         unknown = sorted(set(body.accelerator_types) - set(st.network.accelerators))
         if unknown:
@@ -74,6 +76,18 @@ async def submit_job(
     return JSONResponse(
         job, status_code=201 if created else 200, headers={"Location": f"/v1/jobs/{job['id']}"}
     )
+
+
+async def _check_may_run_commands(st: ServiceState, who: Principal) -> None:
+    """A command runs on a site's machines: only tenants an admin trusted with it may send
+    one. Read from the database, not the token cache, so a revocation applies at once."""
+    if not await asyncio.to_thread(st.repo.has_permission, who.tenant_id, "commands"):
+        raise ForbiddenError(
+            f"tenant {who.tenant_id} may not submit a command: running commands needs the "
+            "'commands' permission. An admin grants it with PUT "
+            f'/v1/tenants/{who.tenant_id}/permissions {{"commands": true}} (or `computenet '
+            "tenants --grant commands NAME`); without a command the job runs a placeholder"
+        )
 
 
 @router.get("", response_model=JobList)
