@@ -28,23 +28,23 @@ class KillableLocal(LocalExecutor):
         super().__init__(site_id, {}, home)
         self.alive = Path(option(options, "alive", "", site_id))
 
-    def _check(self) -> None:
+    def _require_engine(self) -> None:
         if not self.alive.exists():
             raise ExecutorUnavailable(f"site {self.site_id}: controller does not answer")
 
     def heartbeat(self) -> None:
-        self._check()
+        self._require_engine()
 
     def submit(self, dispatch: Dispatch) -> str:
-        self._check()
+        self._require_engine()
         return super().submit(dispatch)
 
     def poll(self, request_id: str, local_id: str | None = None) -> ExecStatus:
-        self._check()
+        self._require_engine()
         return super().poll(request_id, local_id)
 
     def cancel(self, request_id: str, local_id: str | None = None) -> None:
-        self._check()
+        self._require_engine()
         super().cancel(request_id, local_id)
 
 

@@ -96,7 +96,11 @@ def service(open_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Servic
     )
     executor = LocalExecutor("local", FAST, open_home)
     with TestClient(create_app(settings)) as client:
-        repo: Repository = client.app.state.service.repo  # type: ignore[attr-defined]
+        st = client.app.state.service  # type: ignore[attr-defined]
+        repo: Repository = st.repo
+        # No network: the loop places every job on the fallback site "local", which the
+        # API (output, cancel) must reach through the same executor.
+        st.executors["local"] = executor
         loop = ControlLoop(repo, settings, network=None, executors={"local": executor})
         yield Service(client, loop, executor, open_home)
 

@@ -61,7 +61,18 @@ JobState = Literal[
 class JobIn(BaseModel):
     """A submission. Only ``name``, ``accelerators`` and ``duration_h`` are required."""
 
-    model_config = ConfigDict(extra="forbid")
+    # The schema states the one rule between fields too (an interval needs
+    # checkpointable: true), so a schema-driven client never sends what answers 422.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "if": {"required": ["checkpoint_interval_s"]},
+            "then": {
+                "required": ["checkpointable"],
+                "properties": {"checkpointable": {"const": True}},
+            },
+        },
+    )
     name: Text = Field(min_length=1, max_length=200)
     accelerators: int = Field(ge=1, le=100_000, description="accelerators the job needs at once")
     duration_h: float = Field(
