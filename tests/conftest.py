@@ -10,6 +10,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("COMPUTENET_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
+# Real engines the executor tests run against, each started once per test run.
+pytest_plugins = ["tests.beds.slurm"]
+
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:

@@ -5,4 +5,7 @@ registers itself when this package is imported (its client library is imported o
 an executor of its kind is built).
 """
 
-from computenet.executors import local  # noqa: F401  (registers "local")
+from computenet.executors import (
+    local,  # noqa: F401  (registers "local")
+    slurm,  # noqa: F401  (registers "slurm")
+)

@@ -1,0 +1,627 @@
+"""``slurm``: runs each dispatch as a Slurm batch job through Slurm's command-line tools.
+
+A site's network-file entry names its cluster by its ``slurm.conf``; every client command
+runs with ``SLURM_CONF`` set to it, so one service drives any number of clusters::
+
+    executor = { kind = "slurm", conf = "/etc/slurm/slurm.conf", partition = "gpu",
+                 grace_s = 300, checkpoint_warning_s = 120 }
+
+The options are listed in ``SlurmOptions``. Each run gets a directory
+``<output_dir>/<request_id>/`` holding the batch script, ``output.log`` (what the job
+printed; slurmd writes it, so on a real cluster ``output_dir`` must be on a file system the
+compute nodes share) and ``slurm_job_id`` (our record of the Slurm job). Every job is named
+``computenet-<request_id>``: a submit repeated after a crash between ``sbatch`` and the
+record finds the job by that name instead of submitting it twice, and a poll checks the name
+so a job id that Slurm reused (ids restart at 1 when a cluster starts from empty state) is
+never taken for ours. A finished job stays known after Slurm forgets it (``MinJobAge``)
+through the cluster's job-completion file (``JobCompLoc`` with ``jobcomp/filetxt``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import math
+import os
+import pwd
+import re
+import shlex
+import subprocess
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from computenet.errors import ExecutorRefused, ExecutorUnavailable, InputError
+from computenet.executors.base import Capabilities, Dispatch, ExecStatus, Status, run_root
+from computenet.executors.registry import register
+
+JOB_NAME_PREFIX = "computenet-"
+CHECKPOINT_SIGNAL = "USR1"
+# Slurm's own words when a client cannot reach slurmctld; any of them means "retry later".
+_UNREACHABLE = (
+    "unable to contact slurm controller",
+    "socket timed out",
+    "connection refused",
+    "zero bytes were transmitted",
+    "communication connection failure",
+    "slurm_persist_conn_open",
+    "is down",
+)
+_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# ``Key=value`` where a value runs to the next key (keys may hold ``/`` and ``:``,
+# as in ``CPUs/Task=1`` and ``ReqB:S:C:T=0:0:*:*``).
+_KEY = r"[A-Za-z][A-Za-z0-9_/:]*"
+_KEY_VALUE = re.compile(rf"(?:^|\s)({_KEY})=(.*?)(?=\s+{_KEY}=|\s*$)")
+
+# Slurm job states -> our statuses. States not listed read as "unknown" with Slurm's word.
+_STATES: dict[str, Status] = {
+    "PENDING": "pending",
+    "CONFIGURING": "pending",
+    "REQUEUED": "pending",  # requeued: waits to run again
+    "REQUEUE_HOLD": "pending",
+    "REQUEUE_FED": "pending",
+    "RESIZING": "running",
+    "RUNNING": "running",
+    "COMPLETING": "running",  # the script ended; Slurm is still cleaning up
+    "SUSPENDED": "running",  # holds its accelerators while suspended
+    "STAGE_OUT": "running",
+    "SIGNALING": "running",
+    "COMPLETED": "succeeded",
+    "CANCELLED": "cancelled",
+    "FAILED": "failed",
+    "TIMEOUT": "failed",
+    "NODE_FAIL": "failed",
+    "OUT_OF_MEMORY": "failed",
+    "BOOT_FAIL": "failed",
+    "DEADLINE": "failed",
+    "PREEMPTED": "failed",
+    "SPECIAL_EXIT": "failed",
+    "REVOKED": "cancelled",  # a federation sibling ran it instead
+}
+# What a failed state means, for the job's explanation.
+_FAILURES = {
+    "TIMEOUT": "the job ran past its time limit",
+    "NODE_FAIL": "a node of the job failed",
+    "OUT_OF_MEMORY": "the job ran out of memory",
+    "BOOT_FAIL": "a node of the job failed to boot",
+    "DEADLINE": "the job's deadline passed",
+    "PREEMPTED": "a higher-priority job preempted it",
+}
+
+
+# ----------------------------------------------------------------------------- options
+
+
+@dataclass(frozen=True)
+class SlurmOptions:
+    """One site's Slurm settings, from its ``executor`` table in the network file."""
+
+    conf: Path  # the cluster's slurm.conf; picks the cluster for every client command
+    partition: str | None = None  # None: the cluster's default partition
+    gres_name: str = "gpu"  # the GRES that counts accelerators
+    # Accelerator type (as in the pool, e.g. "H100") -> Slurm GRES type; a type not listed
+    # maps to its name in lower case; "" requests untyped GRES (``--gres=gpu:N``).
+    gres_types: Mapping[str, str] | None = None
+    grace_s: int = 300  # added to the planned run for --time (Slurm counts whole minutes)
+    checkpoint_warning_s: int = 120  # checkpointable jobs get SIGUSR1 this long before the end
+    account: str | None = None
+    qos: str | None = None
+    user: str | None = None  # run jobs as this user (sbatch --uid/--gid; the service is root)
+    output_dir: Path | None = None  # None: <home>/jobs/<site id>
+    command_timeout_s: float = 30.0  # a client command slower than this: site unavailable
+    heartbeat_timeout_s: float = 5.0
+
+    KEYS: ClassVar[tuple[str, ...]] = (
+        "conf",
+        "partition",
+        "gres_name",
+        "gres_types",
+        "grace_s",
+        "checkpoint_warning_s",
+        "account",
+        "qos",
+        "user",
+        "output_dir",
+        "command_timeout_s",
+        "heartbeat_timeout_s",
+    )
+
+    @classmethod
+    def parse(cls, site_id: str, options: Mapping[str, Any]) -> SlurmOptions:
+        """Read and check a site's options; each error names ``sites.<id>.executor.<key>``."""
+        read = _OptionReader(site_id, options)
+        read.known(cls.KEYS)
+        conf = Path(read.text("conf", None, example='"/etc/slurm/slurm.conf"') or "")
+        if not str(conf) or conf == Path():
+            raise read.error("conf", "is missing", 'add conf = "/path/to/slurm.conf"')
+        if not conf.is_file():
+            raise read.error(
+                "conf", f"{str(conf)!r} is not a file", "give the path of the cluster's slurm.conf"
+            )
+        user = read.text("user", None, example='"computenet"')
+        if user is not None:
+            try:
+                pwd.getpwnam(user)
+            except KeyError:
+                raise read.error(
+                    "user", f"no user {user!r} on this machine", "create it or leave user out"
+                ) from None
+        output_dir = read.text("output_dir", None, example='"/shared/computenet/jobs"')
+        return cls(
+            conf=conf.resolve(),
+            partition=read.text("partition", None, example='"gpu"'),
+            gres_name=read.text("gres_name", "gpu", example='"gpu"') or "gpu",
+            gres_types=read.text_table("gres_types", example='{ H100 = "h100" }'),
+            grace_s=read.whole("grace_s", 300, lo=0, hi=7 * 86400),
+            # Slurm's --signal takes at most 65535 seconds.
+            checkpoint_warning_s=read.whole("checkpoint_warning_s", 120, lo=1, hi=65535),
+            account=read.text("account", None, example='"ml"'),
+            qos=read.text("qos", None, example='"normal"'),
+            user=user,
+            output_dir=Path(output_dir) if output_dir else None,
+            command_timeout_s=read.seconds("command_timeout_s", 30.0),
+            heartbeat_timeout_s=read.seconds("heartbeat_timeout_s", 5.0),
+        )
+
+    def gres_type(self, accelerator: str | None) -> str:
+        """The Slurm GRES type for a pool's accelerator ("" for untyped GRES)."""
+        if accelerator is None:
+            return ""
+        mapped = (self.gres_types or {}).get(accelerator)
+        return accelerator.lower() if mapped is None else mapped
+
+
+class _OptionReader:
+    """Typed getters over one site's executor table; errors name the key and the fix."""
+
+    def __init__(self, site_id: str, options: Mapping[str, Any]) -> None:
+        self.site_id = site_id
+        self.options = options
+
+    def error(self, key: str, message: str, fix: str) -> InputError:
+        return InputError(
+            f"{key} {message}",
+            source="network file",
+            where=f"sites.{self.site_id}.executor.{key}",
+            fix=fix,
+        )
+
+    def known(self, keys: Sequence[str]) -> None:
+        for key in self.options:
+            if key not in keys:
+                raise self.error(
+                    key, "is not a slurm executor option", f"use one of: {', '.join(keys)}"
+                )
+
+    def text(self, key: str, default: str | None, *, example: str) -> str | None:
+        value = self.options.get(key, default)
+        if value is not None and not isinstance(value, str):
+            raise self.error(key, f"must be text, found {value!r}", f"write {key} = {example}")
+        return value
+
+    def text_table(self, key: str, *, example: str) -> dict[str, str] | None:
+        value = self.options.get(key)
+        if value is None:
+            return None
+        ok = isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+        if not ok:
+            raise self.error(
+                key, f"must be a table of text, found {value!r}", f"write {key} = {example}"
+            )
+        return dict(value)
+
+    def whole(self, key: str, default: int, *, lo: int, hi: int) -> int:
+        value = self.options.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise self.error(
+                key,
+                f"must be a whole number of seconds from {lo} to {hi}, found {value!r}",
+                f"write {key} = {default}",
+            )
+        return value
+
+    def seconds(self, key: str, default: float) -> float:
+        value = self.options.get(key, default)
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+        if not ok or not math.isfinite(value):
+            raise self.error(
+                key, f"must be a positive number of seconds, found {value!r}", f"write {key} = 10"
+            )
+        return float(value)
+
+
+# ----------------------------------------------------------------------------- executor
+
+
+@register("slurm")
+class SlurmExecutor:
+    kind: ClassVar[str] = "slurm"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        runs_commands=True,
+        cancel=True,
+        checkpoint_signal=True,
+        logs=True,
+        survives_restart=True,
+        binds_accelerators=True,  # Slurm gives each job its own GRES devices
+    )
+
+    def __init__(self, site_id: str, options: Mapping[str, Any], home: Path) -> None:
+        self.site_id = site_id
+        self.options = SlurmOptions.parse(site_id, options)
+        self.root = self.options.output_dir or run_root(Path(home), site_id)
+        # Client commands see only what they need: never the service's own environment
+        # (its secrets, or SBATCH_* variables that would change what sbatch does).
+        self._client_env = {
+            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            "SLURM_CONF": str(self.options.conf),
+            "LC_ALL": "C",
+        }
+
+    # -- the interface
+
+    def submit(self, dispatch: Dispatch) -> str:
+        """Submit the job once per ``request_id``. Under a lock on the run directory: our
+        record answers a repeat; without one (a crash between ``sbatch`` and the record, or
+        a record lost with its disk), the job is looked up by its name first."""
+        run = self._run_dir(dispatch.request_id)
+        with _locked(run):
+            job = self._recorded(run) or self._find_by_name(dispatch.request_id)
+            if job is None:
+                script = _batch_script(dispatch, self.site_id)
+                (run / "job.sh").write_text(script, encoding="utf-8")
+                self._make_writable_for_user(run)
+                job = self._sbatch(dispatch, run)
+            self._record(run, job)
+        return self._local_id(job)
+
+    def poll(self, request_id: str, local_id: str | None) -> ExecStatus:
+        """Slurm's view of the job: ``scontrol show job`` while Slurm holds it, then the
+        cluster's job-completion file."""
+        job = self._job_of(request_id, local_id)
+        if job is None:
+            return ExecStatus("unknown", message=f"Slurm has no job named {_name(request_id)}")
+        fields = self._show_job(job, request_id) or self._completed_job(job, request_id)
+        if fields is None:
+            return ExecStatus(
+                "unknown",
+                message=f"Slurm no longer knows job {job} and its completion file has no line "
+                "for it",
+                local_id=self._local_id(job),
+            )
+        self._release(request_id, job, fields)
+        return _status(fields, self._local_id(job))
+
+    def _release(self, request_id: str, job: str, fields: Mapping[str, str]) -> None:
+        """Start a job we requeued as soon as resources allow, not after Slurm's hold."""
+        marker = self._run_dir(request_id, create=False) / "requeued"
+        held = fields.get("JobState") == "PENDING" and fields.get("Reason") == "BeginTime"
+        if held and marker.exists():
+            self._client(["scontrol", "update", f"jobid={job}", "StartTime=now"], refuse=True)
+            marker.unlink(missing_ok=True)
+
+    def cancel(self, request_id: str, local_id: str | None) -> None:
+        """``scancel``; a job that already ended (or never started) is left as it is."""
+        job = self._job_of(request_id, local_id)
+        if job is not None and self._show_job(job, request_id) is not None:
+            self._client(["scancel", job])
+
+    def checkpoint(self, request_id: str, local_id: str | None) -> None:
+        """Send SIGUSR1 to the job's batch shell now, as ``--signal`` does before the end:
+        a checkpointable job traps it and saves."""
+        job = self._require_job(request_id, local_id)
+        self._client(["scancel", f"--signal={CHECKPOINT_SIGNAL}", "--batch", job], refuse=True)
+
+    def requeue(self, request_id: str, local_id: str | None) -> None:
+        """Stop the job and queue it again as the same Slurm job (it resumes from its own
+        checkpoint). Jobs are submitted ``--no-requeue`` so that Slurm never restarts one on
+        its own; this allows it for this one job first. Slurm then holds the job for about
+        two minutes (Reason=BeginTime); the next ``poll`` releases it (see ``_release``)."""
+        job = self._require_job(request_id, local_id)
+        self._client(["scontrol", "update", f"jobid={job}", "Requeue=1"], refuse=True)
+        self._client(["scontrol", "requeue", job], refuse=True)
+        (self._run_dir(request_id) / "requeued").touch()
+
+    def output(self, request_id: str, local_id: str | None, max_bytes: int) -> tuple[str, bool]:
+        """The last ``max_bytes`` of the job's output file (UTF-8, undecodable bytes
+        replaced) and whether anything before them was cut."""
+        try:
+            with (self._run_dir(request_id, create=False) / "output.log").open("rb") as f:
+                size = f.seek(0, 2)
+                f.seek(max(0, size - max_bytes))
+                data = f.read()
+        except FileNotFoundError:
+            return "", False
+        return data.decode("utf-8", errors="replace"), size > max_bytes
+
+    def heartbeat(self) -> None:
+        """``scontrol ping``: returns if this cluster's slurmctld answers."""
+        proc = self._client(["scontrol", "ping"], timeout_s=self.options.heartbeat_timeout_s)
+        if proc.returncode != 0 or "is UP" not in proc.stdout:
+            raise self._unavailable("scontrol ping", (proc.stdout + proc.stderr).strip())
+
+    # -- submission
+
+    def _sbatch(self, dispatch: Dispatch, run: Path) -> str:
+        proc = self._client(
+            ["sbatch", *self._sbatch_args(dispatch, run), str(run / "job.sh")], refuse=True
+        )
+        # --parsable prints "<id>" or "<id>;<cluster>"
+        job = proc.stdout.strip().split(";", 1)[0]
+        if not job.isdigit():
+            raise ExecutorRefused(f"sbatch answered {proc.stdout.strip()!r}, not a job id")
+        return job
+
+    def _sbatch_args(self, dispatch: Dispatch, run: Path) -> list[str]:
+        """The job's request to Slurm. ``--export=NONE``: the job starts from its user's
+        login environment plus the allow-listed variables the script exports, never the
+        service's environment."""
+        opts = self.options
+        args = [
+            "--parsable",
+            f"--job-name={_name(dispatch.request_id)}",
+            f"--comment=computenet:job:{dispatch.job_id}:tenant:{dispatch.tenant_id}",
+            f"--output={run / 'output.log'}",
+            "--open-mode=append",  # a requeued run adds to what the first run printed
+            f"--chdir={run}",
+            "--export=NONE",
+            f"--time={_minutes(dispatch.walltime_s + opts.grace_s)}",
+            # Slurm never restarts a job on its own: computenet decides where work runs again.
+            "--no-requeue",
+        ]
+        if dispatch.accelerators > 0:
+            args.append(f"--gres={self._gres(dispatch)}")
+        if dispatch.checkpointable:
+            args.append(f"--signal=B:{CHECKPOINT_SIGNAL}@{opts.checkpoint_warning_s}")
+        args += [f"--{k}={v}" for k, v in self._placement_args().items()]
+        return args
+
+    def _placement_args(self) -> dict[str, str]:
+        opts = self.options
+        found = {"partition": opts.partition, "account": opts.account, "qos": opts.qos}
+        args = {k: v for k, v in found.items() if v}
+        if opts.user is not None:
+            user = pwd.getpwnam(opts.user)
+            args |= {"uid": str(user.pw_uid), "gid": str(user.pw_gid)}
+        return args
+
+    def _gres(self, dispatch: Dispatch) -> str:
+        kind = self.options.gres_type(dispatch.accelerator)
+        typed = f"{self.options.gres_name}:{kind}" if kind else self.options.gres_name
+        return f"{typed}:{dispatch.accelerators}"
+
+    def _make_writable_for_user(self, run: Path) -> None:
+        # The job (and slurmd writing its output) runs as ``user``: give it the run directory.
+        if self.options.user is not None:
+            user = pwd.getpwnam(self.options.user)
+            os.chown(run, user.pw_uid, user.pw_gid)
+            os.chown(run / "job.sh", user.pw_uid, user.pw_gid)
+
+    # -- finding our job
+
+    def _run_dir(self, request_id: str, *, create: bool = True) -> Path:
+        if not _REQUEST_ID.fullmatch(request_id):
+            raise ExecutorRefused(
+                f"request id {request_id!r} is not usable as a Slurm job name and directory "
+                "(letters, digits, '.', '_' and '-' only)"
+            )
+        run = self.root / request_id
+        if create:
+            run.mkdir(parents=True, exist_ok=True)
+        return run
+
+    def _local_id(self, job: str) -> str:
+        return f"slurm:{self.site_id}:{job}"
+
+    def _recorded(self, run: Path) -> str | None:
+        try:
+            job = (run / "slurm_job_id").read_text().strip()
+        except FileNotFoundError:
+            return None
+        return job if job.isdigit() else None
+
+    def _record(self, run: Path, job: str) -> None:
+        tmp = run / "slurm_job_id.tmp"
+        tmp.write_text(job + "\n")
+        tmp.replace(run / "slurm_job_id")
+
+    def _job_of(self, request_id: str, local_id: str | None) -> str | None:
+        """The Slurm job id of ``request_id``: from the site-local id, our record, or by name."""
+        prefix = f"slurm:{self.site_id}:"
+        if local_id and local_id.startswith(prefix) and local_id[len(prefix) :].isdigit():
+            return local_id[len(prefix) :]
+        run = self._run_dir(request_id, create=False)
+        job = self._recorded(run) or self._find_by_name(request_id)
+        if job is not None and run.is_dir():
+            self._record(run, job)
+        return job
+
+    def _require_job(self, request_id: str, local_id: str | None) -> str:
+        job = self._job_of(request_id, local_id)
+        if job is None:
+            raise ExecutorRefused(f"Slurm has no job named {_name(request_id)}")
+        return job
+
+    def _find_by_name(self, request_id: str) -> str | None:
+        """The newest job named for ``request_id``: in Slurm's memory (any state), else in
+        the completion file."""
+        name = _name(request_id)
+        proc = self._client(["squeue", "--noheader", "--states=all", f"--name={name}", "-o", "%i"])
+        ids = [line.strip() for line in proc.stdout.splitlines() if line.strip().isdigit()]
+        if ids:
+            return max(ids, key=int)
+        done = [f["JobId"] for f in self._completion_lines() if f.get("Name") == name]
+        return done[-1] if done else None
+
+    def _show_job(self, job: str, request_id: str) -> dict[str, str] | None:
+        """``scontrol show job`` fields of ``job`` if Slurm still holds it and it is ours."""
+        proc = self._client(["scontrol", "show", "job", "--oneliner", job])
+        if proc.returncode != 0:
+            if "invalid job id" in proc.stderr.lower():
+                return None
+            raise ExecutorRefused(f"scontrol show job {job}: {proc.stderr.strip()}")
+        fields = _key_values(proc.stdout)
+        return fields if fields.get("JobName") == _name(request_id) else None
+
+    def _completed_job(self, job: str, request_id: str) -> dict[str, str] | None:
+        name = _name(request_id)
+        found = None
+        for fields in self._completion_lines():
+            if fields.get("JobId") == job and fields.get("Name") == name:
+                found = fields  # the last line wins: a requeued job ends more than once
+        return found
+
+    def _completion_lines(self) -> Iterator[dict[str, str]]:
+        """Each line of the cluster's job-completion file (``JobCompLoc``), as fields. The
+        file is read where the service runs: on a real cluster it must be shared with the
+        controller's host, or finished jobs are known only until ``MinJobAge``."""
+        path = _jobcomp_file(self.options.conf)
+        if path is None:
+            return
+        try:
+            with path.open(encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    yield _key_values(line)
+        except FileNotFoundError:
+            return
+
+    # -- running client commands
+
+    def _client(
+        self, args: list[str], *, refuse: bool = False, timeout_s: float | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run one Slurm client command against this site's cluster. A controller that
+        does not answer raises ``ExecutorUnavailable``; with ``refuse``, any other failure
+        raises ``ExecutorRefused`` with Slurm's own message."""
+        timeout = timeout_s or self.options.command_timeout_s
+        try:
+            proc = subprocess.run(
+                args,
+                env=self._client_env,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+            )
+        except FileNotFoundError:
+            raise ExecutorUnavailable(
+                f"site {self.site_id}: {args[0]} not found. Fix: install the Slurm client "
+                "tools (apt-get install slurm-client) on the service's machine"
+            ) from None
+        except subprocess.TimeoutExpired:
+            raise self._unavailable(args[0], f"no answer within {timeout:g} s") from None
+        if proc.returncode != 0:
+            said = proc.stderr.strip() or proc.stdout.strip()
+            if any(marker in said.lower() for marker in _UNREACHABLE):
+                raise self._unavailable(args[0], said)
+            if refuse:
+                raise ExecutorRefused(f"Slurm ({self.site_id}) refused: {said}")
+        return proc
+
+    def _unavailable(self, command: str, said: str) -> ExecutorUnavailable:
+        return ExecutorUnavailable(
+            f"site {self.site_id}: Slurm controller does not answer ({command}: {said}); "
+            f"SLURM_CONF={self.options.conf}"
+        )
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _name(request_id: str) -> str:
+    return JOB_NAME_PREFIX + request_id
+
+
+def _minutes(seconds: int) -> int:
+    """Slurm time limits are whole minutes: round up, at least one."""
+    return max(1, math.ceil(seconds / 60))
+
+
+def _batch_script(dispatch: Dispatch, site_id: str) -> str:
+    """The batch script: our allow-listed variables, then the tenant's command as written.
+
+    The first line after the shebang is a command, so ``#SBATCH`` lines in the tenant's
+    command are never read as options (sbatch stops reading them at the first command).
+    """
+    command = dispatch.command or "echo 'computenet: job has no command; nothing to run'"
+    if "\0" in command:
+        raise ExecutorRefused("the command holds a NUL byte, which no shell can run")
+    env = {
+        "COMPUTENET_JOB_ID": dispatch.job_id,
+        "COMPUTENET_REQUEST_ID": dispatch.request_id,
+        "COMPUTENET_TENANT_ID": dispatch.tenant_id,
+        "COMPUTENET_SITE_ID": site_id,
+        "COMPUTENET_CHECKPOINTABLE": "1" if dispatch.checkpointable else "0",
+        **dispatch.env,
+    }
+    for key, value in env.items():
+        if not _ENV_NAME.fullmatch(key) or "\0" in value:
+            raise ExecutorRefused(f"job variable {key!r} is not a valid name with a text value")
+    exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in sorted(env.items()))
+    return f"#!/bin/bash\n: computenet request {dispatch.request_id}\n{exports}{command}\n"
+
+
+def _key_values(text: str) -> dict[str, str]:
+    """``Key=Value Key2=Value2`` (``scontrol -o`` and job-completion lines) as a dict. A
+    value runs to the next `` Key=``, so values with spaces (a comment) survive."""
+    fields: dict[str, str] = {}
+    for match in _KEY_VALUE.finditer(text.strip()):
+        fields.setdefault(match.group(1), match.group(2))
+    return fields
+
+
+def _exit_code(text: str | None) -> int | None:
+    """Slurm's ``ExitCode=N:S``: the exit status, or minus the signal that ended it."""
+    if not text or ":" not in text:
+        return None
+    code, signal = text.split(":", 1)
+    if signal.isdigit() and int(signal) > 0:
+        return -int(signal)
+    return int(code) if code.isdigit() else None
+
+
+def _status(fields: Mapping[str, str], local_id: str) -> ExecStatus:
+    """One job's fields (``scontrol show job`` or a completion line) as our status."""
+    state = fields.get("JobState", "").split()[0] if fields.get("JobState") else ""
+    status = _STATES.get(state, "unknown")
+    reason = fields.get("Reason", "None")
+    exit_code = _exit_code(fields.get("ExitCode")) if status in ("succeeded", "failed") else None
+    message = f"Slurm: {state or 'no state'}"
+    if state in _FAILURES:
+        message += f" ({_FAILURES[state]})"
+    elif status == "failed" and exit_code is not None:
+        message += f" (exit code {exit_code})"
+    if reason not in ("None", "") and status in ("pending", "failed"):
+        message += f"; reason: {reason}"
+    return ExecStatus(status, exit_code=exit_code, message=message, local_id=local_id)
+
+
+def _jobcomp_file(conf: Path) -> Path | None:
+    """The ``JobCompLoc`` file of a cluster whose ``JobCompType`` is ``jobcomp/filetxt``."""
+    settings: dict[str, str] = {}
+    try:
+        text = conf.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, sep, value = line.split("#", 1)[0].strip().partition("=")
+        if sep:
+            settings[key.strip().lower()] = value.strip()
+    if settings.get("jobcomptype", "").lower() != "jobcomp/filetxt":
+        return None
+    loc = settings.get("jobcomploc")
+    return Path(loc) if loc else None
+
+
+@contextmanager
+def _locked(run: Path) -> Iterator[None]:
+    """An exclusive lock on one run directory, so two submits of one request on this host
+    cannot both reach ``sbatch``."""
+    with (run / "lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
