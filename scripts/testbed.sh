@@ -89,7 +89,13 @@ JobCompLoc=$d/log/jobcomp.txt
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 MinJobAge=$MIN_JOB_AGE
+# Start a batch job as soon as it is scheduled instead of batching launches (default 3 s):
+# submit to start was about 0.7 s instead of 1.7 s for a lone job, measured here.
+SchedulerParameters=batch_sched_delay=0
 KillWait=5
+# Clients give up on a dead controller after about MessageTimeout - 1 s (9 s at the default
+# 10, measured), so a dead site is noticed sooner.
+MessageTimeout=5
 GresTypes=gpu
 NodeName=$node NodeHostname=localhost NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=4000 Gres=gpu:h100:$GPUS State=UNKNOWN
 PartitionName=main Nodes=$node Default=YES MaxTime=INFINITE State=UP

@@ -240,6 +240,8 @@ def test_slurm_refusals_raise_executor_refused_with_slurms_words(
         sites["sitea"].submit(dispatch("refused-2", "true", accelerators=5))
     with pytest.raises(ExecutorRefused, match="NUL"):
         sites["sitea"].submit(dispatch("refused-3", "echo a\0b"))
+    with pytest.raises(ExecutorRefused, match="SBATCH_"):
+        sites["sitea"].submit(dispatch("refused-4", "true", env={"SBATCH_GRES": "gpu:h100:4"}))
 
 
 def test_jobs_can_run_as_an_unprivileged_user(slurm_bed: SlurmBed, home: Path) -> None:
