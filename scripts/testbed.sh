@@ -135,8 +135,9 @@ wait_idle() {
   die "$site did not become idle within 10 s (state '${state:-none}'); see $(dir_of "$site")/log/"
 }
 
-# Kill a site's daemons by their pid files, then every process carrying its marker (the
-# slurmstepd of each job and, through it, the job's own processes).
+# Kill a site's daemons by their pid files, then every process carrying its marker or its
+# SLURM_CONF: each job's slurmstepd and the job's own processes, which would otherwise run
+# on after the daemons died (a real site that loses power loses its jobs too).
 stop_pids() {
   local site=$1 sig=$2 d pid p
   d=$(dir_of "$site")
@@ -146,7 +147,9 @@ stop_pids() {
   for p in /proc/[0-9]*; do
     pid=${p#/proc/}
     [ "$pid" = $$ ] && continue
-    if { tr '\0' '\n' <"$p/environ"; } 2>/dev/null | grep -qxF "COMPUTENET_TESTBED_SITE=$d"; then
+    # Jobs carry their cluster's SLURM_CONF (slurmstepd sets it), the daemons the marker.
+    if { tr '\0' '\n' <"$p/environ"; } 2>/dev/null \
+      | grep -qxF -e "COMPUTENET_TESTBED_SITE=$d" -e "SLURM_CONF=$d/slurm.conf"; then
       kill "-$sig" "$pid" 2>/dev/null || true
     fi
   done
