@@ -488,6 +488,9 @@ class SlurmExecutor:
         the completion file."""
         name = _name(request_id)
         proc = self._client(["squeue", "--noheader", "--states=all", f"--name={name}", "-o", "%i"])
+        if proc.returncode != 0:
+            # Not knowing whether the job exists, submitting could run it twice: retry later.
+            raise self._unavailable("squeue", proc.stderr.strip())
         ids = [line.strip() for line in proc.stdout.splitlines() if line.strip().isdigit()]
         if ids:
             return max(ids, key=int)
@@ -502,7 +505,7 @@ class SlurmExecutor:
         if proc.returncode != 0:
             if "invalid job id" in proc.stderr.lower():
                 return None
-            raise ExecutorRefused(f"scontrol show job {job}: {proc.stderr.strip()}")
+            raise self._unavailable("scontrol show job", proc.stderr.strip())
         fields = _key_values(proc.stdout)
         return fields if fields.get("JobName") == _name(request_id) else None
 
