@@ -21,6 +21,10 @@
 #   COMPUTENET_TESTBED_GPUS       fake H100s per site                              (4)
 #   COMPUTENET_TESTBED_CPUS       CPUs each node declares (jobs take one each)     (32)
 #   COMPUTENET_TESTBED_MIN_JOB_AGE  seconds Slurm keeps a finished job in memory   (300)
+#   COMPUTENET_TESTBED_ACCOUNTING  1: also run accounting (a private MariaDB and one
+#                                  slurmdbd both clusters report to), so `sacct` works;
+#                                  needs `apt-get install mariadb-server slurmdbd`      (0)
+#   COMPUTENET_TESTBED_PORT_DB     that MariaDB's port; slurmdbd uses the next one  (7819)
 set -euo pipefail
 
 BASE=${COMPUTENET_TESTBED:-/tmp/computenet-testbed}
@@ -29,6 +33,9 @@ PORT_B=${COMPUTENET_TESTBED_PORT_B:-7917}
 GPUS=${COMPUTENET_TESTBED_GPUS:-4}
 CPUS=${COMPUTENET_TESTBED_CPUS:-32}
 MIN_JOB_AGE=${COMPUTENET_TESTBED_MIN_JOB_AGE:-300}
+ACCOUNTING=${COMPUTENET_TESTBED_ACCOUNTING:-0}
+PORT_DB=${COMPUTENET_TESTBED_PORT_DB:-7819}
+ACCT=$BASE/accounting
 SITES=(sitea siteb)
 
 die() { echo "testbed: $*" >&2; exit 1; }
@@ -86,7 +93,7 @@ SlurmdParameters=config_overrides
 ReturnToService=2
 JobCompType=jobcomp/filetxt
 JobCompLoc=$d/log/jobcomp.txt
-AccountingStorageType=accounting_storage/none
+$(accounting_conf)
 JobAcctGatherType=jobacct_gather/none
 MinJobAge=$MIN_JOB_AGE
 # Start a batch job as soon as it is scheduled instead of batching launches (default 3 s):
@@ -101,6 +108,80 @@ NodeName=$node NodeHostname=localhost NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=4
 PartitionName=main Nodes=$node Default=YES MaxTime=INFINITE State=UP
 CONF
   echo "Name=gpu Type=h100 File=$d/dev/nvidia[0-$last]" >"$d/gres.conf"
+}
+
+accounting_conf() {
+  if [ "$ACCOUNTING" = 1 ]; then
+    printf 'AccountingStorageType=accounting_storage/slurmdbd\nAccountingStorageHost=localhost\nAccountingStoragePort=%s\n' $((PORT_DB + 1))
+  else
+    echo "AccountingStorageType=accounting_storage/none"
+  fi
+}
+
+# Accounting: a private MariaDB (no grant tables: it listens on 127.0.0.1 only and holds
+# nothing but this test bed's records) and one slurmdbd. slurmdbd reads the slurmdbd.conf
+# beside $SLURM_CONF, and refuses one that others can read.
+start_accounting() {
+  local i
+  if live_pid "$ACCT/slurmdbd.pid" >/dev/null; then
+    echo "accounting: already up"
+    return
+  fi
+  for tool in mariadb-install-db mariadbd slurmdbd sacctmgr; do
+    command -v "$tool" >/dev/null 2>&1 || die "$tool not found. Fix: apt-get install mariadb-server slurmdbd"
+  done
+  mkdir -p "$ACCT"
+  if [ ! -d "$ACCT/db/mysql" ]; then
+    mariadb-install-db --no-defaults --datadir="$ACCT/db" --user=root --skip-test-db \
+      >"$ACCT/install.log" 2>&1 || die "mariadb-install-db failed; see $ACCT/install.log"
+  fi
+  if ! live_pid "$ACCT/mariadb.pid" >/dev/null; then
+    COMPUTENET_TESTBED_SITE="$ACCT" setsid mariadbd --no-defaults --datadir="$ACCT/db" --user=root \
+      --port="$PORT_DB" --bind-address=127.0.0.1 --socket="$ACCT/mariadb.sock" \
+      --pid-file="$ACCT/mariadb.pid" --log-error="$ACCT/mariadb.log" --skip-grant-tables \
+      --innodb-buffer-pool-size=32M </dev/null >/dev/null 2>&1 &
+  fi
+  for i in $(seq 1 100); do
+    mariadb-admin --no-defaults -h 127.0.0.1 -P "$PORT_DB" -u root ping >/dev/null 2>&1 && break
+    [ "$i" = 100 ] && die "MariaDB did not answer within 20 s; see $ACCT/mariadb.log"
+    sleep 0.2
+  done
+  cat >"$ACCT/slurmdbd.conf" <<CONF
+AuthType=auth/none
+DbdHost=localhost
+DbdPort=$((PORT_DB + 1))
+SlurmUser=root
+PidFile=$ACCT/slurmdbd.pid
+LogFile=$ACCT/slurmdbd.log
+StorageType=accounting_storage/mysql
+StorageHost=127.0.0.1
+StoragePort=$PORT_DB
+StorageUser=root
+StorageLoc=slurm_acct_db
+CONF
+  chmod 600 "$ACCT/slurmdbd.conf"
+  # What sacctmgr needs to find slurmdbd (and where slurmdbd looks for slurmdbd.conf).
+  printf 'ClusterName=sitea\nSlurmctldHost=localhost\nAuthType=auth/none\n%s\n' \
+    "$(accounting_conf)" >"$ACCT/slurm.conf"
+  COMPUTENET_TESTBED_SITE="$ACCT" SLURM_CONF="$ACCT/slurm.conf" slurmdbd
+  for i in $(seq 1 100); do
+    SLURM_CONF=$ACCT/slurm.conf sacctmgr -n show cluster >/dev/null 2>&1 && break
+    [ "$i" = 100 ] && die "slurmdbd did not answer within 20 s; see $ACCT/slurmdbd.log"
+    sleep 0.2
+  done
+  SLURM_CONF=$ACCT/slurm.conf sacctmgr -i add cluster "${SITES[@]}" >/dev/null 2>&1 || true
+  echo "accounting: started (slurmdbd port $((PORT_DB + 1)))"
+}
+
+stop_accounting() {
+  local pid f
+  for f in "$ACCT/slurmdbd.pid" "$ACCT/mariadb.pid"; do
+    pid=$(live_pid "$f" 2>/dev/null) || continue
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    echo "accounting: stopped $(basename "$f" .pid)"
+  done
 }
 
 is_up() {
@@ -231,6 +312,9 @@ case $cmd in
   up)
     need_slurm
     mkdir -p "$BASE"
+    if [ "$ACCOUNTING" = 1 ]; then
+      start_accounting
+    fi
     for site in $(sites_arg "$@"); do start_site "$site"; done
     for site in $(sites_arg "$@"); do wait_idle "$site"; done
     write_network
@@ -243,6 +327,7 @@ case $cmd in
     ;;
   down)
     for site in $(sites_arg "$@"); do down_site "$site"; done
+    [ $# -gt 0 ] || stop_accounting
     ;;
   kill)
     [ $# -eq 1 ] || die "usage: $0 kill SITE (one of: ${SITES[*]})"

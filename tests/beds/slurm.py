@@ -2,7 +2,8 @@
 
 It runs in its own directory under /tmp on free ports, so it never meets a test bed a user
 started by hand (7817/7918 by default). ``MinJobAge`` is 2 s, so the tests also see what
-happens after Slurm forgets a finished job (it purges them about every 10 s here).
+happens after Slurm forgets a finished job (it purges them about every 10 s here). Both
+clusters report to accounting (a private MariaDB and slurmdbd), so ``sacct`` answers too.
 """
 
 from __future__ import annotations
@@ -71,11 +72,13 @@ def _free_port_pair(avoid: set[int]) -> int:
 @pytest.fixture(scope="session")
 def slurm_bed() -> Iterator[SlurmBed]:
     """Both Slurm clusters, up for the whole test run, stopped at its end."""
-    missing = [t for t in ("slurmctld", "slurmd", "sbatch") if shutil.which(t) is None]
+    tools = ("slurmctld", "slurmd", "sbatch", "slurmdbd", "mariadbd")
+    missing = [t for t in tools if shutil.which(t) is None]
     if missing:
         pytest.fail(
             f"{', '.join(missing)} not found: the Slurm executor tests run against two real "
-            "Slurm clusters. Fix: apt-get install slurm-wlm (.ci/run installs it)"
+            "Slurm clusters with accounting. Fix: apt-get install slurm-wlm slurmdbd "
+            "mariadb-server (.ci/run installs them)"
         )
     if os.geteuid() != 0:
         pytest.fail("the Slurm test bed needs root (slurmd starts jobs as their users)")
@@ -84,12 +87,15 @@ def slurm_bed() -> Iterator[SlurmBed]:
     base.chmod(0o755)  # jobs run as other users in some tests
     port_a = _free_port_pair(set())
     port_b = _free_port_pair({port_a, port_a + 1})
+    port_db = _free_port_pair({port_a, port_a + 1, port_b, port_b + 1})
     env = {
         **os.environ,
         "COMPUTENET_TESTBED": str(base),
         "COMPUTENET_TESTBED_PORT_A": str(port_a),
         "COMPUTENET_TESTBED_PORT_B": str(port_b),
+        "COMPUTENET_TESTBED_PORT_DB": str(port_db),
         "COMPUTENET_TESTBED_MIN_JOB_AGE": "2",
+        "COMPUTENET_TESTBED_ACCOUNTING": "1",
     }
     bed = SlurmBed(base, env)
     try:

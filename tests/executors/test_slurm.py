@@ -83,6 +83,16 @@ def wait_file(path: Path) -> None:
         time.sleep(0.2)
 
 
+def wait_forgotten(bed: SlurmBed, site: str, local_id: str) -> None:
+    """Wait until the cluster's controller no longer holds the job (after MinJobAge)."""
+    job = local_id.rsplit(":", 1)[1]
+    deadline = time.monotonic() + WAIT_S
+    while "Invalid job id" not in bed.slurm(site, "scontrol", "show", "job", job).stderr:
+        if time.monotonic() > deadline:
+            pytest.fail(f"Slurm still holds job {job} after {WAIT_S:g} s")
+        time.sleep(0.5)
+
+
 def run_dir(home: Path, site: str, request_id: str) -> Path:
     return home / "jobs" / site / request_id
 
@@ -267,15 +277,25 @@ def test_a_restarted_service_finds_its_job_and_its_end_after_slurm_forgot_it(
     (run_dir(home, "sitea", "restart-1") / "go").touch()
     assert wait_status(after, "restart-1", "succeeded", "failed").status == "succeeded"
     # MinJobAge is 2 s on the test bed: wait until Slurm itself no longer knows the job ...
-    job = local_id.rsplit(":", 1)[1]
-    deadline = time.monotonic() + WAIT_S
-    while "Invalid job id" not in slurm_bed.slurm("sitea", "scontrol", "show", "job", job).stderr:
-        if time.monotonic() > deadline:
-            pytest.fail(f"Slurm still holds job {job} after {WAIT_S:g} s")
-        time.sleep(0.5)
+    wait_forgotten(slurm_bed, "sitea", local_id)
     # ... and yet another restart still reports how it ended (from the completion file).
-    final = executor(slurm_bed, home, "sitea").poll("restart-1", None)
+    final = executor(slurm_bed, home, "sitea", accounting=False).poll("restart-1", None)
     assert (final.status, final.exit_code, final.local_id) == ("succeeded", 0, local_id)
+
+
+def test_accounting_knows_a_finished_job_after_slurm_forgot_it(
+    slurm_bed: SlurmBed, home: Path
+) -> None:
+    # No completion file: only sacct can answer once MinJobAge has passed.
+    ex = executor(slurm_bed, home, "siteb", jobcomp_file="")
+    local_id = ex.submit(dispatch("acct-1", "echo bye; exit 3"))
+    wait_status(ex, "acct-1", "failed", "succeeded")
+    wait_forgotten(slurm_bed, "siteb", local_id)
+    (run_dir(home, "siteb", "acct-1") / "slurm_job_id").unlink()  # the record lost as well
+    again = executor(slurm_bed, home, "siteb", jobcomp_file="")
+    final = again.poll("acct-1", None)
+    assert (final.status, final.exit_code, final.local_id) == ("failed", 3, local_id)
+    assert again.submit(dispatch("acct-1", "echo bye; exit 3")) == local_id  # not run again
 
 
 def test_a_killed_controller_makes_the_site_unavailable(
@@ -316,6 +336,7 @@ def test_slurm_enforces_the_time_limit_and_warns_before_it(
         ({"partiton": "gpu"}, "sites.x.executor.partiton", "partition"),
         ({"gres_types": {"H100": 1}}, "sites.x.executor.gres_types", "h100"),
         ({"user": "no-such-user-here"}, "sites.x.executor.user", "create it"),
+        ({"accounting": "yes"}, "sites.x.executor.accounting", "accounting = true"),
     ],
 )
 def test_bad_options_name_the_key_and_the_fix(

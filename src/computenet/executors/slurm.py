@@ -119,6 +119,10 @@ class SlurmOptions:
     command_timeout_s: float = 30.0  # a client command slower than this: site unavailable
     heartbeat_timeout_s: float = 5.0
     job_path: str = "/usr/local/bin:/usr/bin:/bin"  # PATH of the job's environment
+    # The cluster's job-completion file as seen from the service (None: JobCompLoc of the
+    # conf when JobCompType=jobcomp/filetxt; "": do not read one).
+    jobcomp_file: str | None = None
+    accounting: bool | None = None  # use sacct (None: when the conf names accounting storage)
 
     KEYS: ClassVar[tuple[str, ...]] = (
         "conf",
@@ -134,6 +138,8 @@ class SlurmOptions:
         "command_timeout_s",
         "heartbeat_timeout_s",
         "job_path",
+        "jobcomp_file",
+        "accounting",
     )
 
     @classmethod
@@ -171,6 +177,8 @@ class SlurmOptions:
             output_dir=Path(output_dir) if output_dir else None,
             command_timeout_s=read.seconds("command_timeout_s", 30.0),
             heartbeat_timeout_s=read.seconds("heartbeat_timeout_s", 5.0),
+            accounting=read.flag("accounting"),
+            jobcomp_file=read.text("jobcomp_file", None, example='"/shared/slurm/jobcomp.txt"'),
             job_path=read.text("job_path", cls.job_path, example='"/usr/bin:/bin"') or cls.job_path,
         )
 
@@ -221,6 +229,12 @@ class _OptionReader:
             )
         return dict(value)
 
+    def flag(self, key: str) -> bool | None:
+        value = self.options.get(key)
+        if value is not None and not isinstance(value, bool):
+            raise self.error(key, f"must be true or false, found {value!r}", f"write {key} = true")
+        return value
+
     def whole(self, key: str, default: int, *, lo: int, hi: int) -> int:
         value = self.options.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
@@ -260,6 +274,18 @@ class SlurmExecutor:
         self.site_id = site_id
         self.options = SlurmOptions.parse(site_id, options)
         self.root = self.options.output_dir or run_root(Path(home), site_id)
+        settings = _conf_settings(self.options.conf)
+        # Where finished jobs stay known after MinJobAge: accounting (sacct), else the
+        # job-completion file, at the path the conf names unless an option says otherwise.
+        self._accounting = (
+            _has_accounting(settings)
+            if self.options.accounting is None
+            else self.options.accounting
+        )
+        if self.options.jobcomp_file is None:
+            self._jobcomp = _jobcomp_file(settings)
+        else:
+            self._jobcomp = Path(self.options.jobcomp_file) if self.options.jobcomp_file else None
         # Client commands see only what they need: never the service's own environment
         # (its secrets, or SBATCH_* variables that would change what sbatch does).
         self._client_env = {
@@ -290,7 +316,11 @@ class SlurmExecutor:
         job = self._job_of(request_id, local_id)
         if job is None:
             return ExecStatus("unknown", message=f"Slurm has no job named {_name(request_id)}")
-        fields = self._show_job(job, request_id) or self._completed_job(job, request_id)
+        fields = (
+            self._show_job(job, request_id)
+            or self._accounted_job(job, request_id)
+            or self._completed_job(job, request_id)
+        )
         if fields is None:
             return ExecStatus(
                 "unknown",
@@ -494,6 +524,9 @@ class SlurmExecutor:
         ids = [line.strip() for line in proc.stdout.splitlines() if line.strip().isdigit()]
         if ids:
             return max(ids, key=int)
+        accounted = [f["JobId"] for f in self._sacct([f"--name={name}"]) if f["JobName"] == name]
+        if accounted:
+            return accounted[-1]
         done = [
             f["JobId"] for f in self._completion_lines(f" Name={name} ") if f.get("Name") == name
         ]
@@ -509,6 +542,39 @@ class SlurmExecutor:
         fields = _key_values(proc.stdout)
         return fields if fields.get("JobName") == _name(request_id) else None
 
+    def _accounted_job(self, job: str, request_id: str) -> dict[str, str] | None:
+        """The job's last record in Slurm's accounting, if the cluster keeps one."""
+        mine = [f for f in self._sacct([f"--jobs={job}"]) if f["JobName"] == _name(request_id)]
+        return mine[-1] if mine else None
+
+    def _sacct(self, select: list[str]) -> list[dict[str, str]]:
+        """Job records from ``sacct`` (one line per job, not per step), oldest first. The
+        text form, not ``--json``: Slurm 22.05's JSON gave return code 0 for a job that
+        exited 3 (measured), where the text form says ``3:0``. Empty when the cluster has
+        no accounting or its database does not answer (the completion file is next)."""
+        if not self._accounting:
+            return []
+        columns = ("JobId", "JobName", "JobState", "ExitCode", "Reason")
+        proc = self._client(
+            [
+                "sacct",
+                "--noheader",
+                "--parsable2",
+                "--allocations",
+                "--starttime=1970-01-01",
+                "--format=JobID,JobName,State,ExitCode,Reason",
+                *select,
+            ]
+        )
+        if proc.returncode != 0:
+            return []
+        rows = []
+        for line in proc.stdout.splitlines():
+            values = line.split("|")
+            if len(values) == len(columns) and values[0].isdigit():
+                rows.append(dict(zip(columns, values, strict=True)))
+        return rows
+
     def _completed_job(self, job: str, request_id: str) -> dict[str, str] | None:
         name = _name(request_id)
         found = None
@@ -521,7 +587,7 @@ class SlurmExecutor:
         """Each line of the cluster's job-completion file (``JobCompLoc``), as fields. The
         file is read where the service runs: on a real cluster it must be shared with the
         controller's host, or finished jobs are known only until ``MinJobAge``."""
-        path = _jobcomp_file(self.options.conf)
+        path = self._jobcomp
         if path is None:
             return
         try:
@@ -635,21 +701,31 @@ def _status(fields: Mapping[str, str], local_id: str) -> ExecStatus:
     return ExecStatus(status, exit_code=exit_code, message=message, local_id=local_id)
 
 
-def _jobcomp_file(conf: Path) -> Path | None:
-    """The ``JobCompLoc`` file of a cluster whose ``JobCompType`` is ``jobcomp/filetxt``."""
+def _conf_settings(conf: Path) -> dict[str, str]:
+    """``slurm.conf`` as lower-cased keys to values (what the executor needs to know of it)."""
     settings: dict[str, str] = {}
     try:
         text = conf.read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return None
+        return settings
     for line in text.splitlines():
         key, sep, value = line.split("#", 1)[0].strip().partition("=")
         if sep:
             settings[key.strip().lower()] = value.strip()
+    return settings
+
+
+def _jobcomp_file(settings: Mapping[str, str]) -> Path | None:
+    """The ``JobCompLoc`` file of a cluster whose ``JobCompType`` is ``jobcomp/filetxt``."""
     if settings.get("jobcomptype", "").lower() != "jobcomp/filetxt":
         return None
     loc = settings.get("jobcomploc")
     return Path(loc) if loc else None
+
+
+def _has_accounting(settings: Mapping[str, str]) -> bool:
+    kind = settings.get("accountingstoragetype", "").lower()
+    return kind not in ("", "accounting_storage/none")
 
 
 @contextmanager
