@@ -299,11 +299,15 @@ class SlurmExecutor:
     def submit(self, dispatch: Dispatch) -> str:
         """Submit the job once per ``request_id``. Under a lock on the run directory: our
         record answers a repeat; without one (a crash between ``sbatch`` and the record, or
-        a record lost with its disk), the job is looked up by its name first."""
+        a record lost with its disk), the job is looked up by its name first: in Slurm's
+        queue always, and in accounting and the completion file too when an earlier attempt
+        here got as far as ``sbatch`` (those lookups cost about 90 ms with sacct)."""
         run = self._run_dir(dispatch.request_id)
         with _locked(run):
-            job = self._recorded(run) or self._find_by_name(dispatch.request_id)
+            attempted = (run / "submitting").exists()
+            job = self._recorded(run) or self._find_by_name(dispatch.request_id, finished=attempted)
             if job is None:
+                (run / "submitting").touch()
                 (run / "job.sh").write_text(_batch_script(dispatch), encoding="utf-8")
                 self._make_writable_for_user(run)
                 job = self._sbatch(dispatch, run)
@@ -513,9 +517,9 @@ class SlurmExecutor:
             raise ExecutorRefused(f"Slurm has no job named {_name(request_id)}")
         return job
 
-    def _find_by_name(self, request_id: str) -> str | None:
-        """The newest job named for ``request_id``: in Slurm's memory (any state), else in
-        the completion file."""
+    def _find_by_name(self, request_id: str, *, finished: bool = True) -> str | None:
+        """The newest job named for ``request_id``: in Slurm's memory (any state), else,
+        with ``finished``, in accounting or the completion file (jobs Slurm forgot)."""
         name = _name(request_id)
         proc = self._client(["squeue", "--noheader", "--states=all", f"--name={name}", "-o", "%i"])
         if proc.returncode != 0:
@@ -524,6 +528,8 @@ class SlurmExecutor:
         ids = [line.strip() for line in proc.stdout.splitlines() if line.strip().isdigit()]
         if ids:
             return max(ids, key=int)
+        if not finished:
+            return None
         accounted = [f["JobId"] for f in self._sacct([f"--name={name}"]) if f["JobName"] == name]
         if accounted:
             return accounted[-1]
