@@ -273,7 +273,8 @@ class SlurmExecutor:
     def __init__(self, site_id: str, options: Mapping[str, Any], home: Path) -> None:
         self.site_id = site_id
         self.options = SlurmOptions.parse(site_id, options)
-        self.root = self.options.output_dir or run_root(Path(home), site_id)
+        # Absolute: slurmd reads --output and --chdir on the compute node.
+        self.root = (self.options.output_dir or run_root(Path(home), site_id)).resolve()
         settings = _conf_settings(self.options.conf)
         # Where finished jobs stay known after MinJobAge: accounting (sacct), else the
         # job-completion file, at the path the conf names unless an option says otherwise.
@@ -315,8 +316,8 @@ class SlurmExecutor:
         return self._local_id(job)
 
     def poll(self, request_id: str, local_id: str | None) -> ExecStatus:
-        """Slurm's view of the job: ``scontrol show job`` while Slurm holds it, then the
-        cluster's job-completion file."""
+        """Slurm's view of the job: ``scontrol show job`` while Slurm holds it, then
+        accounting (``sacct``) and the cluster's job-completion file."""
         job = self._job_of(request_id, local_id)
         if job is None:
             return ExecStatus("unknown", message=f"Slurm has no job named {_name(request_id)}")
@@ -328,8 +329,8 @@ class SlurmExecutor:
         if fields is None:
             return ExecStatus(
                 "unknown",
-                message=f"Slurm no longer knows job {job} and its completion file has no line "
-                "for it",
+                message=f"Slurm no longer knows job {job}, and neither accounting nor the "
+                "job-completion file has a record of it (lost with its cluster's state?)",
                 local_id=self._local_id(job),
             )
         self._release(request_id, job, fields)
