@@ -6,7 +6,8 @@ runs with ``SLURM_CONF`` set to it, so one service drives any number of clusters
     executor = { kind = "slurm", conf = "/etc/slurm/slurm.conf", partition = "gpu",
                  grace_s = 300, checkpoint_warning_s = 120 }
 
-The options are listed in ``SlurmOptions``. Each run gets a directory
+The options are listed in ``SlurmOptions`` (``slurm_options``); what Slurm answers is read
+in ``slurm_records``. Each run gets a directory
 ``<output_dir>/<request_id>/`` holding the batch script, ``output.log`` (what the job
 printed; slurmd writes it, so on a real cluster ``output_dir`` must be on a file system the
 compute nodes share) and ``slurm_job_id`` (our record of the Slurm job). Every job is named
@@ -31,15 +32,22 @@ import pwd
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from computenet.errors import ExecutorRefused, ExecutorUnavailable, InputError
-from computenet.executors.base import Capabilities, Dispatch, ExecStatus, Status, run_root
+from computenet.errors import ExecutorRefused, ExecutorUnavailable
+from computenet.executors.base import Capabilities, Dispatch, ExecStatus, run_root
 from computenet.executors.registry import register
+from computenet.executors.slurm_options import SlurmOptions
+from computenet.executors.slurm_records import (
+    conf_settings,
+    has_accounting,
+    jobcomp_file,
+    key_values,
+    status_of,
+)
 
 JOB_NAME_PREFIX = "computenet-"
 CHECKPOINT_SIGNAL = "USR1"
@@ -56,204 +64,6 @@ _UNREACHABLE = (
 _REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SLURM_INPUT = ("SBATCH_", "SLURM_", "SALLOC_", "SRUN_")
-# ``Key=value`` where a value runs to the next key (keys may hold ``/`` and ``:``,
-# as in ``CPUs/Task=1`` and ``ReqB:S:C:T=0:0:*:*``).
-_KEY = r"[A-Za-z][A-Za-z0-9_/:]*"
-_KEY_VALUE = re.compile(rf"(?:^|\s)({_KEY})=(.*?)(?=\s+{_KEY}=|\s*$)")
-
-# Slurm job states -> our statuses. States not listed read as "unknown" with Slurm's word.
-_STATES: dict[str, Status] = {
-    "PENDING": "pending",
-    "CONFIGURING": "pending",
-    "REQUEUED": "pending",  # requeued: waits to run again
-    "REQUEUE_HOLD": "pending",
-    "REQUEUE_FED": "pending",
-    "RESIZING": "running",
-    "RUNNING": "running",
-    "COMPLETING": "running",  # the script ended; Slurm is still cleaning up
-    "SUSPENDED": "running",  # holds its accelerators while suspended
-    "STAGE_OUT": "running",
-    "SIGNALING": "running",
-    "COMPLETED": "succeeded",
-    "CANCELLED": "cancelled",
-    "FAILED": "failed",
-    "TIMEOUT": "failed",
-    "NODE_FAIL": "failed",
-    "OUT_OF_MEMORY": "failed",
-    "BOOT_FAIL": "failed",
-    "DEADLINE": "failed",
-    "PREEMPTED": "failed",
-    "SPECIAL_EXIT": "failed",
-    "REVOKED": "cancelled",  # a federation sibling ran it instead
-}
-# What a failed state means, for the job's explanation.
-_FAILURES = {
-    "TIMEOUT": "the job ran past its time limit",
-    "NODE_FAIL": "a node of the job failed",
-    "OUT_OF_MEMORY": "the job ran out of memory",
-    "BOOT_FAIL": "a node of the job failed to boot",
-    "DEADLINE": "the job's deadline passed",
-    "PREEMPTED": "a higher-priority job preempted it",
-}
-
-
-# ----------------------------------------------------------------------------- options
-
-
-@dataclass(frozen=True)
-class SlurmOptions:
-    """One site's Slurm settings, from its ``executor`` table in the network file."""
-
-    conf: Path  # the cluster's slurm.conf; picks the cluster for every client command
-    partition: str | None = None  # None: the cluster's default partition
-    gres_name: str = "gpu"  # the GRES that counts accelerators
-    # Accelerator type (as in the pool, e.g. "H100") -> Slurm GRES type; a type not listed
-    # maps to its name in lower case; "" requests untyped GRES (``--gres=gpu:N``).
-    gres_types: Mapping[str, str] | None = None
-    grace_s: int = 300  # added to the planned run for --time (Slurm counts whole minutes)
-    checkpoint_warning_s: int = 120  # checkpointable jobs get SIGUSR1 this long before the end
-    account: str | None = None
-    qos: str | None = None
-    user: str | None = None  # run jobs as this user (sbatch --uid/--gid; the service is root)
-    output_dir: Path | None = None  # None: <home>/jobs/<site id>
-    command_timeout_s: float = 30.0  # a client command slower than this: site unavailable
-    heartbeat_timeout_s: float = 5.0
-    job_path: str = "/usr/local/bin:/usr/bin:/bin"  # PATH of the job's environment
-    # The cluster's job-completion file as seen from the service (None: JobCompLoc of the
-    # conf when JobCompType=jobcomp/filetxt; "": do not read one).
-    jobcomp_file: str | None = None
-    accounting: bool | None = None  # use sacct (None: when the conf names accounting storage)
-
-    KEYS: ClassVar[tuple[str, ...]] = (
-        "conf",
-        "partition",
-        "gres_name",
-        "gres_types",
-        "grace_s",
-        "checkpoint_warning_s",
-        "account",
-        "qos",
-        "user",
-        "output_dir",
-        "command_timeout_s",
-        "heartbeat_timeout_s",
-        "job_path",
-        "jobcomp_file",
-        "accounting",
-    )
-
-    @classmethod
-    def parse(cls, site_id: str, options: Mapping[str, Any]) -> SlurmOptions:
-        """Read and check a site's options; each error names ``sites.<id>.executor.<key>``."""
-        read = _OptionReader(site_id, options)
-        read.known(cls.KEYS)
-        conf = Path(read.text("conf", None, example='"/etc/slurm/slurm.conf"') or "")
-        if not str(conf) or conf == Path():
-            raise read.error("conf", "is missing", 'add conf = "/path/to/slurm.conf"')
-        if not conf.is_file():
-            raise read.error(
-                "conf", f"{str(conf)!r} is not a file", "give the path of the cluster's slurm.conf"
-            )
-        user = read.text("user", None, example='"computenet"')
-        if user is not None:
-            try:
-                pwd.getpwnam(user)
-            except KeyError:
-                raise read.error(
-                    "user", f"no user {user!r} on this machine", "create it or leave user out"
-                ) from None
-        output_dir = read.text("output_dir", None, example='"/shared/computenet/jobs"')
-        return cls(
-            conf=conf.resolve(),
-            partition=read.text("partition", None, example='"gpu"'),
-            gres_name=read.text("gres_name", "gpu", example='"gpu"') or "gpu",
-            gres_types=read.text_table("gres_types", example='{ H100 = "h100" }'),
-            grace_s=read.whole("grace_s", 300, lo=0, hi=7 * 86400),
-            # Slurm's --signal takes at most 65535 seconds.
-            checkpoint_warning_s=read.whole("checkpoint_warning_s", 120, lo=1, hi=65535),
-            account=read.text("account", None, example='"ml"'),
-            qos=read.text("qos", None, example='"normal"'),
-            user=user,
-            output_dir=Path(output_dir) if output_dir else None,
-            command_timeout_s=read.seconds("command_timeout_s", 30.0),
-            heartbeat_timeout_s=read.seconds("heartbeat_timeout_s", 5.0),
-            accounting=read.flag("accounting"),
-            jobcomp_file=read.text("jobcomp_file", None, example='"/shared/slurm/jobcomp.txt"'),
-            job_path=read.text("job_path", cls.job_path, example='"/usr/bin:/bin"') or cls.job_path,
-        )
-
-    def gres_type(self, accelerator: str | None) -> str:
-        """The Slurm GRES type for a pool's accelerator ("" for untyped GRES)."""
-        if accelerator is None:
-            return ""
-        mapped = (self.gres_types or {}).get(accelerator)
-        return accelerator.lower() if mapped is None else mapped
-
-
-class _OptionReader:
-    """Typed getters over one site's executor table; errors name the key and the fix."""
-
-    def __init__(self, site_id: str, options: Mapping[str, Any]) -> None:
-        self.site_id = site_id
-        self.options = options
-
-    def error(self, key: str, message: str, fix: str) -> InputError:
-        return InputError(
-            f"{key} {message}",
-            source="network file",
-            where=f"sites.{self.site_id}.executor.{key}",
-            fix=fix,
-        )
-
-    def known(self, keys: Sequence[str]) -> None:
-        for key in self.options:
-            if key not in keys:
-                raise self.error(
-                    key, "is not a slurm executor option", f"use one of: {', '.join(keys)}"
-                )
-
-    def text(self, key: str, default: str | None, *, example: str) -> str | None:
-        value = self.options.get(key, default)
-        if value is not None and not isinstance(value, str):
-            raise self.error(key, f"must be text, found {value!r}", f"write {key} = {example}")
-        return value
-
-    def text_table(self, key: str, *, example: str) -> dict[str, str] | None:
-        value = self.options.get(key)
-        if value is None:
-            return None
-        ok = isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
-        if not ok:
-            raise self.error(
-                key, f"must be a table of text, found {value!r}", f"write {key} = {example}"
-            )
-        return dict(value)
-
-    def flag(self, key: str) -> bool | None:
-        value = self.options.get(key)
-        if value is not None and not isinstance(value, bool):
-            raise self.error(key, f"must be true or false, found {value!r}", f"write {key} = true")
-        return value
-
-    def whole(self, key: str, default: int, *, lo: int, hi: int) -> int:
-        value = self.options.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-            raise self.error(
-                key,
-                f"must be a whole number of seconds from {lo} to {hi}, found {value!r}",
-                f"write {key} = {default}",
-            )
-        return value
-
-    def seconds(self, key: str, default: float) -> float:
-        value = self.options.get(key, default)
-        ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
-        if not ok or not math.isfinite(value):
-            raise self.error(
-                key, f"must be a positive number of seconds, found {value!r}", f"write {key} = 10"
-            )
-        return float(value)
-
 
 # ----------------------------------------------------------------------------- executor
 
@@ -275,16 +85,14 @@ class SlurmExecutor:
         self.options = SlurmOptions.parse(site_id, options)
         # Absolute: slurmd reads --output and --chdir on the compute node.
         self.root = (self.options.output_dir or run_root(Path(home), site_id)).resolve()
-        settings = _conf_settings(self.options.conf)
+        settings = conf_settings(self.options.conf)
         # Where finished jobs stay known after MinJobAge: accounting (sacct), else the
         # job-completion file, at the path the conf names unless an option says otherwise.
         self._accounting = (
-            _has_accounting(settings)
-            if self.options.accounting is None
-            else self.options.accounting
+            has_accounting(settings) if self.options.accounting is None else self.options.accounting
         )
         if self.options.jobcomp_file is None:
-            self._jobcomp = _jobcomp_file(settings)
+            self._jobcomp = jobcomp_file(settings)
         else:
             self._jobcomp = Path(self.options.jobcomp_file) if self.options.jobcomp_file else None
         # Client commands see only what they need: never the service's own environment
@@ -334,7 +142,7 @@ class SlurmExecutor:
                 local_id=self._local_id(job),
             )
         self._release(request_id, job, fields)
-        return _status(fields, self._local_id(job))
+        return status_of(fields, self._local_id(job))
 
     def _release(self, request_id: str, job: str, fields: Mapping[str, str]) -> None:
         """Start a job we requeued as soon as resources allow, not after Slurm's hold."""
@@ -546,7 +354,7 @@ class SlurmExecutor:
             if "invalid job id" in proc.stderr.lower():
                 return None
             raise self._unavailable("scontrol show job", proc.stderr.strip())
-        fields = _key_values(proc.stdout)
+        fields = key_values(proc.stdout)
         return fields if fields.get("JobName") == _name(request_id) else None
 
     def _accounted_job(self, job: str, request_id: str) -> dict[str, str] | None:
@@ -601,7 +409,7 @@ class SlurmExecutor:
             with path.open(encoding="utf-8", errors="replace") as f:
                 for line in f:
                     if needle in line:  # parse only the lines that can match
-                        yield _key_values(line)
+                        yield key_values(line)
         except FileNotFoundError:
             return
 
@@ -671,68 +479,6 @@ def _batch_script(dispatch: Dispatch) -> str:
     if "\0" in command:
         raise ExecutorRefused("the command holds a NUL byte, which no shell can run")
     return f"#!/bin/bash\n: computenet request {dispatch.request_id}\n{command}\n"
-
-
-def _key_values(text: str) -> dict[str, str]:
-    """``Key=Value Key2=Value2`` (``scontrol -o`` and job-completion lines) as a dict. A
-    value runs to the next `` Key=``, so values with spaces (a comment) survive."""
-    fields: dict[str, str] = {}
-    for match in _KEY_VALUE.finditer(text.strip()):
-        fields.setdefault(match.group(1), match.group(2))
-    return fields
-
-
-def _exit_code(text: str | None) -> int | None:
-    """Slurm's ``ExitCode=N:S``: the exit status, or minus the signal that ended it."""
-    if not text or ":" not in text:
-        return None
-    code, signal = text.split(":", 1)
-    if signal.isdigit() and int(signal) > 0:
-        return -int(signal)
-    return int(code) if code.isdigit() else None
-
-
-def _status(fields: Mapping[str, str], local_id: str) -> ExecStatus:
-    """One job's fields (``scontrol show job`` or a completion line) as our status."""
-    state = fields.get("JobState", "").split()[0] if fields.get("JobState") else ""
-    status = _STATES.get(state, "unknown")
-    reason = fields.get("Reason", "None")
-    exit_code = _exit_code(fields.get("ExitCode")) if status in ("succeeded", "failed") else None
-    message = f"Slurm: {state or 'no state'}"
-    if state in _FAILURES:
-        message += f" ({_FAILURES[state]})"
-    elif status == "failed" and exit_code is not None:
-        message += f" (exit code {exit_code})"
-    if reason not in ("None", "") and status in ("pending", "failed"):
-        message += f"; reason: {reason}"
-    return ExecStatus(status, exit_code=exit_code, message=message, local_id=local_id)
-
-
-def _conf_settings(conf: Path) -> dict[str, str]:
-    """``slurm.conf`` as lower-cased keys to values (what the executor needs to know of it)."""
-    settings: dict[str, str] = {}
-    try:
-        text = conf.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return settings
-    for line in text.splitlines():
-        key, sep, value = line.split("#", 1)[0].strip().partition("=")
-        if sep:
-            settings[key.strip().lower()] = value.strip()
-    return settings
-
-
-def _jobcomp_file(settings: Mapping[str, str]) -> Path | None:
-    """The ``JobCompLoc`` file of a cluster whose ``JobCompType`` is ``jobcomp/filetxt``."""
-    if settings.get("jobcomptype", "").lower() != "jobcomp/filetxt":
-        return None
-    loc = settings.get("jobcomploc")
-    return Path(loc) if loc else None
-
-
-def _has_accounting(settings: Mapping[str, str]) -> bool:
-    kind = settings.get("accountingstoragetype", "").lower()
-    return kind not in ("", "accounting_storage/none")
 
 
 @contextmanager
