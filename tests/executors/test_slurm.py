@@ -185,8 +185,9 @@ def test_the_two_sites_are_independent_clusters(
     id_b = b.submit(dispatch("indep-b", WAIT_FOR_GO))
     assert id_b.startswith("slurm:siteb:")
     wait_status(b, "indep-b", "running")
-    # Site A's cluster knows nothing of it, whatever its job ids are.
+    # Site A's cluster knows nothing of it, even when handed site B's id for it.
     assert a.poll("indep-b", None).status == "unknown"
+    assert a.poll("indep-b", id_b).status == "unknown"
     names_a = slurm_bed.slurm("sitea", "squeue", "-h", "-t", "all", "-o", "%j").stdout.split()
     assert "computenet-indep-b" not in names_a
     (run_dir(home, "siteb", "indep-b") / "go").touch()
