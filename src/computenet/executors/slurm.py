@@ -32,6 +32,7 @@ import pwd
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,6 +52,7 @@ from computenet.executors.slurm_records import (
 
 JOB_NAME_PREFIX = "computenet-"
 CHECKPOINT_SIGNAL = "USR1"
+REQUEUE_SETTLE_S = 2.0  # a requeued job is released no sooner (see SlurmExecutor._release)
 # Slurm's own words when a client cannot reach slurmctld; any of them means "retry later".
 _UNREACHABLE = (
     "unable to contact slurm controller",
@@ -145,10 +147,17 @@ class SlurmExecutor:
         return status_of(fields, self._local_id(job))
 
     def _release(self, request_id: str, job: str, fields: Mapping[str, str]) -> None:
-        """Start a job we requeued as soon as resources allow, not after Slurm's hold."""
+        """Start a job we requeued soon, not after Slurm's hold of about two minutes.
+
+        Not at once: a job started again within the second of its requeue was killed with
+        "Job credential revoked" and ended FAILED (seen on the test bed), since slurmd
+        refuses credentials not newer than the revocation. Nor with a start time in the
+        future: nothing wakes the scheduler when it comes (it ran again 4-30 s later). So
+        the first poll at least ``REQUEUE_SETTLE_S`` after the requeue releases it at once.
+        """
         marker = self._run_dir(request_id, create=False) / "requeued"
         held = fields.get("JobState") == "PENDING" and fields.get("Reason") == "BeginTime"
-        if held and marker.exists():
+        if held and marker.exists() and time.time() - marker.stat().st_mtime >= REQUEUE_SETTLE_S:
             self._client(["scontrol", "update", f"jobid={job}", "StartTime=now"], refuse=True)
             marker.unlink(missing_ok=True)
 
