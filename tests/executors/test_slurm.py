@@ -9,9 +9,10 @@ its end, so the waits overlap with the other tests.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -27,11 +28,12 @@ WAIT_S = 120.0  # how long a test waits for Slurm before it fails (never reached
 
 
 @pytest.fixture(scope="module")
-def home() -> Path:
+def home() -> Iterator[Path]:
     # Readable by every user: one test runs its job as ``nobody``.
     path = Path(tempfile.mkdtemp(prefix="cn-slurm-home-", dir="/tmp"))
     path.chmod(0o755)
-    return path
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
