@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.beds.ray"]
-
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("COMPUTENET_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+# Real engines the executor tests run against, each started once per test run.
+pytest_plugins = ["tests.beds.ray", "tests.beds.slurm"]
 
 
 @pytest.fixture(scope="session")

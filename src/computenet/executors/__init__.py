@@ -10,4 +10,5 @@ from computenet.executors import (  # noqa: F401  (each import registers its kin
     local,
     ray,
     simulated,
+    slurm,
 )
