@@ -65,7 +65,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
     migrate(open_engine(url))
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("TRUNCATE tenants, tokens, jobs, audit, datasets, site_feeds")
+        conn.execute("TRUNCATE tenants, tokens, jobs, audit, datasets, site_feeds, loop_leader")
     return url
 
 

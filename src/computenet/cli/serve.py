@@ -37,9 +37,22 @@ def serve(
     executor: Annotated[
         str, typer.Option(help="executor for sites the service has no executor of its own for")
     ] = "local",
+    leader_lease: Annotated[
+        float,
+        typer.Option(
+            help="seconds the loop's leader lease lasts unrenewed; with several serve processes "
+            "on one database a killed leader is replaced within lease + renew interval"
+        ),
+    ] = 10.0,
+    leader_renew: Annotated[
+        float, typer.Option(help="seconds between renewals of the leader lease (and tries)")
+    ] = 2.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "warning",
 ) -> None:
     """Start the service: applies database migrations, then serves /v1 and runs the loop.
+
+    Several serve processes may share one PostgreSQL database: all answer the API, the one
+    holding the leader lease runs the loop (see /healthz "leader").
 
     The first admin token comes from COMPUTENET_ADMIN_TOKEN, or `computenet admin-token`.
     """
@@ -60,6 +73,8 @@ def serve(
         policy=policy,
         carbon_price_cny_per_t=carbon_price,
         executor=executor,
+        leader_lease_s=leader_lease,
+        leader_renew_s=leader_renew,
     )
     application = create_app(settings)
     # Everything built so far (framework, ORM, the network with its hourly series) lives as

@@ -20,6 +20,7 @@ import uuid
 from typing import Any
 
 from computenet.control import feeds as feeds_mod
+from computenet.control.leader import Leadership
 from computenet.errors import ComputenetError
 from computenet.executors.base import Dispatch, Executor
 from computenet.executors.registry import make_executor
@@ -42,8 +43,11 @@ class ControlLoop:
         settings: Settings,
         network: Any,
         executors: dict[str, Executor] | None = None,
+        leadership: Leadership | None = None,
     ) -> None:
         self.repo = repo
+        # With several service processes, only the lease holder ticks (None: always tick).
+        self.leadership = leadership
         self.settings = settings
         self.network = network
         self.owner = "loop-" + uuid.uuid4().hex[:8]
@@ -56,12 +60,19 @@ class ControlLoop:
         self._feeds_view: tuple[Any, dict[str, Any]] = (network, {})
 
     async def run_forever(self) -> None:
+        lead = self.leadership
         while True:
-            try:
-                await asyncio.to_thread(self.tick)
-            except Exception:  # a failed tick is retried next interval; state is in the DB
-                log.exception("control loop tick failed")
-            await asyncio.sleep(self.settings.loop_interval_s)
+            if lead is None or lead.leads():
+                if lead is not None:
+                    lead.note_tick()
+                try:
+                    await asyncio.to_thread(self.tick)
+                except Exception:  # a failed tick is retried next interval; state is in the DB
+                    log.exception("control loop tick failed")
+            if lead is None:
+                await asyncio.sleep(self.settings.loop_interval_s)
+            else:  # a standby wakes at once when it takes the lease over
+                await lead.pause(self.settings.loop_interval_s)
 
     def tick(self) -> None:
         self.plan_queued()
@@ -241,9 +252,14 @@ class ControlLoop:
                         r.id, "failed", message=f"no executor {name!r} in this service"
                     )
                     continue
+                fence = None if self.leadership is None else self.leadership.fence()
+                if self.leadership is not None and fence is None:
+                    break  # this process lost the loop in mid-tick: dispatch nothing more
                 dispatch_id = r.dispatch_id or f"{r.id}-{uuid.uuid4().hex[:8]}"
-                if r.dispatch_id is None and not self.repo.set_dispatch(r.id, name, dispatch_id):
-                    continue  # someone else recorded a dispatch meanwhile
+                if r.dispatch_id is None and not self.repo.set_dispatch(
+                    r.id, name, dispatch_id, fence
+                ):
+                    continue  # someone else recorded a dispatch meanwhile, or we were deposed
                 executor.submit(self._dispatch(r, dispatch_id))
                 self.repo.transition(r.id, "running")
         finally:
