@@ -189,14 +189,25 @@ class Leadership:
 
     def status(self) -> dict[str, Any]:
         """For ``/healthz``: whether this process leads, and who does (read now)."""
-        return describe(self.repo.leader_lease(), self)
+        # This process's view first, the database's second: "this_process" is true only if
+        # both agree, so a takeover between the two reads cannot show a leader of a stale
+        # generation (or none) as this process.
+        leads, first_tick_s = self.leads(), self.first_tick_s
+        return describe(self.repo.leader_lease(), self, leads, first_tick_s)
 
 
-def describe(lease: LeaderLease, mine: Leadership | None) -> dict[str, Any]:
-    """The ``leader`` block of ``/healthz``; ``mine`` is None in an API-only process."""
+def describe(
+    lease: LeaderLease,
+    mine: Leadership | None,
+    leads: bool = False,
+    first_tick_s: float | None = None,
+) -> dict[str, Any]:
+    """The ``leader`` block of ``/healthz``; ``mine`` is None in an API-only process,
+    ``leads`` and ``first_tick_s`` are its own view, read before ``lease``."""
     holder = lease.holder if lease.live else None
+    this_process = mine is not None and leads and holder is not None and holder == mine.holder
     return {
-        "this_process": mine is not None and mine.leads(),
+        "this_process": this_process,
         "candidate": mine is not None,
         "holder": None if holder is None else holder.id,
         "host": None if holder is None else holder.host,
@@ -206,5 +217,5 @@ def describe(lease: LeaderLease, mine: Leadership | None) -> dict[str, Any]:
         "lease_s": None if mine is None else mine.lease_s,
         "renew_s": None if mine is None else mine.renew_s,
         "takeover_within_s": None if mine is None else mine.takeover_bound_s,
-        "first_tick_s": None if mine is None else mine.first_tick_s,
+        "first_tick_s": first_tick_s if this_process else None,
     }
