@@ -142,3 +142,53 @@ def test_only_the_leaders_loop_dispatches(repo: Repository, tmp_path: Path) -> N
 def test_bad_timing_names_the_flag(lease_s: float, renew_s: float, flag: str) -> None:
     with pytest.raises(InputError, match=flag):
         Leadership(None, lease_s=lease_s, renew_s=renew_s)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_processes_starting_at_once_migrate_once(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Several serve processes started together against a fresh database: one migrates,
+    the others wait for it and find the schema at head."""
+    import threading
+    import uuid
+
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    else:
+        import psycopg
+
+        admin: str = request.getfixturevalue("pg_server")
+        name = "cn_test_mig_" + uuid.uuid4().hex[:8]
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        request.addfinalizer(lambda: _drop(admin, name))
+        url = admin.rsplit("/", 1)[0] + "/" + name
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def one() -> None:
+        try:
+            engine = open_engine(url)
+            start.wait()
+            migrate(engine)
+            engine.dispose()
+        except BaseException as exc:  # collected: a thread's failure must fail the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert Repository(open_engine(url)).take_leadership(A, 1.0).holder == A
+
+
+def _drop(admin: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
