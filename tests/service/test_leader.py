@@ -166,6 +166,8 @@ def test_killing_the_leader_hands_the_loop_over_and_runs_every_job_once(
     holder = {s.health()["leader"]["holder"] for s in servers}
     assert holder == {leader_s.health()["leader"]["holder"]}
     assert survivor.health()["leader"]["candidate"] is True
+    gauges = [httpx.get(s.url + "/metrics").text for s in (leader_s, survivor)]
+    assert "computenet_loop_leader 1.0" in gauges[0] and "computenet_loop_leader 0.0" in gauges[1]
     old_generation = leader_s.health()["leader"]["generation"]
 
     created = httpx.post(

@@ -192,3 +192,18 @@ def _drop(admin: str, name: str) -> None:
 
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_an_api_only_process_shows_who_leads(repo: Repository, db_url: str, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from computenet.api.app import create_app
+
+    repo.take_leadership(A, lease_s=30.0)
+    app = create_app(Settings(db_url=db_url, home=tmp_path, run_loop=False))
+    with TestClient(app) as client:
+        leader = client.get("/healthz").json()["leader"]
+        metrics = client.get("/metrics").text
+    assert leader["holder"] == A.id and leader["host"] == A.host and leader["generation"] == 1
+    assert leader["this_process"] is False and leader["candidate"] is False
+    assert "computenet_loop_leader 0.0" in metrics
