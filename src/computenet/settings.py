@@ -50,6 +50,11 @@ class Settings:
     loop_interval_s: float = 1.0
     lease_s: int = 30
     run_loop: bool = True
+    # Several service processes on one database: only the holder of the leader lease runs
+    # the loop. It renews every ``leader_renew_s``; killed, it is replaced within
+    # ``leader_lease_s + leader_renew_s`` (see computenet.control.leader).
+    leader_lease_s: float = 10.0
+    leader_renew_s: float = 2.0
     # Placement policy of the engine, and the carbon price (CNY per tonne CO2) in its objective.
     policy: str = "greedy"
     carbon_price_cny_per_t: float = 0.0

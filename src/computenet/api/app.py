@@ -21,6 +21,7 @@ from computenet.api.deps import ServiceState
 from computenet.api.errors import error_json
 from computenet.api.routers import admin, datasets, jobs, sites
 from computenet.api.schemas import Health
+from computenet.control.leader import Leadership, describe
 from computenet.control.lifecycle import STATES
 from computenet.control.metrics import LoopMetrics
 from computenet.control.sites import build_site_executors
@@ -193,28 +194,50 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     jobs_by_state = Gauge("computenet_jobs", "jobs by state", ["state"], registry=registry)
     loop_metrics = LoopMetrics(registry)
+    loop_leader = Gauge(
+        "computenet_loop_leader",
+        "1 while this process holds the leader lease and runs the control loop, else 0",
+        registry=registry,
+    )
+    # Several processes may serve one database; only the lease holder runs the loop.
+    leadership = (
+        Leadership(repo, settings.leader_lease_s, settings.leader_renew_s)
+        if settings.run_loop
+        else None
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if settings.group_commit:
             await batcher.start()
-        loop_task = None
-        if settings.run_loop:
+        loop_task = lease_task = None
+        if leadership is not None:
             from computenet.control.loop import ControlLoop
 
             control = ControlLoop(
-                repo, settings, st.network, executors=st.executors, metrics=loop_metrics
+                repo,
+                settings,
+                st.network,
+                executors=st.executors,
+                metrics=loop_metrics,
+                leadership=leadership,
             )
             st.loop = control
+            lease_task = asyncio.create_task(leadership.run_forever())
             loop_task = asyncio.create_task(control.run_forever())
         try:
             yield
         finally:
-            if loop_task is not None:
-                loop_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await loop_task
+            for task in (loop_task, lease_task):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            if st.loop is not None:
                 st.loop.close()
+            if leadership is not None:  # hand the loop over now, not when the lease lapses
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(leadership.release)
             await batcher.stop()
 
     app = FastAPI(
@@ -249,6 +272,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         body = service_health(st, engine.dialect.name)
+        body["leader"] = leadership.status() if leadership else describe(repo.leader_lease(), None)
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
     @app.get(
@@ -258,7 +282,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text"}},
     )
     def metrics() -> Response:
-        """Prometheus metrics: HTTP responses by method and status, jobs by state."""
+        """Prometheus metrics: HTTP responses by method and status, jobs by state, and
+        whether this process runs the control loop (``computenet_loop_leader``)."""
         from sqlalchemy import func, select
 
         from computenet.store.models import JobRow
@@ -268,6 +293,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             counts = {state_name: int(n) for state_name, n in rows}
         for state_name in STATES:  # every state, so one that emptied reads 0, not its last value
             jobs_by_state.labels(state_name).set(counts.get(state_name, 0))
+        loop_leader.set(1 if leadership is not None and leadership.leads() else 0)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

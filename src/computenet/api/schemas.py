@@ -358,8 +358,27 @@ class LoopHealth(BaseModel):
     stale_after_s: float = Field(description="/healthz answers 503 past this age")
 
 
+class LeaderHealth(BaseModel):
+    """Who runs the control loop among the service processes on this database."""
+
+    this_process: bool = Field(description="this process holds the lease and runs the loop")
+    candidate: bool = Field(description="this process competes for the loop (not --no-loop)")
+    holder: str | None = Field(description="the lease holder's id (host:pid:suffix); None: nobody")
+    host: str | None
+    pid: int | None
+    generation: int = Field(description="grows by one at every change of holder")
+    expires_in_s: float | None = Field(description="seconds until the lease lapses unrenewed")
+    lease_s: float | None
+    renew_s: float | None
+    takeover_within_s: float | None = Field(
+        description="most seconds from the holder's death to another's first tick"
+    )
+    first_tick_s: float | None = Field(description="epoch s of this process's first tick as leader")
+
+
 class Health(BaseModel):
     status: str = Field(description="ok, or why the service is unhealthy (then 503)")
     database: str
     loop: LoopHealth | None = None
     sites: list[SiteHealthOut] = Field(default_factory=list)
+    leader: LeaderHealth | None = None

@@ -48,9 +48,22 @@ def serve(
         float,
         typer.Option(help="seconds without a heartbeat before a site is down and its jobs move"),
     ] = 30.0,
+    leader_lease: Annotated[
+        float,
+        typer.Option(
+            help="seconds the loop's leader lease lasts unrenewed; with several serve processes "
+            "on one database a killed leader is replaced within lease + renew interval"
+        ),
+    ] = 10.0,
+    leader_renew: Annotated[
+        float, typer.Option(help="seconds between renewals of the leader lease (and tries)")
+    ] = 2.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "warning",
 ) -> None:
     """Start the service: applies database migrations, then serves /v1 and runs the loop.
+
+    Several serve processes may share one PostgreSQL database: all answer the API, the one
+    holding the leader lease runs the loop (see /healthz "leader").
 
     The first admin token comes from COMPUTENET_ADMIN_TOKEN, or `computenet admin-token`.
     """
@@ -73,6 +86,8 @@ def serve(
         executor=executor,
         heartbeat_interval_s=heartbeat_interval,
         site_down_after_s=site_down_after,
+        leader_lease_s=leader_lease,
+        leader_renew_s=leader_renew,
     )
     application = create_app(settings)
     # Everything built so far (framework, ORM, the network with its hourly series) lives as

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Mapping
 
 from computenet.control.health import Health
+from computenet.control.leader import Leadership
 from computenet.control.metrics import LoopMetrics
 from computenet.errors import ExecutorRefused, ExecutorUnavailable
 from computenet.executors.base import Dispatch, Executor
@@ -34,8 +35,11 @@ class Dispatcher:
         health: Health,
         metrics: LoopMetrics,
         owner: str,
+        leadership: Leadership | None = None,
     ) -> None:
         self.repo = repo
+        # With several service processes, a dispatch is recorded only under the lease.
+        self.leadership = leadership
         self.settings = settings
         self.executors = executors
         self.health = health
@@ -49,6 +53,8 @@ class Dispatcher:
         rows = self.repo.claim(self.owner, ["placed"], self.settings.lease_s, 100, due_by_s=now_s())
         try:
             for r in rows:
+                if self.leadership is not None and self.leadership.fence() is None:
+                    break  # this process lost the loop in mid-tick: dispatch nothing more
                 if r.site_id is not None and self.health.usable(r.site_id):
                     self._dispatch_one(r)
         finally:
@@ -69,8 +75,9 @@ class Dispatcher:
             self._fail(r, site, why, "refused")
             return
         dispatch_id = r.dispatch_id or f"{r.id}-{uuid.uuid4().hex[:8]}"
-        if r.dispatch_id is None and not self.repo.set_dispatch(r.id, site, dispatch_id):
-            return  # someone else recorded a dispatch meanwhile
+        fence = None if self.leadership is None else self.leadership.fence()
+        if r.dispatch_id is None and not self.repo.set_dispatch(r.id, site, dispatch_id, fence):
+            return  # someone else recorded a dispatch meanwhile, or this loop was deposed
         try:
             local_id = executor.submit(_dispatch(r, dispatch_id, self.settings))
         except ExecutorRefused as exc:

@@ -22,6 +22,7 @@ from typing import Any
 from computenet.control.dispatch import Dispatcher
 from computenet.control.failover import Failover
 from computenet.control.health import Health
+from computenet.control.leader import Leadership
 from computenet.control.metrics import LoopMetrics
 from computenet.control.planning import Planner
 from computenet.control.sites import FALLBACK_SITE, build_site_executors
@@ -42,8 +43,11 @@ class ControlLoop:
         network: Any,
         executors: dict[str, Executor] | None = None,
         metrics: LoopMetrics | None = None,
+        leadership: Leadership | None = None,
     ) -> None:
         self.repo = repo
+        # With several service processes, only the lease holder ticks (None: always tick).
+        self.leadership = leadership
         self.settings = settings
         self.network = network
         self.owner = "loop-" + uuid.uuid4().hex[:8]
@@ -56,15 +60,22 @@ class ControlLoop:
         self.failover = Failover(repo, settings, self.executors, self.health, self.metrics)
         self.planner = Planner(repo, settings, network, self.executors)
         self.dispatcher = Dispatcher(
-            repo, settings, self.executors, self.health, self.metrics, self.owner
+            repo, settings, self.executors, self.health, self.metrics, self.owner, leadership
         )
         self.started_s = time.time()
         self.last_tick_s: float | None = None  # when the last tick completed (UTC epoch s)
 
     async def run_forever(self) -> None:
+        lead = self.leadership
         while True:
-            await asyncio.to_thread(self.timed_tick)
-            await asyncio.sleep(self.settings.loop_interval_s)
+            if lead is None or lead.leads():
+                if lead is not None:
+                    lead.note_tick()
+                await asyncio.to_thread(self.timed_tick)
+            if lead is None:
+                await asyncio.sleep(self.settings.loop_interval_s)
+            else:  # a standby wakes at once when it takes the lease over
+                await lead.pause(self.settings.loop_interval_s)
 
     def timed_tick(self) -> None:
         """One tick, measured; a failed tick is logged and retried next interval (the state

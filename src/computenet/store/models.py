@@ -80,6 +80,8 @@ class JobRow(Base):
     dispatch_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     lease_owner: Mapped[str | None] = mapped_column(String(40), nullable=True)
     lease_until_s: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # The loop leader's generation that recorded the dispatch (its fence; see control/leader).
+    dispatch_generation: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
     # What the site's engine calls the run (``slurm:sitea:42``): reconcile asks with it.
@@ -158,3 +160,19 @@ class StaleRunRow(Base):
     request_id: Mapped[str] = mapped_column(String(40))
     local_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     since_s: Mapped[int] = mapped_column(BigInteger)
+
+
+class LoopLeaderRow(Base):
+    """The one lease on the control loop (a single row, ``id`` 1): which service process runs
+    the loop, until when, and the generation that grows at every change of holder (a fence).
+    Times are the database's clock, UTC epoch seconds with fractions."""
+
+    __tablename__ = "loop_leader"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    holder_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    holder_host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    holder_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    generation: Mapped[int] = mapped_column(BigInteger)
+    acquired_s: Mapped[float] = mapped_column(Float)
+    renewed_s: Mapped[float] = mapped_column(Float)
+    expires_s: Mapped[float] = mapped_column(Float)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, delete, event, func, select, update
+from sqlalchemy import Engine, create_engine, delete, event, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,6 +28,7 @@ from computenet.store.models import (
     AuditRow,
     DatasetRow,
     JobRow,
+    LoopLeaderRow,
     SiteFeedRow,
     SiteHealthRow,
     StaleRunRow,
@@ -77,6 +78,34 @@ class DatasetSpec:
     individuals: int = 0
     sensitive: bool = False
     export_cleared: bool = False
+
+
+@dataclass(frozen=True)
+class Holder:
+    """One service process competing to run the control loop."""
+
+    id: str  # unique per process start (host, pid and a random suffix)
+    host: str
+    pid: int
+
+
+@dataclass(frozen=True)
+class LeaderLease:
+    """The loop's lease as the database holds it. Times are the DATABASE's clock (UTC epoch
+    seconds with fractions), so hosts whose clocks disagree still agree on who leads."""
+
+    holder: Holder | None
+    generation: int  # grows by one at every change of holder: the fence of a term
+    acquired_s: float  # when the current holder took it
+    expires_s: float  # until when it holds without renewing
+    now_s: float  # the database's time when this was read
+
+    @property
+    def live(self) -> bool:
+        return self.holder is not None and self.expires_s > self.now_s
+
+
+LEADER_ROW_ID = 1
 
 
 def hash_token(token: str) -> str:
@@ -132,6 +161,9 @@ def open_engine(url: str) -> Engine:
     )
 
 
+MIGRATE_LOCK_KEY = 0x636E6D67  # "cnmg": the advisory lock that serializes migrations
+
+
 def _private_sqlite_file(url: str) -> None:
     """Create the database file 0600 (and tighten an older one): jobs run on this machine,
     and none may read it. SQLite gives its -wal and -shm files the database file's mode."""
@@ -153,7 +185,12 @@ def migrate(engine: Engine) -> None:
 
     cfg = Config()
     cfg.set_main_option("script_location", str(files("computenet.store") / "migrations"))
-    with engine.begin() as conn:
+    # Several service processes may start at once against one database: the first to get
+    # the lock migrates, the others then find the schema at head (an advisory lock held to
+    # the end of the transaction on PostgreSQL; SQLite's write lock, BEGIN IMMEDIATE).
+    with engine.execution_options(sqlite_write=True).begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATE_LOCK_KEY})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
@@ -651,15 +688,30 @@ class Repository:
         with self.writes.begin() as s:
             s.execute(update(JobRow).where(JobRow.id == job_id).values(**fields))
 
-    def set_dispatch(self, job_id: str, site_id: str, dispatch_id: str) -> bool:
+    def set_dispatch(
+        self,
+        job_id: str,
+        site_id: str,
+        dispatch_id: str,
+        fence: tuple[str, int] | None = None,
+    ) -> bool:
         """Record the request id BEFORE calling the executor, once, and only while the job
         is still placed (not cancelled meanwhile): a restart reuses it, so the executor sees
-        the same id and never starts the job twice."""
+        the same id and never starts the job twice. With ``fence`` (holder id, generation)
+        it is recorded only while that holder still leads in that generation, in the same
+        transaction, and the job keeps the generation: a loop deposed in mid-tick
+        dispatches nothing more."""
         with self.writes.begin() as s:
+            if fence is not None and not self._fence_holds(s, fence):
+                return False
             res = s.execute(
                 update(JobRow)
                 .where(JobRow.id == job_id, JobRow.dispatch_id.is_(None), JobRow.state == "placed")
-                .values(executor=site_id, dispatch_id=dispatch_id)
+                .values(
+                    executor=site_id,
+                    dispatch_id=dispatch_id,
+                    dispatch_generation=None if fence is None else fence[1],
+                )
             )
             return bool(res.rowcount)  # type: ignore[attr-defined]
 
@@ -819,6 +871,117 @@ class Repository:
         row = s.get(SiteHealthRow, site_id, with_for_update=self.is_postgres)
         assert row is not None  # inserted above or already there
         return row
+
+    # -- loop leadership ----------------------------------------------------------------
+
+    def _db_now_s(self, s: Session) -> float:
+        """The database's clock, UTC epoch seconds: every process compares lease times on
+        this one clock, so skew between hosts cannot make two leaders."""
+        if self.is_postgres:
+            sql = "SELECT EXTRACT(EPOCH FROM clock_timestamp())"
+        else:
+            sql = "SELECT (julianday('now') - 2440587.5) * 86400.0"
+        return float(s.execute(text(sql)).scalar_one())
+
+    def _lease_row(self, s: Session) -> LoopLeaderRow | None:
+        """The lease row, locked until the transaction ends (FOR UPDATE on PostgreSQL;
+        SQLite's write transaction already excludes every other writer)."""
+        return s.scalar(
+            select(LoopLeaderRow).where(LoopLeaderRow.id == LEADER_ROW_ID).with_for_update()
+        )
+
+    @staticmethod
+    def _lease_of(row: LoopLeaderRow | None, now: float) -> LeaderLease:
+        if row is None:
+            return LeaderLease(None, 0, 0.0, 0.0, now)
+        holder = None
+        if row.holder_id is not None:
+            holder = Holder(row.holder_id, row.holder_host or "", row.holder_pid or 0)
+        return LeaderLease(holder, row.generation, row.acquired_s, row.expires_s, now)
+
+    def take_leadership(self, holder: Holder, lease_s: float) -> LeaderLease:
+        """One round of the leader election, in ONE transaction on the locked lease row:
+        ``holder`` renews its lease if it holds it, takes it over if it lapsed (the
+        generation grows, the loop claims of the previous holder are void, and the audit
+        log says who took over from whom), else stays standby. Answers the lease after."""
+        try:
+            return self._take_leadership(holder, lease_s)
+        except IntegrityError:  # two processes created the first row at once: one won
+            return self.leader_lease()
+
+    def _take_leadership(self, holder: Holder, lease_s: float) -> LeaderLease:
+        with self.writes.begin() as s:
+            now = self._db_now_s(s)
+            row = self._lease_row(s)
+            if row is None:
+                row = LoopLeaderRow(id=LEADER_ROW_ID, generation=0, acquired_s=now)
+                row.renewed_s = row.expires_s = now
+                s.add(row)
+            if row.holder_id == holder.id:
+                row.renewed_s, row.expires_s = now, now + lease_s
+            elif row.holder_id is None or row.expires_s <= now:
+                self._take_over(s, row, holder, now, lease_s)
+            return self._lease_of(row, now)
+
+    def _take_over(
+        self, s: Session, row: LoopLeaderRow, holder: Holder, now: float, lease_s: float
+    ) -> None:
+        previous = row.holder_id
+        row.holder_id, row.holder_host, row.holder_pid = holder.id, holder.host, holder.pid
+        row.generation += 1
+        row.acquired_s = row.renewed_s = now
+        row.expires_s = now + lease_s
+        # Only the leader's loop claims jobs: claims left by an earlier holder (killed in
+        # mid-tick) would hold their jobs for the rest of the job lease.
+        s.execute(
+            update(JobRow)
+            .where(JobRow.lease_owner.is_not(None))
+            .values(lease_owner=None, lease_until_s=None)
+        )
+        _audit(
+            s,
+            "system",
+            "loop.leader",
+            holder.id,
+            generation=row.generation,
+            host=holder.host,
+            pid=holder.pid,
+            previous=previous,
+        )
+
+    def release_leadership(self, holder_id: str, generation: int) -> None:
+        """Give the lease up at once (a clean shutdown): another process takes over at its
+        next round instead of waiting for the lease to lapse."""
+        with self.writes.begin() as s:
+            now = self._db_now_s(s)
+            row = self._lease_row(s)
+            if row is None or row.holder_id != holder_id or row.generation != generation:
+                return
+            row.expires_s = now
+            _audit(s, "system", "loop.leader.release", holder_id, generation=generation)
+
+    def leader_lease(self) -> LeaderLease:
+        """The lease as it stands (read only)."""
+        with self.sessions() as s:
+            now = self._db_now_s(s)
+            row = s.get(LoopLeaderRow, LEADER_ROW_ID)
+            return self._lease_of(row, now)
+
+    def _fence_holds(self, s: Session, fence: tuple[str, int]) -> bool:
+        """Whether ``fence`` (holder id, generation) still leads, with the lease row locked
+        for the rest of the transaction so no takeover commits in between."""
+        holder_id, generation = fence
+        row = s.scalar(
+            select(LoopLeaderRow)
+            .where(LoopLeaderRow.id == LEADER_ROW_ID)
+            .with_for_update(read=True)
+        )
+        return (
+            row is not None
+            and row.holder_id == holder_id
+            and row.generation == generation
+            and row.expires_s > self._db_now_s(s)
+        )
 
     # -- datasets -----------------------------------------------------------------------
 
