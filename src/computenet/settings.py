@@ -6,9 +6,13 @@ default database is the SQLite file ``computenet.db`` in it, job output goes to 
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from computenet.errors import InputError
+from computenet.model import DEFAULT_CARBON_PRICE_CNY_PER_T
 
 
 def data_dir() -> Path:
@@ -52,7 +56,16 @@ class Settings:
     run_loop: bool = True
     # Placement policy of the engine, and the carbon price (CNY per tonne CO2) in its objective.
     policy: str = "greedy"
-    carbon_price_cny_per_t: float = 0.0
+    carbon_price_cny_per_t: float = DEFAULT_CARBON_PRICE_CNY_PER_T
     # Executor for sites whose own (catalog) executor this service does not run: the
     # built-in network's sites say "simulated", so on one machine they all run locally.
     executor: str = "local"
+
+    def __post_init__(self) -> None:
+        price = self.carbon_price_cny_per_t
+        if not (isinstance(price, int | float) and math.isfinite(price) and price >= 0):
+            raise InputError(
+                f"carbon price {price!r} is not a finite number >= 0",
+                source="carbon_price_cny_per_t",
+                fix=f"give CNY per tonne CO2, e.g. the default {DEFAULT_CARBON_PRICE_CNY_PER_T:g}",
+            )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,14 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from computenet.cli.app import app
+from computenet.cli.checks import (
+    CARBON_PRICE_HELP,
+    carbon_price_or_default,
+    known_policies,
+    literal,
+    number,
+    writable,
+)
 from computenet.errors import InputError
 
 if TYPE_CHECKING:
@@ -42,11 +51,14 @@ def parse_mix(text: str) -> tuple[tuple[str, float], ...]:
     for part in text.split(","):
         name, _, w = part.partition("=")
         try:
-            out.append((name.strip(), float(w)))
+            weight = float(w)
         except ValueError:
+            weight = math.nan
+        if not (math.isfinite(weight) and weight >= 0):
             raise InputError(
                 f"bad entry {part!r}", source="--class-mix", fix="write e.g. public=0.5,general=0.5"
-            ) from None
+            )
+        out.append((name.strip(), weight))
     return tuple(out)
 
 
@@ -73,6 +85,7 @@ def build_network(
     price_dir: Path | None,
     latency: Path | None,
     capacity: int,
+    zone_coords: Path | None = None,
 ) -> tuple[Network, list[str]]:
     """The network from ``--network`` or from ``--zones`` (exactly one of them)."""
     if zones:
@@ -89,9 +102,11 @@ def build_network(
 
         zl = [z.strip() for z in zones.split(",") if z.strip()]
         net, info = build_zone_network(
-            zl, carbon_dir, price_dir, latency=latency, capacity=capacity
+            zl, carbon_dir, price_dir, latency=latency, capacity=capacity, zone_coords=zone_coords
         )
         return net, [*info.assumptions, *info.defaults]
+    if zone_coords is not None:
+        raise InputError("--zone-coords goes with --zones", source="--zone-coords")
     load_network = load_network_fn()
 
     net = load_network(network or "china")
@@ -122,7 +137,7 @@ def run_and_show(
     probe = Console()
     console = probe if probe.is_terminal else Console(width=110)
     with Progress(
-        TextColumn("[bold]{task.description:<28}"),
+        TextColumn("{task.description:<28}", markup=False, style="bold"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -151,12 +166,16 @@ def run_and_show(
     print_table(console, comp)
     if json_path is not None:
         json_path.write_text(json.dumps(comp.to_json(), indent=2) + "\n", encoding="utf-8")
-        console.print(f"wrote {json_path}")
+        console.print(f"wrote {json_path}", markup=False, highlight=False)
     if report_path is not None:
         from computenet.sim.report import write_report
 
         write_report(comp, report_path)
-        console.print(f"wrote {report_path} (open it in a browser; it works offline)")
+        console.print(
+            f"wrote {report_path} (open it in a browser; it works offline)",
+            markup=False,
+            highlight=False,
+        )
     return comp
 
 
@@ -167,12 +186,13 @@ def comp_price(comp: Comparison) -> str:
 
 
 def print_table(console: Any, comp: Comparison) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     from computenet.sim.compare import BASELINE
 
     base = comp.metric(BASELINE)
-    t = Table(title=comp.title, title_justify="left", pad_edge=False, padding=(0, 1))
+    t = Table(title=escape(comp.title), title_justify="left", pad_edge=False, padding=(0, 1))
     heads = (
         "policy",
         "objective CNY",
@@ -205,7 +225,7 @@ def print_table(console: Any, comp: Comparison) -> None:
     for m in comp.metrics:
         is_base = base is None or m is base
         t.add_row(
-            m.policy,
+            literal(m.policy),
             num(m.objective_cny),
             num(m.cost_cny),
             "" if is_base else pct(m.cost_cny, base.cost_cny),  # type: ignore[union-attr]
@@ -219,11 +239,15 @@ def print_table(console: Any, comp: Comparison) -> None:
         )
     console.print(t)
     console.print(
-        f"[dim]{len(comp.workload.jobs):,} jobs at {comp_price(comp)} CNY/t CO₂; objective = cost "
+        f"{len(comp.workload.jobs):,} jobs at {comp_price(comp)} CNY/t CO₂; objective = cost "
         "+ carbon price x tonnes; miss = finished after the deadline or never ran; viol = "
         "data-rule/capacity violations (must be 0); wait = mean/p99 hours; ÷LB = objective / "
-        f"lower bound ({comp.bound_note}); * = some jobs ran late, so not an optimality gap[/]"
+        f"lower bound ({comp.bound_note}); * = some jobs ran late, so not an optimality gap",
+        markup=False,
+        style="dim",
     )
+    for note in comp.network_notes:
+        console.print(f"network: {note}", markup=False, highlight=False, style="dim")
 
 
 @app.command()
@@ -249,6 +273,12 @@ def simulate(
     latency: Path = typer.Option(
         None, "--latency", help="GCP RTT matrix keyed by zone code (optional)."
     ),
+    zone_coords: Path = typer.Option(
+        None,
+        "--zone-coords",
+        help="CSV zone,latitude,longitude for zones without built-in coordinates "
+        "(see computenet.catalog.zones).",
+    ),
     capacity: int = typer.Option(64, "--capacity", help="Accelerators per zone site (assumed)."),
     policy: str = typer.Option(
         ALL_POLICIES, "--policy", help="Comma-separated policies to compare."
@@ -264,9 +294,7 @@ def simulate(
     seed: int = typer.Option(
         0, "--seed", help="Seed of every random draw (fill, forecasts, outages)."
     ),
-    carbon_price: float = typer.Option(
-        None, "--carbon-price", help="CNY per tonne CO2 in the objective."
-    ),
+    carbon_price: float = typer.Option(None, "--carbon-price", help=CARBON_PRICE_HELP),
     forecast: str = typer.Option("perfect", "--forecast", help="perfect | persistence | noisy."),
     forecast_error: float = typer.Option(
         0.1, "--forecast-error", help="Relative error of noisy forecasts."
@@ -306,7 +334,18 @@ def simulate(
     philly_rate: float = typer.Option(
         60.0, "--arrival-rate", help="philly: Poisson arrivals per hour."
     ),
-    gaia_unit: str = typer.Option("s", "--gaia-time-unit", help="gaia: s (GAIA's own) or h."),
+    time_unit: str = typer.Option(
+        None,
+        "--time-unit",
+        help="gaia and csv traces: s (default; GAIA's pai_1k.csv), min or h (GAIA's 100k-job "
+        "traces).",
+    ),
+    gaia_unit: str = typer.Option(None, "--gaia-time-unit", hidden=True, help="= --time-unit"),
+    unit_check: bool = typer.Option(
+        True,
+        "--unit-check/--no-unit-check",
+        help="Refuse gaia/csv times that only fit another --time-unit.",
+    ),
     sweep: str = typer.Option(
         "0,100,300,1000,3000,10000",
         "--sweep",
@@ -322,10 +361,11 @@ def simulate(
     from dataclasses import replace
 
     from computenet.sim.faults import load_outages, seeded_outages
-    from computenet.sim.simulator import DEFAULT_CARBON_PRICE_CNY_PER_T, SimConfig
-    from computenet.sim.traces import load_trace
+    from computenet.sim.simulator import SimConfig
+    from computenet.sim.traces import TRACE_FORMATS, load_trace
     from computenet.sim.workload import FillOptions, materialise
 
+    # Every option is checked before any work starts: a typo must not cost a run.
     if not 0.0 <= home_reserve < 1.0:
         raise InputError(
             f"home reserve must be in [0, 1), got {home_reserve}",
@@ -340,14 +380,51 @@ def simulate(
         from computenet.sim.simulator import _sibling
 
         _sibling("computenet.signals", "forecast", f"--forecast {forecast}")
+    if trace_format not in TRACE_FORMATS:
+        from computenet.errors import UnknownNameError
+
+        raise UnknownNameError("trace format", trace_format, TRACE_FORMATS, source="--trace-format")
+    for value, source, bounds in (
+        (skip_days, "--skip-days", {"lo": 0.0}),
+        (days, "--days", {"above": 0.0}),
+        (max_jobs, "--max-jobs", {"lo": 1}),
+        (forecast_error, "--forecast-error", {"lo": 0.0}),
+        (outage_rate, "--outage-rate", {"lo": 0.0}),
+        (outage_hours, "--outage-hours", {"above": 0.0}),
+        (deadline_slack, "--deadline-slack", {"above": 0.0}),
+        (min_slack_h, "--min-slack-h", {"lo": 0.0}),
+        (checkpointable, "--checkpointable", {"lo": 0.0, "hi": 1.0}),
+        (data_gb, "--data-gb", {"lo": 0.0}),
+        (batch_minutes, "--batch-minutes", {"lo": 1}),
+        (philly_rate, "--arrival-rate", {"above": 0.0}),
+        (capacity, "--capacity", {"lo": 1}),
+    ):
+        number(value, source, **bounds)
     pols = parse_policies(policy)
+    known_policies(pols)
+    price = carbon_price_or_default(carbon_price)
+    sweep_prices = [
+        carbon_price_or_default(p, "--sweep")
+        for p in (parse_floats(sweep, "--sweep") if sweep else [])
+    ]
+    writable(json_out, "--json")
+    writable(report, "--report")
     t0 = parse_start(start)
-    net, notes = build_network(network, zones, carbon_dir, price_dir, latency, capacity)
+    net, notes = build_network(
+        network, zones, carbon_dir, price_dir, latency, capacity, zone_coords
+    )
     opts: dict[str, Any] = {}
     if trace_format == "philly":
         opts["arrival_rate_per_h"] = philly_rate
-    if trace_format == "gaia":
-        opts["time_unit"] = gaia_unit
+    unit = time_unit or gaia_unit
+    if trace_format in ("gaia", "csv"):
+        opts["time_unit"] = unit or "s"
+        opts["unit_check"] = unit_check
+    elif unit is not None:
+        raise InputError(
+            f"--time-unit applies to gaia and csv traces, not {trace_format}",
+            source="--time-unit",
+        )
     tr = load_trace(trace, trace_format, seed=seed, **opts)
     if skip_days or days is not None:
         lo = int(skip_days * 86400)
@@ -384,9 +461,7 @@ def simulate(
             seed=seed,
         )
     cfg = SimConfig(
-        carbon_price_cny_per_t=DEFAULT_CARBON_PRICE_CNY_PER_T
-        if carbon_price is None
-        else carbon_price,
+        carbon_price_cny_per_t=price,
         forecast_mode=forecast,
         forecast_rel_error=forecast_error,
         seed=seed,
@@ -409,7 +484,7 @@ def simulate(
         title=f"{tr.format} trace {trace.name}: {len(wl.jobs):,} jobs on {net.name}, "
         f"from {start_txt}",
         network_notes=notes,
-        sweep=parse_floats(sweep, "--sweep") if sweep else [],
+        sweep=sweep_prices,
         bound=bound,
         json_path=json_out,
         report_path=report,
