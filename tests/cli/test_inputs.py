@@ -193,3 +193,23 @@ def test_simulate_refuses_an_unknown_policy_before_running(tmp_path: Path) -> No
     )
     assert isinstance(res.exception, InputError) and "--json" in str(res.exception)
     assert res.output == ""
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--days", "nan"],
+        ["--skip-days", "-1"],
+        ["--home-reserve", "nan"],
+        ["--checkpointable", "2"],
+        ["--class-mix", "public=nan"],
+        ["--sweep", "0,inf"],
+        ["--time-unit", "fortnight"],
+    ],
+)
+def test_simulate_numeric_options_are_checked_before_running(tmp_path: Path, option) -> None:
+    trace = tmp_path / "t.csv"
+    trace.write_text("arrival_s,duration_s,accelerators\n0,3600,1\n", encoding="utf-8")
+    res = invoke("simulate", "--trace", str(trace), "--trace-format", "csv", *option)
+    assert isinstance(res.exception, InputError), repr(res.exception)
+    assert option[0] in str(res.exception) and res.output == ""

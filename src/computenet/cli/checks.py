@@ -72,18 +72,17 @@ def number(
     lo: float | None = None,
     above: float | None = None,
     hi: float | None = None,
+    below: float | None = None,
 ) -> None:
     """Refuse an option that is not finite or out of its range (``None``: not given)."""
     if value is None:
         return
-    bounds = [f">= {lo:g}" if lo is not None else "", f"> {above:g}" if above is not None else ""]
-    bounds.append(f"<= {hi:g}" if hi is not None else "")
-    wanted = " and ".join(b for b in bounds if b) or "finite"
-    bad = (
-        not math.isfinite(value)
-        or (lo is not None and value < lo)
-        or (above is not None and value <= above)
-        or (hi is not None and value > hi)
+    bounds = (
+        (lo, ">=", lo is not None and value < lo),
+        (above, ">", above is not None and value <= above),
+        (hi, "<=", hi is not None and value > hi),
+        (below, "<", below is not None and value >= below),
     )
-    if bad:
+    wanted = " and ".join(f"{op} {b:g}" for b, op, _ in bounds if b is not None) or "finite"
+    if not math.isfinite(value) or any(bad for _, _, bad in bounds):
         raise InputError(f"{value:g} is out of range", source=source, fix=f"give a number {wanted}")

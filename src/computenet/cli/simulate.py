@@ -71,6 +71,72 @@ def parse_floats(text: str, source: str) -> list[float]:
         ) from None
 
 
+# The range of each numeric option of ``simulate`` (``checks.number``'s bounds).
+OPTION_RANGES: dict[str, dict[str, float]] = {
+    "--home-reserve": {"lo": 0.0, "below": 1.0},
+    "--skip-days": {"lo": 0.0},
+    "--days": {"above": 0.0},
+    "--max-jobs": {"lo": 1},
+    "--forecast-error": {"lo": 0.0},
+    "--outage-rate": {"lo": 0.0},
+    "--outage-hours": {"above": 0.0},
+    "--deadline-slack": {"above": 0.0},
+    "--min-slack-h": {"lo": 0.0},
+    "--checkpointable": {"lo": 0.0, "hi": 1.0},
+    "--data-gb": {"lo": 0.0},
+    "--batch-minutes": {"lo": 1},
+    "--arrival-rate": {"above": 0.0},
+    "--capacity": {"lo": 1},
+}
+UNIT_FORMATS = ("gaia", "csv")  # trace formats that take --time-unit
+
+
+def check_numbers(values: dict[str, float | None]) -> None:
+    """Each numeric option finite and in its ``OPTION_RANGES`` range (``None``: not given)."""
+    for flag, value in values.items():
+        number(value, flag, **OPTION_RANGES[flag])
+
+
+def check_names(forecast: str, trace_format: str, time_unit: str | None) -> None:
+    """The forecast mode, the trace format and the time unit are known names, and the
+    forecasts a mode needs are installed."""
+    from computenet.errors import UnknownNameError
+    from computenet.sim.traces import TIME_UNITS_S, TRACE_FORMATS
+
+    if forecast not in FORECAST_MODES:
+        raise UnknownNameError("forecast mode", forecast, FORECAST_MODES, source="--forecast")
+    if forecast != "perfect":
+        from computenet.sim.simulator import _sibling
+
+        _sibling("computenet.signals", "forecast", f"--forecast {forecast}")
+    if trace_format not in TRACE_FORMATS:
+        raise UnknownNameError("trace format", trace_format, TRACE_FORMATS, source="--trace-format")
+    if time_unit is not None:
+        if trace_format not in UNIT_FORMATS:
+            raise InputError(
+                f"--time-unit applies to {' and '.join(UNIT_FORMATS)} traces, not {trace_format}",
+                source="--time-unit",
+            )
+        if time_unit not in TIME_UNITS_S:
+            raise UnknownNameError("time unit", time_unit, TIME_UNITS_S, source="--time-unit")
+
+
+def replay_window(tr: Any, skip_days: float, days: float | None, max_jobs: int | None) -> Any:
+    """The jobs of ``tr`` to replay: ``--skip-days``, ``--days`` and ``--max-jobs`` applied;
+    refuses an empty result."""
+    if skip_days or days is not None:
+        lo = int(skip_days * 86400)
+        hi = lo + int(days * 86400) if days is not None else 2**62
+        tr = tr.window(lo, hi)
+    if max_jobs is not None:
+        tr = tr.head(max_jobs)
+    if not tr.jobs:
+        raise InputError(
+            "no jobs left to replay", source="--trace", fix="widen --days / --skip-days"
+        )
+    return tr
+
+
 def load_network_fn() -> Any:
     """``computenet.catalog.load_network``, looked up when a network is first needed."""
     from computenet.sim.simulator import _sibling
@@ -362,44 +428,29 @@ def simulate(
 
     from computenet.sim.faults import load_outages, seeded_outages
     from computenet.sim.simulator import SimConfig
-    from computenet.sim.traces import TRACE_FORMATS, load_trace
+    from computenet.sim.traces import load_trace
     from computenet.sim.workload import FillOptions, materialise
 
     # Every option is checked before any work starts: a typo must not cost a run.
-    if not 0.0 <= home_reserve < 1.0:
-        raise InputError(
-            f"home reserve must be in [0, 1), got {home_reserve}",
-            source="--home-reserve",
-            fix="e.g. --home-reserve 0.25",
-        )
-    if forecast not in FORECAST_MODES:
-        from computenet.errors import UnknownNameError
-
-        raise UnknownNameError("forecast mode", forecast, FORECAST_MODES, source="--forecast")
-    if forecast != "perfect":  # fail before any work if forecasts are unavailable
-        from computenet.sim.simulator import _sibling
-
-        _sibling("computenet.signals", "forecast", f"--forecast {forecast}")
-    if trace_format not in TRACE_FORMATS:
-        from computenet.errors import UnknownNameError
-
-        raise UnknownNameError("trace format", trace_format, TRACE_FORMATS, source="--trace-format")
-    for value, source, bounds in (
-        (skip_days, "--skip-days", {"lo": 0.0}),
-        (days, "--days", {"above": 0.0}),
-        (max_jobs, "--max-jobs", {"lo": 1}),
-        (forecast_error, "--forecast-error", {"lo": 0.0}),
-        (outage_rate, "--outage-rate", {"lo": 0.0}),
-        (outage_hours, "--outage-hours", {"above": 0.0}),
-        (deadline_slack, "--deadline-slack", {"above": 0.0}),
-        (min_slack_h, "--min-slack-h", {"lo": 0.0}),
-        (checkpointable, "--checkpointable", {"lo": 0.0, "hi": 1.0}),
-        (data_gb, "--data-gb", {"lo": 0.0}),
-        (batch_minutes, "--batch-minutes", {"lo": 1}),
-        (philly_rate, "--arrival-rate", {"above": 0.0}),
-        (capacity, "--capacity", {"lo": 1}),
-    ):
-        number(value, source, **bounds)
+    check_names(forecast, trace_format, time_unit or gaia_unit)
+    check_numbers(
+        {
+            "--home-reserve": home_reserve,
+            "--skip-days": skip_days,
+            "--days": days,
+            "--max-jobs": max_jobs,
+            "--forecast-error": forecast_error,
+            "--outage-rate": outage_rate,
+            "--outage-hours": outage_hours,
+            "--deadline-slack": deadline_slack,
+            "--min-slack-h": min_slack_h,
+            "--checkpointable": checkpointable,
+            "--data-gb": data_gb,
+            "--batch-minutes": batch_minutes,
+            "--arrival-rate": philly_rate,
+            "--capacity": capacity,
+        }
+    )
     pols = parse_policies(policy)
     known_policies(pols)
     price = carbon_price_or_default(carbon_price)
@@ -413,29 +464,13 @@ def simulate(
     net, notes = build_network(
         network, zones, carbon_dir, price_dir, latency, capacity, zone_coords
     )
-    opts: dict[str, Any] = {}
+    opts: dict[str, Any] = {"seed": seed}
     if trace_format == "philly":
         opts["arrival_rate_per_h"] = philly_rate
-    unit = time_unit or gaia_unit
-    if trace_format in ("gaia", "csv"):
-        opts["time_unit"] = unit or "s"
+    if trace_format in UNIT_FORMATS:
+        opts["time_unit"] = time_unit or gaia_unit or "s"
         opts["unit_check"] = unit_check
-    elif unit is not None:
-        raise InputError(
-            f"--time-unit applies to gaia and csv traces, not {trace_format}",
-            source="--time-unit",
-        )
-    tr = load_trace(trace, trace_format, seed=seed, **opts)
-    if skip_days or days is not None:
-        lo = int(skip_days * 86400)
-        hi = lo + int(days * 86400) if days is not None else 2**62
-        tr = tr.window(lo, hi)
-    if max_jobs is not None:
-        tr = tr.head(max_jobs)
-    if not tr.jobs:
-        raise InputError(
-            "no jobs left to replay", source="--trace", fix="widen --days / --skip-days"
-        )
+    tr = replay_window(load_trace(trace, trace_format, **opts), skip_days, days, max_jobs)
     fill = FillOptions(
         seed=seed,
         deadline_slack=deadline_slack,
