@@ -83,3 +83,17 @@ def test_non_utf8_bom_and_extra_fields(tmp_path: Path, fmt: str) -> None:
     p.write_bytes(f"{header}\n{row}\n\x00\n".encode())
     with pytest.raises(TraceFileError, match=r"line 3"):
         load_trace(p, fmt)
+
+
+def test_a_year_of_hours_squeezed_into_hours_is_caught(tmp_path: Path) -> None:
+    """GAIA's 100k-job traces: read in seconds, a year of arrivals lands within 2.4 hours."""
+    rng = np.random.default_rng(2)
+    p = tmp_path / "gaia_year.csv"
+    arrivals = np.sort(rng.uniform(0, 8760, 20_000))
+    rows = ["arrival_time,length,cpus"] + [
+        f"{a:.4f},{int(rng.integers(60, 600))},1" for a in arrivals
+    ]
+    p.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    with pytest.raises(TraceFileError, match="20,000 of its 20,000 jobs arrive within one day"):
+        load_gaia(p)
+    assert len(load_gaia(p, unit_check=False).jobs) == 20_000
