@@ -23,6 +23,12 @@ import numpy.typing as npt
 HOUR_S = 3600
 DAY_S = 86400
 
+DEFAULT_CARBON_PRICE_CNY_PER_T = 1000.0
+"""The carbon price (CNY per tonne CO2) in the objective wherever none is given: ``plan``,
+``simulate``, ``demo`` and ``serve`` alike. Assumption: about the US EPA's 2023 social cost
+of carbon (US$190/t) at 7.1 CNY/USD, rounded. China's ETS price (about 60-100 CNY/t in 2023)
+would make carbon nearly free."""
+
 FloatArray = npt.NDArray[np.float64]
 
 

@@ -6,9 +6,13 @@ default database is the SQLite file ``computenet.db`` in it, job output goes to 
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from computenet.errors import InputError
+from computenet.model import DEFAULT_CARBON_PRICE_CNY_PER_T
 
 
 def data_dir() -> Path:
@@ -57,7 +61,7 @@ class Settings:
     leader_renew_s: float = 2.0
     # Placement policy of the engine, and the carbon price (CNY per tonne CO2) in its objective.
     policy: str = "greedy"
-    carbon_price_cny_per_t: float = 0.0
+    carbon_price_cny_per_t: float = DEFAULT_CARBON_PRICE_CNY_PER_T
     # Executor for the sites whose network file says ``simulated`` (every site of the
     # built-in catalog): ``simulated`` runs nothing; ``local`` runs their jobs' commands on
     # this machine, so it is off unless the operator asks for it (``serve --executor local``).
@@ -75,3 +79,12 @@ class Settings:
     loop_stale_after_s: float = 30.0
     # How often a checkpointable job that names no interval saves (the engine's default).
     checkpoint_interval_s: int = 3600
+
+    def __post_init__(self) -> None:
+        price = self.carbon_price_cny_per_t
+        if not (isinstance(price, int | float) and math.isfinite(price) and price >= 0):
+            raise InputError(
+                f"carbon price {price!r} is not a finite number >= 0",
+                source="carbon_price_cny_per_t",
+                fix=f"give CNY per tonne CO2, e.g. the default {DEFAULT_CARBON_PRICE_CNY_PER_T:g}",
+            )

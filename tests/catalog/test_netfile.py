@@ -277,3 +277,26 @@ def test_syntax_errors_and_loops(tmp_path: Path) -> None:
     assert e.where == "extends" and "china" in (e.fix or "")
     e = err(tmp_path, BASE + '\n[pools]\na = [{ accelerator = "A100", count = 1 }]\n')
     assert e.where == "pools" and "extends" in (e.fix or "")
+
+
+def test_negative_carbon_is_refused(tmp_path: Path) -> None:
+    e = err(tmp_path, BASE.replace("value = 500.0", "value = -5.0", 1))
+    assert e.where == "sites[0].carbon.value" and "below 0" in e.message
+    csv_file = tmp_path / "c.csv"
+    csv_file.write_text("time,g\n2023-01-01T00:00:00Z,10\n2023-01-01T01:00:00Z,-1\n")
+    text = BASE.replace(
+        'carbon = { kind = "constant", value = 500.0, source = "test" }',
+        'carbon = { kind = "file", path = "c.csv", format = "csv", time_column = "time", '
+        'value_column = "g" }',
+    )
+    e = err(tmp_path, text)
+    assert e.where == "sites[0].carbon.path" and "below 0" in str(e)
+
+
+def test_byte_order_mark_and_non_utf8(tmp_path: Path) -> None:
+    p = tmp_path / "bom.toml"
+    p.write_bytes(b"\xef\xbb\xbf" + BASE.encode())
+    assert load_network(str(p)).site_ids == ("a", "b")
+    p.write_bytes(BASE.encode().replace(b'id = "b"', b'id = "\xe9"'))
+    with pytest.raises(NetworkFileError, match=r"line 28.*UTF-8"):
+        load_network(str(p))

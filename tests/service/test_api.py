@@ -269,6 +269,9 @@ def test_sites_and_posted_feeds(client: TestClient) -> None:
     assert bad.status_code == 422 and bad.json()["fields"][0]["field"] == "capacity"
     nan = {"price_cny_per_kwh": {"start_s": t0, "values": ["NaN"]}}
     assert client.put("/v1/sites/guian/signals", json=nan, headers=auth(prov)).status_code == 422
+    neg = {"carbon_g_per_kwh": {"start_s": t0, "values": [100.0, -1.0]}}
+    r = client.put("/v1/sites/guian/signals", json=neg, headers=auth(prov))
+    assert r.status_code == 422 and "carbon_g_per_kwh.values[1]" in r.text, r.text
     assert client.put("/v1/sites/mars/signals", json={}, headers=auth(prov)).status_code == 404
     assert client.get("/v1/sites/mars", headers=auth(tok)).status_code == 404
     log = client.get("/v1/audit?object_id=guian", headers=auth(ADMIN)).json()

@@ -76,3 +76,7 @@ def test_tenant_submit_list_explain(server: str) -> None:
     text = cli("explain", job_id, **env)
     assert f"job {job_id}: succeeded" in text and "why: cheapest-now: cheapest site now" in text
     assert "carbon" in text
+    # A name with Rich markup in it is listed as written (it used to crash the table).
+    cli("submit", "[/x] [bold]", "--command", "echo hi", "--duration-h", "0.005", **env)
+    listing = cli("jobs", **env)
+    assert "[/x] [bold]" in listing and "of 2 jobs" in listing

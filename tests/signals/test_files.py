@@ -179,7 +179,7 @@ def test_bad_spot_files(tmp_path: Path) -> None:
         load_cn_spot_15min(gap)
     assert "900 s" in (err.value.fix or "")
     hole = write(tmp_path, head + "2023/1/1,0:15,1,300\n2023/1/1,0:30,1,\n2023/1/1,0:45,1,310\n")
-    with pytest.raises(SignalFileError, match="line 3: no price from line 3 to line 3"):
+    with pytest.raises(SignalFileError, match=r"line 3: no price from line 3 to line 3"):
         load_cn_spot_15min(hole)
     bad = write(tmp_path, head + "1 Jan 2023,0:15,1,300\n")
     with pytest.raises(SignalFileError, match=r"line 2.*not a date"):
@@ -199,3 +199,27 @@ def test_missing_file_and_generic_csv(tmp_path: Path) -> None:
     assert np.array_equal(same.values, s.values)
     with pytest.raises(UnknownNameError, match="emaps-carbon"):
         load_series(p, "parquet")
+
+
+# --------------------------------------------------------------------------- issue 11 inputs
+
+
+def test_negative_carbon_is_refused_with_its_line(tmp_path: Path) -> None:
+    p = write(tmp_path, CARBON_HEAD + "2023-01-01 00:00:00,SG,1\n2023-01-01 01:00:00,SG,-3\n")
+    with pytest.raises(SignalFileError, match=r"line 3.*-3.*below 0"):
+        load_emaps_carbon(p)
+
+
+def test_signal_files_non_utf8_and_extra_fields(tmp_path: Path) -> None:
+    p = tmp_path / "c.csv"
+    p.write_bytes(
+        (CARBON_HEAD + "2023-01-01 00:00:00,SG,1\n").encode() + b"2023-01-01 01:00:00,\xe9,2\n"
+    )
+    with pytest.raises(SignalFileError, match=r"line 3.*UTF-8"):
+        load_emaps_carbon(p)
+    p.write_bytes((CARBON_HEAD + "2023-01-01 00:00:00,SG,1\n2023-01-01 01:00:00,SG,2,9\n").encode())
+    with pytest.raises(SignalFileError, match=r"line 3.*more fields than the header"):
+        load_emaps_carbon(p)
+    p.write_bytes((CARBON_HEAD + "2023-01-01 00:00:00,SG,1\n\x00\n").encode())
+    with pytest.raises(SignalFileError, match=r"line 3"):
+        load_emaps_carbon(p)

@@ -68,9 +68,72 @@ def test_bad_zone_input_says_the_fix(shared_data: Path, tmp_path: Path) -> None:
     )
     with pytest.raises(InputError, match="no price file for zone GB"):
         build_zone_network(["GB"], c, p)
-    with pytest.raises(InputError, match="reference city"):
+    # A zone without built-in coordinates is refused only for want of its files.
+    with pytest.raises(InputError, match=r"no carbon file for zone XX.*layout of"):
         build_zone_network(["XX"], c, p)
     with pytest.raises(InputError, match="capacity"):
         build_zone_network(["SG"], c, p, capacity=0)
     with pytest.raises(InputError, match="zones with carbon data"):
         build_zone_network(["SG"], tmp_path, p)
+
+
+# --------------------------------------------------------------------------- zones of your own
+
+
+def write_zone(carbon_dir: Path, price_dir: Path, zone: str, carbon: float, usd: float) -> None:
+    """One zone's year of hourly files in the layout of the public data."""
+    carbon_dir.mkdir(exist_ok=True)
+    price_dir.mkdir(exist_ok=True)
+    t0 = dt.datetime(2023, 1, 1, tzinfo=dt.UTC)
+    direct = "Carbon Intensity gCO₂eq/kWh (direct)"
+    c = [f"Datetime (UTC),Zone Id,{direct}"]
+    p = ["Datetime (UTC),Datetime (Local),Price (USD/MWh)"]
+    for h in range(8760):
+        t = t0 + dt.timedelta(hours=h)
+        c.append(f"{t:%Y-%m-%d %H:%M:%S},{zone},{carbon + h % 24}")
+        local = t.astimezone(dt.timezone(dt.timedelta(hours=9)))
+        p.append(f"{t.isoformat(sep=' ')},{local.isoformat(sep=' ')},{usd + h % 7}")
+    (carbon_dir / f"{zone}_2023_hourly.csv").write_text("\n".join(c) + "\n", encoding="utf-8")
+    (price_dir / f"{zone}_electricity_prices_2023.csv").write_text(
+        "\n".join(p) + "\n", encoding="utf-8"
+    )
+
+
+def test_zones_of_your_own_with_coordinates_and_defaults(tmp_path: Path, shared_data: Path) -> None:
+    cdir, pdir = tmp_path / "carbon", tmp_path / "price"
+    for zone, carbon, usd in (("KR", 430.0, 90.0), ("AU-VIC", 700.0, 60.0), ("XX-NEW", 50.0, 40.0)):
+        write_zone(cdir, pdir, zone, carbon, usd)
+    coords = tmp_path / "coords.csv"
+    coords.write_text("zone,latitude,longitude\nKR,37.57,126.98\nXX-NEW,64.1,-21.9\n")
+    net, info = build_zone_network(
+        ["KR", "AU-VIC", "XX-NEW"],
+        cdir,
+        pdir,
+        latency=shared_data / "latency/gcp_latency_matrix_by_emaps_zone.csv",
+        zone_coords=coords,
+        capacity=4,
+    )
+    assert net.site_ids == ("KR", "AU-VIC", "XX-NEW")
+    assert net.site("KR").carbon.at(1672531200) == 430.0
+    assert (net.site("KR").latitude, net.site("KR").longitude) == (37.57, 126.98)
+    # The GCP matrix measures KR-AU-VIC (it writes AUS-VIC).
+    assert net.links.latency("KR", "AU-VIC").kind == "measured"
+    # KR-XX-NEW: no measurement, both have coordinates: modelled from the distance.
+    assert net.links.latency("KR", "XX-NEW").kind == "modelled"
+    assert net.links.latency("KR", "XX-NEW").rtt_ms > 50
+    # AU-VIC-XX-NEW: no measurement and AU-VIC has no coordinates: the documented default.
+    from computenet.catalog.zones import DEFAULT_RTT_MS
+
+    assert net.links.latency("AU-VIC", "XX-NEW").rtt_ms == DEFAULT_RTT_MS
+    text = " | ".join(info.defaults)
+    assert "AU-VIC" in text and "no coordinates" in text and f"{DEFAULT_RTT_MS:g} ms" in text
+    assert "KR-XX-NEW" in text and "KR-AU-VIC" not in text
+
+
+def test_bad_zone_coordinates_name_the_line(tmp_path: Path) -> None:
+    cdir, pdir = tmp_path / "carbon", tmp_path / "price"
+    write_zone(cdir, pdir, "KR", 430.0, 90.0)
+    coords = tmp_path / "coords.csv"
+    coords.write_text("zone,latitude,longitude\nKR,137.57,126.98\n")
+    with pytest.raises(InputError, match=r"line 2.*latitude"):
+        build_zone_network(["KR"], cdir, pdir, zone_coords=coords)

@@ -67,6 +67,7 @@ from computenet.signals import (
     TouTariff,
     load_series,
 )
+from computenet.textfile import read_text
 
 _MISSING: Any = object()
 
@@ -328,18 +329,15 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise NetworkFileError(
             "network file not found", source=str(path), fix="give the path of a .toml file"
         )
+    # UTF-8 with or without a byte-order mark; any other encoding names its line.
+    text = read_text(path, error=NetworkFileError)
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise NetworkFileError(
             f"not valid TOML: {exc}",
             source=str(path),
             fix="correct the syntax at that line (see https://toml.io)",
-        ) from None
-    except UnicodeDecodeError:
-        raise NetworkFileError(
-            "not UTF-8 text", source=str(path), fix="save the file as UTF-8"
         ) from None
 
 
@@ -769,6 +767,27 @@ def _load_doc(path: Path, seen: tuple[Path, ...] = ()) -> _Doc:
     return _merge(_load_doc(base_path, (*seen, path)), doc)
 
 
+def _check_not_negative(spec: _SignalSpec, sig: Signal) -> None:
+    """Carbon intensity is never below 0: a negative value is a sign or unit mistake."""
+    if spec.kind == "constant":
+        if spec.value < 0:
+            raise _fail(
+                spec.table.file,
+                f"{spec.table.where}.value",
+                f"carbon {spec.value:g} gCO2/kWh is below 0",
+                "write the grid's carbon intensity, 0 or more gCO2/kWh",
+            )
+        return
+    values = getattr(sig, "values", None)
+    if values is not None and len(values) and float(min(values)) < 0:
+        raise _fail(
+            spec.table.file,
+            f"{spec.table.where}.path",
+            f"the carbon file {spec.path} holds {float(min(values)):g} gCO2/kWh, below 0",
+            "correct the file's values (0 or more gCO2/kWh), or its scale",
+        )
+
+
 def _resolver(
     doc: _Doc, usd_to_cny: float
 ) -> Callable[[_SignalSpec | tuple[str, str], str, float, _Table], tuple[Signal, str, bool]]:
@@ -840,6 +859,8 @@ def _resolver(
                     ) from exc
                 cached = files[id(spec)] = cast(Signal, series)
             sig = cached
+        if quantity == "carbon":
+            _check_not_negative(spec, sig)
         src = spec.source or (f"{spec.fmt} file {spec.path}" if spec.kind == "file" else "")
         return sig, src, spec.assumed
 

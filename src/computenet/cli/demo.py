@@ -8,11 +8,19 @@ Helios clusters' published statistics. Prints the policy comparison and writes
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import typer
 
 from computenet.cli.app import app
+from computenet.cli.checks import (
+    CARBON_PRICE_HELP,
+    carbon_price_or_default,
+    known_policies,
+    number,
+    writable,
+)
 from computenet.cli.simulate import (
     ALL_POLICIES,
     load_network_fn,
@@ -39,9 +47,7 @@ def demo(
     seed: int = typer.Option(
         0, "--seed", help="Seed of the workload, fill, forecasts and outages."
     ),
-    carbon_price: float = typer.Option(
-        None, "--carbon-price", help="CNY per tonne CO2 in the objective."
-    ),
+    carbon_price: float = typer.Option(None, "--carbon-price", help=CARBON_PRICE_HELP),
     outage_rate: float = typer.Option(
         0.02, "--outage-rate", help="Seeded outages per site per day."
     ),
@@ -57,14 +63,25 @@ def demo(
     load_network = load_network_fn()
     from computenet.errors import InputError
     from computenet.sim.faults import seeded_outages
-    from computenet.sim.simulator import DEFAULT_CARBON_PRICE_CNY_PER_T, SimConfig
+    from computenet.sim.simulator import SimConfig
     from computenet.sim.workload import FillOptions, demo_trace, materialise
 
-    if days <= 0 or days > 60:
+    # Every option is checked before the week is simulated: a typo must not cost a run.
+    if not (math.isfinite(days) and 0 < days <= 60):
         raise InputError("days must be in (0, 60]", source="--days")
     n = jobs if jobs is not None else int(DEMO_JOBS_PER_DAY * days)
     if n < 1:
         raise InputError("jobs must be at least 1", source="--jobs")
+    number(outage_rate, "--outage-rate", lo=0.0)
+    price = carbon_price_or_default(carbon_price)
+    policies = parse_policies(policy)
+    known_policies(policies)
+    sweep_prices = [
+        carbon_price_or_default(p, "--sweep")
+        for p in (parse_floats(sweep, "--sweep") if sweep else [])
+    ]
+    writable(report, "--report")
+    writable(json_out, "--json")
     net = load_network("china")
     t0 = parse_start(start)
     trace = demo_trace(days=days, jobs=n, seed=seed)
@@ -74,9 +91,7 @@ def demo(
         net.site_ids, wl.start_s, end, rate_per_site_day=outage_rate, mean_hours=4.0, seed=seed
     )
     cfg = SimConfig(
-        carbon_price_cny_per_t=DEFAULT_CARBON_PRICE_CNY_PER_T
-        if carbon_price is None
-        else carbon_price,
+        carbon_price_cny_per_t=price,
         seed=seed,
         outages=outs,
     )
@@ -87,13 +102,13 @@ def demo(
     run_and_show(
         net,
         wl,
-        parse_policies(policy),
+        policies,
         cfg,
         title=(
             f"{days:g} days on China's national computing-power network: {len(wl.jobs):,} GPU jobs"
         ),
         network_notes=notes,
-        sweep=parse_floats(sweep, "--sweep") if sweep else [],
+        sweep=sweep_prices,
         bound=True,
         json_path=json_out,
         report_path=report,

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from computenet.cli.app import app
+from computenet.cli.checks import literal
 
 
 def parse_at(text: str | None) -> int:
@@ -96,6 +97,7 @@ def hubs(
     """List a network's sites: hub, province, role, accelerators, PUE, carbon, price now."""
     from rich import box
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from computenet.catalog import load_network
@@ -110,7 +112,7 @@ def hubs(
         return
     when = dt.datetime.fromtimestamp(at_s, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     table = Table(
-        title=f"{net.name}: {len(net.sites)} sites in {len(net.hubs)} hubs",
+        title=escape(f"{net.name}: {len(net.sites)} sites in {len(net.hubs)} hubs"),
         box=box.SIMPLE_HEAD,
         show_edge=False,
         padding=(0, 1, 0, 0),  # one space of padding plus the separator: two between columns
@@ -138,14 +140,20 @@ def hubs(
         if hub and last_hub is not None:
             table.add_section()
         last_hub = s.hub
+        # Ids, names and provinces come from the network file: shown as written.
         table.add_row(
-            hub,
-            s.id,
-            s.province,
-            str(s.role),
-            accs or "-",
-            f"{s.pue:.2f}",
-            f"{s.carbon.at(at_s):.0f}",
-            price,
+            *(
+                literal(cell)
+                for cell in (
+                    hub,
+                    s.id,
+                    s.province,
+                    s.role,
+                    accs or "-",
+                    f"{s.pue:.2f}",
+                    f"{s.carbon.at(at_s):.0f}",
+                    price,
+                )
+            )
         )
     Console(highlight=False).print(table)

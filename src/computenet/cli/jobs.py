@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from computenet.cli.app import app
+from computenet.cli.checks import literal
 from computenet.cli.submit import Token, Url
 
 
@@ -35,13 +36,19 @@ def jobs(
         return
     table = Table("id", "name", "state", "site", "acc", "exit")
     for j in page["items"]:
+        # Names are the user's text: shown as written, never read as markup.
         table.add_row(
-            j["id"],
-            j["name"],
-            j["state"],
-            j["site_id"] or "-",
-            str(j["accelerators"]),
-            "-" if j["exit_code"] is None else str(j["exit_code"]),
+            *(
+                literal(cell)
+                for cell in (
+                    j["id"],
+                    j["name"],
+                    j["state"],
+                    j["site_id"] or "-",
+                    j["accelerators"],
+                    "-" if j["exit_code"] is None else j["exit_code"],
+                )
+            )
         )
-    Console().print(table)
+    Console(highlight=False).print(table)
     typer.echo(f"{len(page['items'])} of {page['total']} jobs")

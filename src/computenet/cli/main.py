@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from rich.console import Console
+from rich.text import Text
 
 from computenet.cli.app import app
 from computenet.errors import ComputenetError
@@ -23,12 +24,22 @@ import computenet.cli.submit
 import computenet.cli.tenants  # noqa: F401
 
 
+def print_error(exc: BaseException, console: Console | None = None) -> None:
+    """``error: <message>`` with the message as written: it quotes user text (ids, file
+    names) and carries brackets of its own (``[[sites]]``, ``computenet[postgres]``), so it
+    is never read as Rich markup."""
+    con = console or Console(stderr=True)
+    line = Text("error: ", style="bold red")
+    line.append(str(exc))
+    con.print(line, highlight=False, soft_wrap=True)
+
+
 def main() -> None:
     """Run the CLI; a ``ComputenetError`` prints its message (no trace) and exits 2."""
     try:
         app()
     except ComputenetError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        print_error(exc)
         sys.exit(2)
 
 

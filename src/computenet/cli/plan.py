@@ -29,17 +29,19 @@ Each bad cell is reported as an ``InputError`` naming the file, the line and the
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from computenet.cli.app import app
+from computenet.cli.checks import CARBON_PRICE_HELP, carbon_price_or_default, literal
 from computenet.errors import InputError
+from computenet.textfile import CsvFile
 
 REQUIRED = ("id", "accelerators", "work_h", "earliest_start", "deadline")
 OPTIONAL = (
@@ -67,7 +69,15 @@ def _bool(text: str, src: str, where: str) -> bool:
     raise InputError(f"{text!r} is not true or false", source=src, where=where)
 
 
-def _num(text: str, src: str, where: str, *, kind: type = float, lo: float | None = None) -> Any:
+def _num(
+    text: str,
+    src: str,
+    where: str,
+    *,
+    kind: type = float,
+    lo: float | None = None,
+    hi: float | None = None,
+) -> Any:
     try:
         v = kind(text.strip())
     except ValueError:
@@ -80,132 +90,159 @@ def _num(text: str, src: str, where: str, *, kind: type = float, lo: float | Non
         raise InputError(f"{text!r} is not a finite number", source=src, where=where)
     if lo is not None and v < lo:
         raise InputError(f"{v} is below {lo:g}", source=src, where=where)
+    if hi is not None and v > hi:
+        raise InputError(f"{v} is above {hi:g}", source=src, where=where)
     return v
+
+
+# Upper bounds of the numeric cells: past them a value is a typo, and it would overflow the
+# engine's arrays (a gang of 10**30 accelerators) rather than be refused with its line.
+MAX_ACCELERATORS = 1_000_000
+MAX_WORK_H = 10 * 8760.0
+MAX_PRIORITY = 1000
+MAX_DATA_GB = 1e9
+MAX_INDIVIDUALS = 10**10
+MAX_HORIZON_H = 366 * 24
+
+
+def _open_jobs(path: Path) -> CsvFile:
+    """The jobs CSV with its header checked: UTF-8 (Excel's byte-order mark is dropped),
+    the required columns present, no unknown one."""
+    src = str(path)
+    if not path.is_file():
+        raise InputError("jobs file not found", source=src, fix="pass an existing --jobs CSV")
+    table = CsvFile(path)
+    table.require(
+        REQUIRED, fix=f"the header needs {', '.join(REQUIRED)} (optional: {', '.join(OPTIONAL)})"
+    )
+    unknown = [c for c in table.header if c not in REQUIRED and c not in OPTIONAL]
+    if unknown:
+        raise InputError(
+            f"unknown column(s) {', '.join(unknown)}",
+            source=src,
+            where="line 1",
+            fix=f"columns are {', '.join(REQUIRED + OPTIONAL)}",
+        )
+    return table
+
+
+def _read_dataset(row: dict[str, str], src: str, line: int, network: Any) -> Any:
+    """The dataset a row names (``dataset``, ``data_gb``, ``home_site`` and the rules)."""
+    from computenet.model import Classification, Dataset
+
+    def at(field: str) -> str:
+        return f"line {line}, {field}"
+
+    did = row["dataset"]
+    for need in ("data_gb", "home_site"):
+        if not row.get(need):
+            raise InputError(f"dataset {did!r} needs {need}", source=src, where=at(need))
+    if row["home_site"] not in network.site_ids:
+        raise InputError(
+            f"unknown site {row['home_site']!r}",
+            source=src,
+            where=at("home_site"),
+            fix=f"use one of: {', '.join(network.site_ids)}",
+        )
+    try:
+        cls = Classification(row.get("classification") or "general")
+    except ValueError:
+        raise InputError(
+            f"unknown data class {row['classification']!r}",
+            source=src,
+            where=at("classification"),
+            fix="use public, general, important, core, personal",
+        ) from None
+    individuals = 0
+    if row.get("individuals"):
+        individuals = _num(
+            row["individuals"], src, at("individuals"), kind=int, lo=0, hi=MAX_INDIVIDUALS
+        )
+    return Dataset(
+        id=did,
+        size_gb=_num(row["data_gb"], src, at("data_gb"), lo=0, hi=MAX_DATA_GB),
+        home_site=row["home_site"],
+        classification=cls,
+        individuals=individuals,
+        sensitive=_bool(row.get("sensitive", ""), src, at("sensitive")),
+        export_cleared=_bool(row.get("export_cleared", ""), src, at("export_cleared")),
+    )
+
+
+def _read_job(
+    row: dict[str, str], src: str, line: int, network: Any, ds_ids: tuple[str, ...]
+) -> Any:
+    """The training job of one row (its dataset, if any, already read)."""
+    from computenet.model import TrainingJob
+    from computenet.sim.faults import parse_time
+
+    def at(field: str) -> str:
+        return f"line {line}, {field}"
+
+    speeds: dict[str, float] = {}
+    for t in filter(None, (x.strip() for x in row.get("accelerator_types", "").split(";"))):
+        if t not in network.accelerators:
+            raise InputError(
+                f"unknown accelerator type {t!r}",
+                source=src,
+                where=at("accelerator_types"),
+                fix=f"use types of the network: {', '.join(sorted(network.accelerators))}",
+            )
+        speeds[t] = network.speed(t)
+    prio = 0
+    if row.get("priority"):
+        prio = _num(
+            row["priority"], src, at("priority"), kind=int, lo=-MAX_PRIORITY, hi=MAX_PRIORITY
+        )
+    util = 0.8
+    if row.get("utilisation"):
+        util = _num(row["utilisation"], src, at("utilisation"))
+        if not 0 < util <= 1:
+            raise InputError(f"{util} is not in (0, 1]", source=src, where=at("utilisation"))
+    return TrainingJob(
+        id=row["id"],
+        accelerators=_num(
+            row["accelerators"], src, at("accelerators"), kind=int, lo=1, hi=MAX_ACCELERATORS
+        ),
+        work_h=_num(row["work_h"], src, at("work_h"), lo=0, hi=MAX_WORK_H),
+        earliest_start_s=parse_time(row["earliest_start"], source=src, where=at("earliest_start")),
+        deadline_s=parse_time(row["deadline"], source=src, where=at("deadline")),
+        accelerator_speed=speeds,
+        datasets=ds_ids,
+        priority=prio,
+        utilisation=util,
+    )
 
 
 def read_jobs(path: Path, network: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     """Jobs and datasets from the CSV described in the module docstring."""
-    from computenet.model import Classification, Dataset, TrainingJob
-    from computenet.sim.faults import parse_time
-
     src = str(path)
-    if not path.is_file():
-        raise InputError("jobs file not found", source=src, fix="pass an existing --jobs CSV")
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        cols = [c.strip() for c in reader.fieldnames or []]
-        missing = [c for c in REQUIRED if c not in cols]
-        if missing:
+    table = _open_jobs(path)
+    jobs: list[Any] = []
+    datasets: dict[str, Any] = {}
+    seen: set[str] = set()
+    for line, raw in table.dicts():
+        row = {k: v.strip() for k, v in raw.items()}
+        for c in REQUIRED:
+            if not row.get(c):
+                raise InputError("empty required field", source=src, where=f"line {line}, {c}")
+        if row["id"] in seen:
             raise InputError(
-                f"missing column(s) {', '.join(missing)}",
-                source=src,
-                where="line 1",
-                fix=f"the header needs {', '.join(REQUIRED)} (optional: {', '.join(OPTIONAL)})",
+                f"job id {row['id']!r} appears twice", source=src, where=f"line {line}, id"
             )
-        unknown = [c for c in cols if c not in REQUIRED and c not in OPTIONAL]
-        if unknown:
-            raise InputError(
-                f"unknown column(s) {', '.join(unknown)}",
-                source=src,
-                where="line 1",
-                fix=f"columns are {', '.join(REQUIRED + OPTIONAL)}",
-            )
-        jobs: list[TrainingJob] = []
-        datasets: dict[str, Dataset] = {}
-        seen: set[str] = set()
-        for line, raw in enumerate(reader, start=2):
-            row = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
-
-            def at(field: str, _line: int = line) -> str:
-                return f"line {_line}, {field}"
-
-            for c in REQUIRED:
-                if not row.get(c):
-                    raise InputError("empty required field", source=src, where=at(c))
-            jid = row["id"]
-            if jid in seen:
-                raise InputError(f"job id {jid!r} appears twice", source=src, where=at("id"))
-            seen.add(jid)
-            count = _num(row["accelerators"], src, at("accelerators"), kind=int, lo=1)
-            work = _num(row["work_h"], src, at("work_h"), lo=0)
-            start = parse_time(row["earliest_start"], source=src, where=at("earliest_start"))
-            end = parse_time(row["deadline"], source=src, where=at("deadline"))
-            speeds: dict[str, float] = {}
-            for t in filter(None, (x.strip() for x in row.get("accelerator_types", "").split(";"))):
-                if t not in network.accelerators:
-                    raise InputError(
-                        f"unknown accelerator type {t!r}",
-                        source=src,
-                        where=at("accelerator_types"),
-                        fix=f"use types of the network: {', '.join(sorted(network.accelerators))}",
-                    )
-                speeds[t] = network.speed(t)
-            prio = (
-                _num(row["priority"], src, at("priority"), kind=int) if row.get("priority") else 0
-            )
-            util = 0.8
-            if row.get("utilisation"):
-                util = _num(row["utilisation"], src, at("utilisation"))
-                if not 0 < util <= 1:
-                    raise InputError(
-                        f"{util} is not in (0, 1]", source=src, where=at("utilisation")
-                    )
-            ds_ids: tuple[str, ...] = ()
-            if row.get("dataset"):
-                did = row["dataset"]
-                for need in ("data_gb", "home_site"):
-                    if not row.get(need):
-                        raise InputError(
-                            f"dataset {did!r} needs {need}", source=src, where=at(need)
-                        )
-                if row["home_site"] not in network.site_ids:
-                    raise InputError(
-                        f"unknown site {row['home_site']!r}",
-                        source=src,
-                        where=at("home_site"),
-                        fix=f"use one of: {', '.join(network.site_ids)}",
-                    )
-                try:
-                    cls = Classification(row.get("classification") or "general")
-                except ValueError:
-                    raise InputError(
-                        f"unknown data class {row['classification']!r}",
-                        source=src,
-                        where=at("classification"),
-                        fix="use public, general, important, core, personal",
-                    ) from None
-                ds = Dataset(
-                    id=did,
-                    size_gb=_num(row["data_gb"], src, at("data_gb"), lo=0),
-                    home_site=row["home_site"],
-                    classification=cls,
-                    individuals=_num(row["individuals"], src, at("individuals"), kind=int, lo=0)
-                    if row.get("individuals")
-                    else 0,
-                    sensitive=_bool(row.get("sensitive", ""), src, at("sensitive")),
-                    export_cleared=_bool(row.get("export_cleared", ""), src, at("export_cleared")),
+        seen.add(row["id"])
+        ds_ids: tuple[str, ...] = ()
+        if row.get("dataset"):
+            ds = _read_dataset(row, src, line, network)
+            if ds.id in datasets and datasets[ds.id] != ds:
+                raise InputError(
+                    f"dataset {ds.id!r} is described differently on an earlier line",
+                    source=src,
+                    where=f"line {line}, dataset",
                 )
-                if did in datasets and datasets[did] != ds:
-                    raise InputError(
-                        f"dataset {did!r} is described differently on an earlier line",
-                        source=src,
-                        where=at("dataset"),
-                    )
-                datasets[did] = ds
-                ds_ids = (did,)
-            jobs.append(
-                TrainingJob(
-                    id=jid,
-                    accelerators=count,
-                    work_h=work,
-                    earliest_start_s=start,
-                    deadline_s=end,
-                    accelerator_speed=speeds,
-                    datasets=ds_ids,
-                    priority=prio,
-                    utilisation=util,
-                )
-            )
+            datasets[ds.id] = ds
+            ds_ids = (ds.id,)
+        jobs.append(_read_job(row, src, line, network, ds_ids))
     if not jobs:
         raise InputError("no jobs", source=src, fix="add one job per line after the header")
     return tuple(jobs), tuple(datasets.values())
@@ -216,14 +253,14 @@ def plan_command(
     network: str = typer.Option(..., "--network", help="Built-in network name or a .toml file."),
     jobs: Path = typer.Option(..., "--jobs", help="Jobs CSV (see `computenet.cli.plan`)."),
     policy: str = typer.Option("greedy", "--policy", help="Placement policy."),
-    carbon_price: float = typer.Option(
-        1000.0, "--carbon-price", help="CNY per tonne CO2 in the objective."
-    ),
+    carbon_price: float = typer.Option(None, "--carbon-price", help=CARBON_PRICE_HELP),
     now: str = typer.Option(
         None, "--now", help="Planning time (ISO or epoch; default: first earliest start)."
     ),
     horizon_h: int = typer.Option(
-        None, "--horizon-hours", help="Hours planned ahead (default: up to the last deadline)."
+        None,
+        "--horizon-hours",
+        help="Hours planned ahead (default: up to the last deadline, at most a year).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the reply as JSON."),
 ) -> None:
@@ -232,20 +269,26 @@ def plan_command(
     from computenet.engine import plan as engine_plan
     from computenet.engine.types import PlanRequest
     from computenet.errors import UnknownNameError
-    from computenet.sim.faults import format_time, parse_time
+    from computenet.sim.faults import parse_time
     from computenet.sim.simulator import _sibling
 
     if policy not in POLICIES:
         raise UnknownNameError("policy", policy, POLICIES, source="--policy")
-    if not math.isfinite(carbon_price) or carbon_price < 0:
-        raise InputError("must be a number >= 0", source="--carbon-price")
+    carbon_price = carbon_price_or_default(carbon_price)
     net = _sibling("computenet.catalog", "load_network", "networks")(network)
     js, ds = read_jobs(jobs, net)
     now_s = parse_time(now, source="--now") if now else min(j.earliest_start_s for j in js)
     if horizon_h is None:
-        horizon_h = max(1, math.ceil((max(j.deadline_s for j in js) - now_s) / 3600))
-    if horizon_h < 1:
-        raise InputError("must be at least 1", source="--horizon-hours")
+        # Up to the last deadline, but no further than a year: one job due in 2099 would
+        # otherwise make the engine plan 660,000 hours (15 s and 9 GB on this machine).
+        to_last_h = math.ceil((max(j.deadline_s for j in js) - now_s) / 3600)
+        horizon_h = min(MAX_HORIZON_H, max(1, to_last_h))
+    if not 1 <= horizon_h <= MAX_HORIZON_H:
+        raise InputError(
+            f"{horizon_h} is out of range",
+            source="--horizon-hours",
+            fix=f"plan 1 to {MAX_HORIZON_H} hours ahead (a year)",
+        )
     req = PlanRequest(
         now_s=now_s,
         network=net,
@@ -262,11 +305,70 @@ def plan_command(
             raw["breakdown"]["cost_cny"] = p.breakdown.cost_cny
         typer.echo(json.dumps(out, indent=2))
         return
+    print_reply(reply, js, net, policy, carbon_price)
+
+
+def print_reply(reply: Any, jobs: Sequence[Any], net: Any, policy: str, price: float) -> None:
+    """The reply as people read it: the placements table, each decision's reason, what was
+    deferred or infeasible, the lower bound when there is one, and the totals with the carbon
+    price they used. Ids and reasons are printed as written, never as markup."""
     from rich.console import Console
+
+    from computenet.sim.faults import format_time
+
+    con = Console(highlight=False)
+    if policy == "bound":  # the bound places no job: its answer is one number
+        con.print(
+            f"bound: the objective of the {len(jobs)} jobs on {net.name} is at least "
+            f"{reply.lower_bound_cny:,.2f} CNY at {price:g} CNY/t (a lower bound: no plan "
+            "can cost less; it places no job)",
+            markup=False,
+        )
+        for note in reply.notes:
+            con.print(f"note: {note}", markup=False)
+        return
+    con.print(_placements_table(reply, jobs, net, policy))
+    for p in reply.placements:
+        con.print(_line((p.job_id, "bold"), f": {p.reason}"))
+        for tr in p.transfers:
+            con.print(
+                f"   copies {tr.dataset_id} ({tr.size_gb:g} GB) {tr.from_site} -> {tr.to_site}, "
+                f"{tr.cost_cny:,.2f} CNY, done {format_time(tr.end_s)}",
+                markup=False,
+            )
+        for a in p.alternatives:
+            when = "" if a.start_s is None else f" at {format_time(a.start_s)}"
+            con.print(f"   rejected {a.site_id}{when}: {a.reason}", markup=False)
+    for d in reply.deferred:
+        con.print(_line((f"{d.job_id} deferred", "yellow"), f": {d.reason}"))
+    for i in reply.infeasible:
+        con.print(_line((f"{i.job_id} infeasible ({i.constraint})", "red"), f": {i.reason}"))
+    if reply.lower_bound_cny is not None:
+        con.print(f"lower bound on the objective: {reply.lower_bound_cny:,.2f} CNY", markup=False)
+    for note in reply.notes:
+        con.print(f"note: {note}", markup=False)
+    con.print(
+        f"total: objective {reply.objective_cny:,.2f} CNY = cost {reply.cost_cny:,.2f} CNY + "
+        f"{reply.carbon_kg:,.2f} kg CO2 at {price:g} CNY/t",
+        markup=False,
+    )
+
+
+def _line(head: tuple[str, str], rest: str) -> Any:
+    """A styled head (e.g. a job id in bold) and the rest, all as written."""
+    from rich.text import Text
+
+    return Text.assemble(head, rest)
+
+
+def _placements_table(reply: Any, jobs: Sequence[Any], net: Any, policy: str) -> Any:
+    from rich.markup import escape
     from rich.table import Table
 
-    con = Console()
-    t = Table(title=f"{policy}: {len(reply.placements)} of {len(js)} jobs placed on {net.name}")
+    from computenet.sim.faults import format_time
+
+    title = f"{policy}: {len(reply.placements)} of {len(jobs)} jobs placed on {net.name}"
+    t = Table(title=escape(title))
     for col, just in (
         ("job", "left"),
         ("site", "left"),
@@ -280,33 +382,13 @@ def plan_command(
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for p in reply.placements:
         t.add_row(
-            p.job_id,
-            p.site_id,
-            f"{p.count} x {p.accelerator}",
+            literal(p.job_id),
+            literal(p.site_id),
+            literal(f"{p.count} x {p.accelerator}"),
             format_time(p.start_s),
             f"{(p.end_s - p.start_s) / 3600:.2f}",
             f"{p.breakdown.objective_cny:,.2f}",
             f"{p.breakdown.cost_cny:,.2f}",
             f"{p.breakdown.carbon_kg:,.2f}",
         )
-    con.print(t)
-    for p in reply.placements:
-        con.print(f"[bold]{p.job_id}[/]: {p.reason}", highlight=False)
-        for tr in p.transfers:
-            con.print(
-                f"   copies {tr.dataset_id} ({tr.size_gb:g} GB) {tr.from_site} -> {tr.to_site}, "
-                f"{tr.cost_cny:,.2f} CNY, done {format_time(tr.end_s)}",
-                highlight=False,
-            )
-        for a in p.alternatives:
-            when = "" if a.start_s is None else f" at {format_time(a.start_s)}"
-            con.print(f"   rejected {a.site_id}{when}: {a.reason}", highlight=False)
-    for d in reply.deferred:
-        con.print(f"[yellow]{d.job_id} deferred[/]: {d.reason}", highlight=False)
-    for i in reply.infeasible:
-        con.print(f"[red]{i.job_id} infeasible ({i.constraint})[/]: {i.reason}", highlight=False)
-    con.print(
-        f"total: objective {reply.objective_cny:,.2f} CNY = cost {reply.cost_cny:,.2f} CNY + "
-        f"{reply.carbon_kg:,.2f} kg CO2 at {carbon_price:g} CNY/t",
-        highlight=False,
-    )
+    return t

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from computenet.cli.app import app
+from computenet.cli.checks import CARBON_PRICE_HELP, carbon_price_or_default
 
 
 @app.command()
@@ -31,9 +32,7 @@ def serve(
     policy: Annotated[
         str, typer.Option(help="placement policy (greedy shifts work in time; cheapest-now not)")
     ] = "greedy",
-    carbon_price: Annotated[
-        float, typer.Option(help="carbon price in the objective, CNY per tonne CO2")
-    ] = 0.0,
+    carbon_price: Annotated[float | None, typer.Option(help=CARBON_PRICE_HELP)] = None,
     executor: Annotated[
         str,
         typer.Option(
@@ -72,6 +71,8 @@ def serve(
     from computenet.api.app import create_app
     from computenet.settings import Settings, data_dir, default_db_url
 
+    # Checked before anything starts: a bad price would otherwise fail every loop tick.
+    price = carbon_price_or_default(carbon_price)
     home = data_dir()
     home.mkdir(parents=True, exist_ok=True)
     settings = Settings(
@@ -82,7 +83,7 @@ def serve(
         batch_window_s=batch_window_ms / 1000.0,
         group_commit=group_commit,
         policy=policy,
-        carbon_price_cny_per_t=carbon_price,
+        carbon_price_cny_per_t=price,
         executor=executor,
         heartbeat_interval_s=heartbeat_interval,
         site_down_after_s=site_down_after,
@@ -95,7 +96,10 @@ def serve(
     # that stalled every request for 100-150 ms under load into short ones.
     gc.collect()
     gc.freeze()
-    typer.echo(f"computenet serving on http://{host}:{port} (database {settings.db_url})")
+    typer.echo(
+        f"computenet serving on http://{host}:{port} (database {settings.db_url}; "
+        f"carbon price {price:,.0f} CNY/t CO2)"
+    )
     uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,14 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from computenet.cli.app import app
+from computenet.cli.checks import (
+    CARBON_PRICE_HELP,
+    carbon_price_or_default,
+    known_policies,
+    literal,
+    number,
+    writable,
+)
 from computenet.errors import InputError
 
 if TYPE_CHECKING:
@@ -42,11 +51,14 @@ def parse_mix(text: str) -> tuple[tuple[str, float], ...]:
     for part in text.split(","):
         name, _, w = part.partition("=")
         try:
-            out.append((name.strip(), float(w)))
+            weight = float(w)
         except ValueError:
+            weight = math.nan
+        if not (math.isfinite(weight) and weight >= 0):
             raise InputError(
                 f"bad entry {part!r}", source="--class-mix", fix="write e.g. public=0.5,general=0.5"
-            ) from None
+            )
+        out.append((name.strip(), weight))
     return tuple(out)
 
 
@@ -57,6 +69,72 @@ def parse_floats(text: str, source: str) -> list[float]:
         raise InputError(
             f"{text!r} is not a comma-separated list of numbers", source=source
         ) from None
+
+
+# The range of each numeric option of ``simulate`` (``checks.number``'s bounds).
+OPTION_RANGES: dict[str, dict[str, float]] = {
+    "--home-reserve": {"lo": 0.0, "below": 1.0},
+    "--skip-days": {"lo": 0.0},
+    "--days": {"above": 0.0},
+    "--max-jobs": {"lo": 1},
+    "--forecast-error": {"lo": 0.0},
+    "--outage-rate": {"lo": 0.0},
+    "--outage-hours": {"above": 0.0},
+    "--deadline-slack": {"above": 0.0},
+    "--min-slack-h": {"lo": 0.0},
+    "--checkpointable": {"lo": 0.0, "hi": 1.0},
+    "--data-gb": {"lo": 0.0},
+    "--batch-minutes": {"lo": 1},
+    "--arrival-rate": {"above": 0.0},
+    "--capacity": {"lo": 1},
+}
+UNIT_FORMATS = ("gaia", "csv")  # trace formats that take --time-unit
+
+
+def check_numbers(values: dict[str, float | None]) -> None:
+    """Each numeric option finite and in its ``OPTION_RANGES`` range (``None``: not given)."""
+    for flag, value in values.items():
+        number(value, flag, **OPTION_RANGES[flag])
+
+
+def check_names(forecast: str, trace_format: str, time_unit: str | None) -> None:
+    """The forecast mode, the trace format and the time unit are known names, and the
+    forecasts a mode needs are installed."""
+    from computenet.errors import UnknownNameError
+    from computenet.sim.traces import TIME_UNITS_S, TRACE_FORMATS
+
+    if forecast not in FORECAST_MODES:
+        raise UnknownNameError("forecast mode", forecast, FORECAST_MODES, source="--forecast")
+    if forecast != "perfect":
+        from computenet.sim.simulator import _sibling
+
+        _sibling("computenet.signals", "forecast", f"--forecast {forecast}")
+    if trace_format not in TRACE_FORMATS:
+        raise UnknownNameError("trace format", trace_format, TRACE_FORMATS, source="--trace-format")
+    if time_unit is not None:
+        if trace_format not in UNIT_FORMATS:
+            raise InputError(
+                f"--time-unit applies to {' and '.join(UNIT_FORMATS)} traces, not {trace_format}",
+                source="--time-unit",
+            )
+        if time_unit not in TIME_UNITS_S:
+            raise UnknownNameError("time unit", time_unit, TIME_UNITS_S, source="--time-unit")
+
+
+def replay_window(tr: Any, skip_days: float, days: float | None, max_jobs: int | None) -> Any:
+    """The jobs of ``tr`` to replay: ``--skip-days``, ``--days`` and ``--max-jobs`` applied;
+    refuses an empty result."""
+    if skip_days or days is not None:
+        lo = int(skip_days * 86400)
+        hi = lo + int(days * 86400) if days is not None else 2**62
+        tr = tr.window(lo, hi)
+    if max_jobs is not None:
+        tr = tr.head(max_jobs)
+    if not tr.jobs:
+        raise InputError(
+            "no jobs left to replay", source="--trace", fix="widen --days / --skip-days"
+        )
+    return tr
 
 
 def load_network_fn() -> Any:
@@ -73,6 +151,7 @@ def build_network(
     price_dir: Path | None,
     latency: Path | None,
     capacity: int,
+    zone_coords: Path | None = None,
 ) -> tuple[Network, list[str]]:
     """The network from ``--network`` or from ``--zones`` (exactly one of them)."""
     if zones:
@@ -89,9 +168,11 @@ def build_network(
 
         zl = [z.strip() for z in zones.split(",") if z.strip()]
         net, info = build_zone_network(
-            zl, carbon_dir, price_dir, latency=latency, capacity=capacity
+            zl, carbon_dir, price_dir, latency=latency, capacity=capacity, zone_coords=zone_coords
         )
         return net, [*info.assumptions, *info.defaults]
+    if zone_coords is not None:
+        raise InputError("--zone-coords goes with --zones", source="--zone-coords")
     load_network = load_network_fn()
 
     net = load_network(network or "china")
@@ -122,7 +203,7 @@ def run_and_show(
     probe = Console()
     console = probe if probe.is_terminal else Console(width=110)
     with Progress(
-        TextColumn("[bold]{task.description:<28}"),
+        TextColumn("{task.description:<28}", markup=False, style="bold"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -151,12 +232,16 @@ def run_and_show(
     print_table(console, comp)
     if json_path is not None:
         json_path.write_text(json.dumps(comp.to_json(), indent=2) + "\n", encoding="utf-8")
-        console.print(f"wrote {json_path}")
+        console.print(f"wrote {json_path}", markup=False, highlight=False)
     if report_path is not None:
         from computenet.sim.report import write_report
 
         write_report(comp, report_path)
-        console.print(f"wrote {report_path} (open it in a browser; it works offline)")
+        console.print(
+            f"wrote {report_path} (open it in a browser; it works offline)",
+            markup=False,
+            highlight=False,
+        )
     return comp
 
 
@@ -167,12 +252,13 @@ def comp_price(comp: Comparison) -> str:
 
 
 def print_table(console: Any, comp: Comparison) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     from computenet.sim.compare import BASELINE
 
     base = comp.metric(BASELINE)
-    t = Table(title=comp.title, title_justify="left", pad_edge=False, padding=(0, 1))
+    t = Table(title=escape(comp.title), title_justify="left", pad_edge=False, padding=(0, 1))
     heads = (
         "policy",
         "objective CNY",
@@ -205,7 +291,7 @@ def print_table(console: Any, comp: Comparison) -> None:
     for m in comp.metrics:
         is_base = base is None or m is base
         t.add_row(
-            m.policy,
+            literal(m.policy),
             num(m.objective_cny),
             num(m.cost_cny),
             "" if is_base else pct(m.cost_cny, base.cost_cny),  # type: ignore[union-attr]
@@ -219,11 +305,15 @@ def print_table(console: Any, comp: Comparison) -> None:
         )
     console.print(t)
     console.print(
-        f"[dim]{len(comp.workload.jobs):,} jobs at {comp_price(comp)} CNY/t CO₂; objective = cost "
+        f"{len(comp.workload.jobs):,} jobs at {comp_price(comp)} CNY/t CO₂; objective = cost "
         "+ carbon price x tonnes; miss = finished after the deadline or never ran; viol = "
         "data-rule/capacity violations (must be 0); wait = mean/p99 hours; ÷LB = objective / "
-        f"lower bound ({comp.bound_note}); * = some jobs ran late, so not an optimality gap[/]"
+        f"lower bound ({comp.bound_note}); * = some jobs ran late, so not an optimality gap",
+        markup=False,
+        style="dim",
     )
+    for note in comp.network_notes:
+        console.print(f"network: {note}", markup=False, highlight=False, style="dim")
 
 
 @app.command()
@@ -249,6 +339,12 @@ def simulate(
     latency: Path = typer.Option(
         None, "--latency", help="GCP RTT matrix keyed by zone code (optional)."
     ),
+    zone_coords: Path = typer.Option(
+        None,
+        "--zone-coords",
+        help="CSV zone,latitude,longitude for zones without built-in coordinates "
+        "(see computenet.catalog.zones).",
+    ),
     capacity: int = typer.Option(64, "--capacity", help="Accelerators per zone site (assumed)."),
     policy: str = typer.Option(
         ALL_POLICIES, "--policy", help="Comma-separated policies to compare."
@@ -264,9 +360,7 @@ def simulate(
     seed: int = typer.Option(
         0, "--seed", help="Seed of every random draw (fill, forecasts, outages)."
     ),
-    carbon_price: float = typer.Option(
-        None, "--carbon-price", help="CNY per tonne CO2 in the objective."
-    ),
+    carbon_price: float = typer.Option(None, "--carbon-price", help=CARBON_PRICE_HELP),
     forecast: str = typer.Option("perfect", "--forecast", help="perfect | persistence | noisy."),
     forecast_error: float = typer.Option(
         0.1, "--forecast-error", help="Relative error of noisy forecasts."
@@ -306,7 +400,18 @@ def simulate(
     philly_rate: float = typer.Option(
         60.0, "--arrival-rate", help="philly: Poisson arrivals per hour."
     ),
-    gaia_unit: str = typer.Option("s", "--gaia-time-unit", help="gaia: s (GAIA's own) or h."),
+    time_unit: str = typer.Option(
+        None,
+        "--time-unit",
+        help="gaia and csv traces: s (default; GAIA's pai_1k.csv), min or h (GAIA's 100k-job "
+        "traces).",
+    ),
+    gaia_unit: str = typer.Option(None, "--gaia-time-unit", hidden=True, help="= --time-unit"),
+    unit_check: bool = typer.Option(
+        True,
+        "--unit-check/--no-unit-check",
+        help="Refuse gaia/csv times that only fit another --time-unit.",
+    ),
     sweep: str = typer.Option(
         "0,100,300,1000,3000,10000",
         "--sweep",
@@ -322,43 +427,50 @@ def simulate(
     from dataclasses import replace
 
     from computenet.sim.faults import load_outages, seeded_outages
-    from computenet.sim.simulator import DEFAULT_CARBON_PRICE_CNY_PER_T, SimConfig
+    from computenet.sim.simulator import SimConfig
     from computenet.sim.traces import load_trace
     from computenet.sim.workload import FillOptions, materialise
 
-    if not 0.0 <= home_reserve < 1.0:
-        raise InputError(
-            f"home reserve must be in [0, 1), got {home_reserve}",
-            source="--home-reserve",
-            fix="e.g. --home-reserve 0.25",
-        )
-    if forecast not in FORECAST_MODES:
-        from computenet.errors import UnknownNameError
-
-        raise UnknownNameError("forecast mode", forecast, FORECAST_MODES, source="--forecast")
-    if forecast != "perfect":  # fail before any work if forecasts are unavailable
-        from computenet.sim.simulator import _sibling
-
-        _sibling("computenet.signals", "forecast", f"--forecast {forecast}")
+    # Every option is checked before any work starts: a typo must not cost a run.
+    check_names(forecast, trace_format, time_unit or gaia_unit)
+    check_numbers(
+        {
+            "--home-reserve": home_reserve,
+            "--skip-days": skip_days,
+            "--days": days,
+            "--max-jobs": max_jobs,
+            "--forecast-error": forecast_error,
+            "--outage-rate": outage_rate,
+            "--outage-hours": outage_hours,
+            "--deadline-slack": deadline_slack,
+            "--min-slack-h": min_slack_h,
+            "--checkpointable": checkpointable,
+            "--data-gb": data_gb,
+            "--batch-minutes": batch_minutes,
+            "--arrival-rate": philly_rate,
+            "--capacity": capacity,
+        }
+    )
     pols = parse_policies(policy)
+    known_policies(pols)
+    price = carbon_price_or_default(carbon_price)
+    sweep_prices = [
+        carbon_price_or_default(p, "--sweep")
+        for p in (parse_floats(sweep, "--sweep") if sweep else [])
+    ]
+    writable(json_out, "--json")
+    writable(report, "--report")
     t0 = parse_start(start)
-    net, notes = build_network(network, zones, carbon_dir, price_dir, latency, capacity)
-    opts: dict[str, Any] = {}
+    net, notes = build_network(
+        network, zones, carbon_dir, price_dir, latency, capacity, zone_coords
+    )
+    opts: dict[str, Any] = {"seed": seed}
     if trace_format == "philly":
         opts["arrival_rate_per_h"] = philly_rate
-    if trace_format == "gaia":
-        opts["time_unit"] = gaia_unit
-    tr = load_trace(trace, trace_format, seed=seed, **opts)
-    if skip_days or days is not None:
-        lo = int(skip_days * 86400)
-        hi = lo + int(days * 86400) if days is not None else 2**62
-        tr = tr.window(lo, hi)
-    if max_jobs is not None:
-        tr = tr.head(max_jobs)
-    if not tr.jobs:
-        raise InputError(
-            "no jobs left to replay", source="--trace", fix="widen --days / --skip-days"
-        )
+    if trace_format in UNIT_FORMATS:
+        opts["time_unit"] = time_unit or gaia_unit or "s"
+        opts["unit_check"] = unit_check
+    tr = replay_window(load_trace(trace, trace_format, **opts), skip_days, days, max_jobs)
     fill = FillOptions(
         seed=seed,
         deadline_slack=deadline_slack,
@@ -384,9 +496,7 @@ def simulate(
             seed=seed,
         )
     cfg = SimConfig(
-        carbon_price_cny_per_t=DEFAULT_CARBON_PRICE_CNY_PER_T
-        if carbon_price is None
-        else carbon_price,
+        carbon_price_cny_per_t=price,
         forecast_mode=forecast,
         forecast_rel_error=forecast_error,
         seed=seed,
@@ -409,7 +519,7 @@ def simulate(
         title=f"{tr.format} trace {trace.name}: {len(wl.jobs):,} jobs on {net.name}, "
         f"from {start_txt}",
         network_notes=notes,
-        sweep=parse_floats(sweep, "--sweep") if sweep else [],
+        sweep=sweep_prices,
         bound=bound,
         json_path=json_out,
         report_path=report,

@@ -14,7 +14,6 @@ regions under one key, the smallest value is kept (the best route a placement co
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from computenet.errors import InputError, UnknownNameError
+from computenet.textfile import CsvFile, read_text
 
 
 @dataclass(frozen=True)
@@ -78,28 +78,18 @@ def read_gcp_zone_matrix(
     p = Path(path)
     _need(p)
     alias = dict(aliases or {})
-    with p.open(newline="", encoding="utf-8-sig") as fh:
-        rows = list(csv.reader(fh))
-    if not rows or not rows[0] or rows[0][0].strip() != "origin":
+    table = CsvFile(p)
+    if not table.header or table.header[0] != "origin":
         raise InputError(
             "wrong header: the first column must be 'origin'",
             source=str(p),
             where="line 1",
             fix="the first line must read origin,<zone>,<zone>,...",
         )
-    header = [alias.get(h.strip(), h.strip()) for h in rows[0][1:]]
+    header = [alias.get(h, h) for h in table.header[1:]]
     out: dict[tuple[str, str], float] = {}
     keys: set[str] = set(header)
-    for line, row in enumerate(rows[1:], start=2):
-        if not any(c.strip() for c in row):
-            continue
-        if len(row) != len(header) + 1:
-            raise InputError(
-                f"row has {len(row)} cells, the header {len(header) + 1}",
-                source=str(p),
-                where=f"line {line}",
-                fix="give every row one cell per column",
-            )
+    for line, row in table.rows():
         origin = alias.get(row[0].strip(), row[0].strip())
         keys.add(origin)
         for col, cell in zip(header, row[1:], strict=True):
@@ -115,22 +105,18 @@ def read_gcp_raw(path: str | Path) -> LatencyMatrix:
     want = ("sending_region", "receiving_region", "milliseconds")
     out: dict[tuple[str, str], float] = {}
     keys: set[str] = set()
-    with p.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        header = [h.strip() for h in next(reader, [])]
-        if tuple(header[:3]) != want:
-            raise InputError(
-                f"wrong header {header!r}",
-                source=str(p),
-                where="line 1",
-                fix="the first line must read sending_region,receiving_region,milliseconds",
-            )
-        for line, row in enumerate(reader, start=2):
-            if not any(c.strip() for c in row):
-                continue
-            a, b = row[0].strip(), row[1].strip()
-            keys.update((a, b))
-            _add(out, a, b, _ms(p, row[2], f"line {line}"))
+    table = CsvFile(p)
+    if tuple(table.header[:3]) != want:
+        raise InputError(
+            f"wrong header {table.header!r}",
+            source=str(p),
+            where="line 1",
+            fix="the first line must read sending_region,receiving_region,milliseconds",
+        )
+    for line, row in table.rows():
+        a, b = row[0].strip(), row[1].strip()
+        keys.update((a, b))
+        _add(out, a, b, _ms(p, row[2], f"line {line}"))
     return LatencyMatrix(out, f"GCP inter-region RTT: {p.name}", frozenset(keys))
 
 
@@ -139,7 +125,7 @@ def read_aws_cloudping(path: str | Path) -> LatencyMatrix:
     p = Path(path)
     _need(p)
     try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
+        doc = json.loads(read_text(p))
         data = doc["data"]
         if not isinstance(data, dict):
             raise TypeError

@@ -22,7 +22,6 @@ Every file must be a gap-free series at one step with strictly increasing times;
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import math
 from collections.abc import Callable, Iterator
@@ -35,6 +34,7 @@ import numpy as np
 from computenet.errors import SignalFileError, UnknownNameError
 from computenet.model import HOUR_S
 from computenet.signals.base import SeriesSignal
+from computenet.textfile import CsvFile
 
 EMAPS_TIME = "Datetime (UTC)"
 EMAPS_CARBON = {
@@ -54,8 +54,12 @@ def _fail(path: Path, message: str, line: int | None, fix: str | None = None) ->
     )
 
 
-def _open_rows(path: Path, required: tuple[str, ...]) -> tuple[list[str], Iterator[list[str]]]:
-    """The header and a row iterator; checks the file exists and has the required columns."""
+def _open_rows(
+    path: Path, required: tuple[str, ...]
+) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """The header and the data rows with their line numbers; checks the file exists, is
+    UTF-8 (a byte-order mark is dropped), has the required columns, and that every row has
+    as many fields as the header (``computenet.textfile``)."""
     if not path.is_file():
         raise _fail(
             path,
@@ -63,25 +67,17 @@ def _open_rows(path: Path, required: tuple[str, ...]) -> tuple[list[str], Iterat
             None,
             "check the path (relative paths in a network file are relative to that file)",
         )
-    fh = path.open(newline="", encoding="utf-8-sig")
-    reader = csv.reader(fh)
-    header = [h.strip() for h in next(reader, [])]
-    missing = [c for c in required if c not in header]
+    table = CsvFile(path, error=SignalFileError)
+    missing = [c for c in required if c not in table.header]
     if missing:
-        fh.close()
         raise _fail(
             path,
             f"wrong header: missing column(s) {', '.join(repr(c) for c in missing)}; "
-            f"found {', '.join(repr(h) for h in header) or 'an empty line'}",
+            f"found {', '.join(repr(h) for h in table.header) or 'an empty line'}",
             1,
             f"the first line must name the columns {', '.join(repr(c) for c in required)}",
         )
-
-    def rows() -> Iterator[list[str]]:
-        with fh:
-            yield from reader
-
-    return header, rows()
+    return table.header, table.rows()
 
 
 def _parse_iso_utc(text: str) -> int:
@@ -123,7 +119,7 @@ def _check_time(
         )
 
 
-def _value(path: Path, line: int, cell: str, column: str) -> float:
+def _value(path: Path, line: int, cell: str, column: str, minimum: float | None = None) -> float:
     text = cell.strip()
     if not text:
         raise _fail(
@@ -145,6 +141,13 @@ def _value(path: Path, line: int, cell: str, column: str) -> float:
             line,
             "write a finite number",
         )
+    if minimum is not None and v < minimum:
+        raise _fail(
+            path,
+            f"value {text!r} in column {column!r} is below {minimum:g}",
+            line,
+            f"a {column} cannot be negative: correct the value",
+        )
     return v
 
 
@@ -160,6 +163,8 @@ def _series(
     if not values:
         raise _fail(path, "no data rows", 2, "the file needs at least one row after the header")
     arr = np.asarray(values, dtype=np.float64) * scale
+    if not np.isfinite(arr).all():
+        raise _fail(path, f"values times the scale {scale:g} are not finite", None, "scale less")
     return SeriesSignal(times[0], step_s, arr, unit=unit, source=str(path))
 
 
@@ -171,25 +176,19 @@ def _load_regular(
     step_s: int | None,
     scale: float,
     unit: str,
+    minimum: float | None = None,
 ) -> SeriesSignal:
     """A regular series from an ISO time column (naive = UTC); ``step_s=None`` infers the step
-    from the first two rows."""
+    from the first two rows; a value below ``minimum`` (as written) is refused."""
     header, rows = _open_rows(path, (time_column, value_column))
     ti, vi = header.index(time_column), header.index(value_column)
     times: list[int] = []
     values: list[float] = []
     prev: int | None = None
     step = step_s
-    for line, row in enumerate(rows, start=2):
+    for line, row in rows:
         if not any(c.strip() for c in row):
             continue  # a blank line (e.g. at the end of the file)
-        if len(row) <= max(ti, vi):
-            raise _fail(
-                path,
-                f"row has {len(row)} cells, the header {len(header)}",
-                line,
-                "give every row a cell for each column",
-            )
         label = row[ti].strip()
         try:
             t = _parse_iso_utc(label)
@@ -203,7 +202,7 @@ def _load_regular(
         if step is None and prev is not None and t > prev:
             step = t - prev
         _check_time(path, line, t, prev, step, label)
-        values.append(_value(path, line, row[vi], value_column))
+        values.append(_value(path, line, row[vi], value_column, minimum))
         times.append(t)
         prev = t
     return _series(path, times, values, step_s=step or HOUR_S, scale=scale, unit=unit)
@@ -217,7 +216,13 @@ def load_emaps_carbon(path: str | Path, *, column: str = "direct") -> SeriesSign
     if column not in EMAPS_CARBON:
         raise UnknownNameError("Electricity Maps carbon column", column, EMAPS_CARBON)
     return _load_regular(
-        Path(path), EMAPS_TIME, EMAPS_CARBON[column], step_s=HOUR_S, scale=1.0, unit="gCO2/kWh"
+        Path(path),
+        EMAPS_TIME,
+        EMAPS_CARBON[column],
+        step_s=HOUR_S,
+        scale=1.0,
+        unit="gCO2/kWh",
+        minimum=0.0,
     )
 
 
@@ -241,7 +246,7 @@ def price_file_utc_offset_h(path: str | Path) -> float:
     header, rows = _open_rows(p, (PRICE_TIME,))
     if PRICE_LOCAL not in header:
         return 0.0
-    for line, row in enumerate(rows, start=2):
+    for line, row in rows:
         text = row[header.index(PRICE_LOCAL)].strip()
         try:
             off = dt.datetime.fromisoformat(text).utcoffset()
@@ -277,7 +282,7 @@ def load_cn_spot_15min(
     values: list[float] = []
     prev: int | None = None
     blank_from: int | None = None  # first line of a run of empty prices
-    for line, row in enumerate(rows, start=2):
+    for line, row in rows:
         if not any(c.strip() for c in row):
             continue
         day, tod = row[di].strip(), row[ti].strip()

@@ -13,7 +13,6 @@ of mean ``mean_hours``.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 
 from computenet.errors import InputError
 from computenet.sim.simulator import Outage
+from computenet.textfile import CsvFile
 
 
 def format_time(t_s: int) -> str:
@@ -29,11 +29,22 @@ def format_time(t_s: int) -> str:
     return dt.datetime.fromtimestamp(t_s, dt.UTC).strftime("%Y-%m-%d %H:%M")
 
 
+MAX_EPOCH_S = 253_402_300_799  # 9999-12-31T23:59:59Z, the last time ISO 8601 can write
+
+
 def parse_time(text: str, *, source: str, where: str = "") -> int:
     """UTC epoch seconds from ISO 8601 (``Z`` or an offset; naive means UTC) or digits."""
     t = text.strip()
-    if t.lstrip("-").isdigit():
-        return int(t)
+    if t.lstrip("-").isdigit() and t.isascii():
+        epoch_s = int(t)
+        if not 0 <= epoch_s <= MAX_EPOCH_S:
+            raise InputError(
+                f"time {t} is outside 1970 to 9999",
+                source=source,
+                where=where or None,
+                fix="write epoch seconds since 1970 (UTC) or an ISO 8601 time",
+            )
+        return epoch_s
     try:
         d = dt.datetime.fromisoformat(t.replace("Z", "+00:00"))
     except ValueError:
@@ -56,29 +67,23 @@ def load_outages(path: str | Path, site_ids: Sequence[str]) -> tuple[Outage, ...
             "outage file not found", source=str(p), fix="pass an existing --outages file"
         )
     out = []
-    with p.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        if set(reader.fieldnames or []) < {"site", "start", "end"}:
+    table = CsvFile(p)
+    table.require(("site", "start", "end"), fix="the header must have site,start,end")
+    for line, row in table.dicts():
+        sid = row["site"].strip()
+        where = f"line {line}"
+        if sid not in site_ids:
             raise InputError(
-                f"header must have site,start,end; found {','.join(reader.fieldnames or [])}",
+                f"unknown site {sid!r}",
                 source=str(p),
-                where="line 1",
+                where=where,
+                fix=f"use one of: {', '.join(site_ids)}",
             )
-        for line, row in enumerate(reader, start=2):
-            sid = row["site"].strip()
-            where = f"line {line}"
-            if sid not in site_ids:
-                raise InputError(
-                    f"unknown site {sid!r}",
-                    source=str(p),
-                    where=where,
-                    fix=f"use one of: {', '.join(site_ids)}",
-                )
-            start = parse_time(row["start"], source=str(p), where=where)
-            end = parse_time(row["end"], source=str(p), where=where)
-            if end <= start:
-                raise InputError("end is not after start", source=str(p), where=where)
-            out.append(Outage(sid, start, end))
+        start = parse_time(row["start"], source=str(p), where=where)
+        end = parse_time(row["end"], source=str(p), where=where)
+        if end <= start:
+            raise InputError("end is not after start", source=str(p), where=where)
+        out.append(Outage(sid, start, end))
     return tuple(sorted(out, key=lambda o: (o.start_s, o.site_id)))
 
 

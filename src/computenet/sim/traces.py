@@ -26,7 +26,8 @@ Formats (``--trace-format``):
 ``gaia``
     The CSV of the GAIA carbon-aware scheduler (UMass, MIT licence):
     ``arrival_time,length,cpus``. GAIA's own code reads both times in seconds (it divides by
-    3600 to get hours), which is the default here; ``time_unit="h"`` reads hours.
+    3600 to get hours), which is the default here; its 100k-job traces are in hours (their
+    arrivals span 8,760 of them): read them with ``time_unit="h"`` (``--time-unit h``).
     ``cpus`` is read as the number of accelerators.
 ``csv``
     The generic format, one job per line, header required, columns in any order::
@@ -37,15 +38,24 @@ Formats (``--trace-format``):
     run time on the network's reference accelerator. Only ``arrival_s``, ``duration_s``
     and ``accelerators`` are required; an empty cell means "fill it" (see
     ``computenet.sim.workload.FillOptions``). ``classification`` is one of public,
-    general, important, core, personal; ``checkpointable`` is true/false/1/0.
+    general, important, core, personal; ``checkpointable`` is true/false/1/0. A file whose
+    times are in minutes or hours is read with ``time_unit`` (``--time-unit``).
+
+The loaders of ``gaia`` and ``csv`` check that the times fit their unit (``check_units``):
+more than 10,000 jobs, and most of the trace, arriving within one day, or most run times
+under the one-minute floor, mean the file is in a larger unit than the one it was read
+with; arrivals over more than ten years or a median run past a month, a smaller one. The
+error names the ``--time-unit`` to try (``--no-unit-check`` reads the file as it is).
+Every file is read through ``computenet.textfile``: UTF-8 with or without a byte-order
+mark, each row as many fields as the header, or one error naming the file and the line.
 
 Every loader is deterministic: the same file and seed give the same trace.
 """
 
 from __future__ import annotations
 
-import csv
 import math
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -53,6 +63,7 @@ from pathlib import Path
 import numpy as np
 
 from computenet.errors import TraceFileError, UnknownNameError
+from computenet.textfile import CsvFile
 
 MIN_DURATION_S = 60
 """Run times below one minute (Philly has many 0 s jobs) are raised to this floor: a job
@@ -74,6 +85,16 @@ HELIOS_VENUS_MEAN_RUN_S = 13040.598
 MAX_SAMPLED_RUN_S = 7 * 86400  # a sampled run time is capped at a week
 
 TRACE_FORMATS = ("openb", "philly", "helios", "gaia", "csv")
+
+TIME_UNITS_S = {"s": 1.0, "min": 60.0, "h": 3600.0}
+"""Units a ``gaia`` or ``csv`` trace may state its times in (``time_unit``, ``--time-unit``)."""
+TIME_UNIT_NAMES = {"s": "seconds", "min": "minutes", "h": "hours"}
+
+# Unit plausibility (``check_units``). A year of arrivals written in hours and read as
+# seconds lands within 2.4 hours; run times of a few hours fall under the one-minute floor.
+BURST_JOBS_PER_DAY = 10_000  # more than this many jobs, and most of the trace, within a day
+MAX_PLAUSIBLE_SPAN_S = 10 * 365 * 86400  # arrivals spread over more than ten years
+MAX_PLAUSIBLE_MEDIAN_RUN_S = 30 * 86400  # a median run time of more than a month
 
 
 @dataclass(frozen=True)
@@ -146,23 +167,13 @@ class Trace:
 
 
 def _rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
-    """Rows of a CSV as dicts with their 1-based line numbers; checks the header."""
+    """Rows of a CSV as dicts with their 1-based line numbers; checks the header, the
+    encoding and the number of fields (``computenet.textfile``)."""
     if not path.is_file():
         raise TraceFileError("file not found", source=str(path), fix="pass an existing trace file")
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        missing = [c for c in required if c not in header]
-        if missing:
-            raise TraceFileError(
-                f"missing column(s) {', '.join(missing)}; "
-                f"header is {', '.join(header) or '(empty)'}",
-                source=str(path),
-                where="line 1",
-                fix="check --trace-format matches the file",
-            )
-        reader.fieldnames = header
-        yield from enumerate(reader, start=2)
+    table = CsvFile(path, error=TraceFileError)
+    table.require(required, fix="check --trace-format matches the file")
+    yield from table.dicts()
 
 
 def _num(row: dict[str, str], col: str, path: Path, line: int) -> float:
@@ -179,6 +190,36 @@ def _num(row: dict[str, str], col: str, path: Path, line: int) -> float:
     if not math.isfinite(value):
         raise TraceFileError(f"column {col!r} is {text!r}", source=str(path), where=f"line {line}")
     return value
+
+
+MAX_TIME_S = 2**40
+"""Times past this (about 35,000 years) are refused: they overflow the simulator's clock."""
+MAX_COUNT = 100_000
+"""Accelerators of one job, or jobs of one interval, past this are refused."""
+
+
+def _whole_s(value: float, path: Path, line: int, col: str) -> int:
+    """A time in seconds as a whole number, 0 to ``MAX_TIME_S``."""
+    if not 0 <= value <= MAX_TIME_S:
+        raise TraceFileError(
+            f"column {col!r} is {value:g} s, out of range",
+            source=str(path),
+            where=f"line {line}",
+            fix=f"times are seconds from the trace start, 0 to {MAX_TIME_S:,}",
+        )
+    return int(value)
+
+
+def _count(value: float, path: Path, line: int, col: str) -> int:
+    """A count (accelerators, jobs) as a whole number up to ``MAX_COUNT``."""
+    if value > MAX_COUNT:
+        raise TraceFileError(
+            f"column {col!r} is {value:g}, more than {MAX_COUNT:,}",
+            source=str(path),
+            where=f"line {line}",
+            fix="fix or remove that line",
+        )
+    return int(value)
 
 
 def _sorted(jobs: list[TraceJob]) -> tuple[TraceJob, ...]:
@@ -211,20 +252,23 @@ def load_openb(path: Path, *, cutoff: str = "keep") -> Trace:
         "scheduled_time",
     )
     raw: list[tuple[int, dict[str, str]]] = list(_rows(path, cols))
-    end_s = max((int(_num(r, "deletion_time", path, i)) for i, r in raw), default=0)
+    end_s = max(
+        (_whole_s(_num(r, "deletion_time", path, i), path, i, "deletion_time") for i, r in raw),
+        default=0,
+    )
     jobs: list[TraceJob] = []
     cpu_only = never_scheduled = cut = dropped_cut = 0
     for line, row in raw:
-        gpus = int(_num(row, "num_gpu", path, line))
+        gpus = _count(_num(row, "num_gpu", path, line), path, line, "num_gpu")
         if gpus <= 0:
             cpu_only += 1
             continue
         if not (row.get("scheduled_time") or "").strip():
             never_scheduled += 1
             continue
-        sched = int(_num(row, "scheduled_time", path, line))
-        deleted = int(_num(row, "deletion_time", path, line))
-        created = int(_num(row, "creation_time", path, line))
+        sched = _whole_s(_num(row, "scheduled_time", path, line), path, line, "scheduled_time")
+        deleted = _whole_s(_num(row, "deletion_time", path, line), path, line, "deletion_time")
+        created = _whole_s(_num(row, "creation_time", path, line), path, line, "creation_time")
         is_cut = deleted >= end_s and row["pod_phase"].strip() == "Running"
         if is_cut:
             cut += 1
@@ -266,7 +310,10 @@ def load_philly(path: Path, *, seed: int = 0, arrival_rate_per_h: float = 60.0) 
     """Philly run times with seeded Poisson arrivals and sizes from ``PHILLY_GPU_MIX``."""
     if arrival_rate_per_h <= 0:
         raise TraceFileError("arrival_rate_per_h must be positive", source="arrival_rate_per_h")
-    runtimes = [_num(r, "runtime", path, i) for i, r in _rows(path, ("runtime",))]
+    runtimes = [
+        _whole_s(_num(r, "runtime", path, i), path, i, "runtime")
+        for i, r in _rows(path, ("runtime",))
+    ]
     rng = np.random.default_rng(seed)
     n = len(runtimes)
     # The published file is sorted by run time, not by arrival: shuffle (seeded) so that
@@ -274,7 +321,7 @@ def load_philly(path: Path, *, seed: int = 0, arrival_rate_per_h: float = 60.0) 
     order = rng.permutation(n)
     runtimes = [runtimes[int(k)] for k in order]
     gaps = rng.exponential(3600.0 / arrival_rate_per_h, size=n)
-    arrivals = np.floor(np.cumsum(gaps) - gaps[0]).astype(np.int64)
+    arrivals = np.floor(np.cumsum(gaps) - (gaps[0] if n else 0.0)).astype(np.int64)
     sizes = _mix_draw(rng, PHILLY_GPU_MIX, n)
     floored = sum(1 for r in runtimes if r < MIN_DURATION_S)
     jobs = [
@@ -313,6 +360,8 @@ def load_helios(path: Path, *, seed: int = 0) -> Trace:
         rows += 1
         try:
             t = dt.datetime.fromisoformat(row["time"].strip())
+            if t.tzinfo is not None:  # compare every time as naive UTC
+                t = t.astimezone(dt.UTC).replace(tzinfo=None)
         except ValueError:
             raise TraceFileError(
                 f"time {row['time']!r} is not 'YYYY-MM-DD HH:MM:SS'",
@@ -322,8 +371,15 @@ def load_helios(path: Path, *, seed: int = 0) -> Trace:
         if origin is None:
             origin = t
         base = int((t - origin).total_seconds())
-        n = int(_num(row, "submit_gpu_job", path, line))
-        gpus = int(_num(row, "submit_gpu_num", path, line))
+        if base < 0:
+            raise TraceFileError(
+                f"time {row['time'].strip()!r} is before the first row's",
+                source=str(path),
+                where=f"line {line}",
+                fix="sort the rows by time, oldest first",
+            )
+        n = _count(_num(row, "submit_gpu_job", path, line), path, line, "submit_gpu_job")
+        gpus = _count(_num(row, "submit_gpu_num", path, line), path, line, "submit_gpu_num")
         if n <= 0:
             continue
         gpus = max(gpus, n)
@@ -356,22 +412,90 @@ def load_helios(path: Path, *, seed: int = 0) -> Trace:
     return Trace(path.stem, "helios", str(path), _sorted(jobs), notes, filled)
 
 
-def load_gaia(path: Path, *, time_unit: str = "s") -> Trace:
-    """GAIA's ``arrival_time,length,cpus`` CSV; ``time_unit`` is ``"s"`` (GAIA's own) or ``"h"``."""
-    scale = {"s": 1.0, "h": 3600.0}.get(time_unit)
+def _unit_scale(time_unit: str) -> float:
+    scale = TIME_UNITS_S.get(time_unit)
     if scale is None:
-        raise TraceFileError(f"time_unit must be s or h, got {time_unit!r}", source="time_unit")
+        raise UnknownNameError("time unit", time_unit, TIME_UNITS_S, source="--time-unit")
+    return scale
+
+
+def _max_jobs_within(arrivals_s: np.ndarray, window_s: int) -> int:
+    """The most arrivals inside any ``window_s`` long interval (``arrivals_s`` sorted)."""
+    if arrivals_s.size == 0:
+        return 0
+    ends = np.searchsorted(arrivals_s, arrivals_s + window_s, side="left")
+    return int((ends - np.arange(arrivals_s.size)).max())
+
+
+def check_units(
+    path: Path, arrivals_s: list[int], runs_s: list[float], time_unit: str, fmt: str
+) -> None:
+    """Refuse times that only make sense in another unit, and say which flag to try.
+
+    ``runs_s`` are the run times as read (before the ``MIN_DURATION_S`` floor), both in
+    seconds after ``time_unit`` was applied. Seconds read as hours spread a month of
+    arrivals over centuries; hours read as seconds squeeze a year into hours and put most
+    run times under the one-minute floor.
+    """
+    if not arrivals_s:
+        return
+    arr = np.sort(np.asarray(arrivals_s, dtype=np.int64))
+    runs = np.asarray(runs_s, dtype=np.float64)
+    n = int(arr.size)
+    in_a_day = _max_jobs_within(arr, 86400)
+    short = int((runs < MIN_DURATION_S).sum())
+    median_run_s = float(np.median(runs))
+    span_s = int(arr[-1] - arr[0])
+    smaller = [u for u, f in TIME_UNITS_S.items() if f < TIME_UNITS_S[time_unit]]
+    larger = [u for u, f in TIME_UNITS_S.items() if f > TIME_UNITS_S[time_unit]]
+    why = ""
+    try_unit = ""
+    if larger and in_a_day > BURST_JOBS_PER_DAY and 2 * in_a_day > n:
+        why = f"{in_a_day:,} of its {n:,} jobs arrive within one day"
+        try_unit = larger[-1]
+    elif larger and n >= 10 and 2 * short > n:
+        why = f"{short:,} of its {n:,} run times are shorter than {MIN_DURATION_S} s"
+        try_unit = larger[-1]
+    elif smaller and (span_s > MAX_PLAUSIBLE_SPAN_S or median_run_s > MAX_PLAUSIBLE_MEDIAN_RUN_S):
+        why = (
+            f"its arrivals span {span_s / (365 * 86400):,.0f} years"
+            if span_s > MAX_PLAUSIBLE_SPAN_S
+            else f"its median run time is {median_run_s / 86400:,.0f} days"
+        )
+        try_unit = smaller[0]
+    if why:
+        raise TraceFileError(
+            f"read with times in {TIME_UNIT_NAMES[time_unit]}, {why}: the file's times are "
+            f"likely in {TIME_UNIT_NAMES[try_unit]}",
+            source=str(path),
+            fix=f"try --time-unit {try_unit} (time_unit={try_unit!r}); if the {fmt} trace is "
+            "right as it is, pass --no-unit-check (unit_check=False)",
+        )
+
+
+def load_gaia(path: Path, *, time_unit: str = "s", unit_check: bool = True) -> Trace:
+    """GAIA's ``arrival_time,length,cpus`` CSV; ``time_unit`` is ``"s"`` (GAIA's own code, and
+    its ``pai_1k.csv``), ``"min"`` or ``"h"`` (GAIA's 100k-job traces); ``check_units``
+    refuses a unit the times do not fit unless ``unit_check`` is false."""
+    scale = _unit_scale(time_unit)
     jobs = []
+    runs: list[float] = []
     for i, (line, row) in enumerate(_rows(path, ("arrival_time", "length", "cpus"))):
+        run_s = _num(row, "length", path, line) * scale
+        runs.append(run_s)
         jobs.append(
             TraceJob(
                 id=f"gaia-{i:06d}",
-                arrival_s=int(_num(row, "arrival_time", path, line) * scale),
-                duration_s=max(MIN_DURATION_S, int(_num(row, "length", path, line) * scale)),
-                accelerators=max(1, int(_num(row, "cpus", path, line))),
+                arrival_s=_whole_s(
+                    _num(row, "arrival_time", path, line) * scale, path, line, "arrival_time"
+                ),
+                duration_s=max(MIN_DURATION_S, _whole_s(run_s, path, line, "length")),
+                accelerators=max(1, _count(_num(row, "cpus", path, line), path, line, "cpus")),
             )
         )
-    unit = "seconds" if time_unit == "s" else "hours"
+    if unit_check:
+        check_units(path, [j.arrival_s for j in jobs], runs, time_unit, "gaia")
+    unit = TIME_UNIT_NAMES[time_unit]
     notes = (
         f"{len(jobs)} jobs read; arrival_time and length in {unit}; cpus read as accelerators",
     )
@@ -381,14 +505,21 @@ def load_gaia(path: Path, *, time_unit: str = "s") -> Trace:
 _TRUE = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
-def load_csv(path: Path) -> Trace:
-    """The generic CSV described in the module docstring."""
+def load_csv(path: Path, *, time_unit: str = "s", unit_check: bool = True) -> Trace:
+    """The generic CSV described in the module docstring. Its times are seconds; a file
+    written in minutes or hours is read with ``time_unit`` (``check_units`` refuses one
+    whose times do not fit the unit, unless ``unit_check`` is false)."""
+    scale = _unit_scale(time_unit)
     jobs = []
+    runs: list[float] = []
     for i, (line, row) in enumerate(_rows(path, ("arrival_s", "duration_s", "accelerators"))):
 
         def opt(col: str, _row: dict[str, str] = row) -> str | None:
             text = (_row.get(col) or "").strip()
             return text or None
+
+        def seconds(col: str, _row: dict[str, str] = row, _line: int = line) -> int:
+            return _whole_s(_num(_row, col, path, _line) * scale, path, _line, col)
 
         ck_text = opt("checkpointable")
         if ck_text is not None and ck_text.lower() not in _TRUE:
@@ -398,32 +529,38 @@ def load_csv(path: Path) -> Trace:
                 where=f"line {line}",
                 fix="use true or false",
             )
-        accelerators = int(_num(row, "accelerators", path, line))
+        accelerators = _count(_num(row, "accelerators", path, line), path, line, "accelerators")
         if accelerators < 1:
             raise TraceFileError(
                 "accelerators must be at least 1", source=str(path), where=f"line {line}"
             )
+        data_gb = None if opt("data_gb") is None else _num(row, "data_gb", path, line)
+        if data_gb is not None and data_gb < 0:
+            raise TraceFileError(
+                f"data_gb is {data_gb:g}, below 0", source=str(path), where=f"line {line}"
+            )
+        runs.append(_num(row, "duration_s", path, line) * scale)
         jobs.append(
             TraceJob(
                 id=opt("id") or f"job-{i:06d}",
-                arrival_s=int(_num(row, "arrival_s", path, line)),
-                duration_s=max(1, int(_num(row, "duration_s", path, line))),
+                arrival_s=seconds("arrival_s"),
+                duration_s=max(1, seconds("duration_s")),
                 accelerators=accelerators,
-                deadline_s=None
-                if opt("deadline_s") is None
-                else int(_num(row, "deadline_s", path, line)),
-                data_gb=None if opt("data_gb") is None else _num(row, "data_gb", path, line),
+                deadline_s=None if opt("deadline_s") is None else seconds("deadline_s"),
+                data_gb=data_gb,
                 classification=opt("classification"),
                 home_site=opt("home_site"),
                 checkpointable=None if ck_text is None else _TRUE[ck_text.lower()],
             )
         )
-    ids = [j.id for j in jobs]
-    if len(set(ids)) != len(ids):
-        dup = sorted({x for x in ids if ids.count(x) > 1})[:3]
+    counts = Counter(j.id for j in jobs)
+    dup = sorted(x for x, k in counts.items() if k > 1)[:3]
+    if dup:
         raise TraceFileError(
             f"duplicate job id(s) {', '.join(dup)}", source=str(path), fix="make ids unique"
         )
+    if unit_check:
+        check_units(path, [j.arrival_s for j in jobs], runs, time_unit, "csv")
     return Trace(path.stem, "csv", str(path), _sorted(jobs), (f"{len(jobs)} jobs read",))
 
 
@@ -435,7 +572,7 @@ def load_trace(path: str | Path, fmt: str, *, seed: int = 0, **options: object) 
         "philly": lambda: load_philly(p, seed=seed, **options),  # type: ignore[arg-type]
         "helios": lambda: load_helios(p, seed=seed),
         "gaia": lambda: load_gaia(p, **options),  # type: ignore[arg-type]
-        "csv": lambda: load_csv(p),
+        "csv": lambda: load_csv(p, **options),  # type: ignore[arg-type]
     }
     if fmt not in loaders:
         raise UnknownNameError("trace format", fmt, loaders, source="--trace-format")

@@ -105,6 +105,15 @@ async def put_signals(
                 where="capacity",
                 fix=f"use one of: {', '.join(sorted(st.network.accelerators))}",
             )
+    if body.carbon_g_per_kwh is not None:
+        # The schema bounds every value; carbon intensity is, in addition, never negative.
+        for k, value in enumerate(body.carbon_g_per_kwh.values):
+            if value < 0:
+                raise InputError(
+                    f"carbon {value:g} gCO2/kWh is below 0",
+                    where=f"carbon_g_per_kwh.values[{k}]",
+                    fix="post the grid's carbon intensity, 0 or more gCO2/kWh",
+                )
     dumped = body.model_dump()
     fields = {name: dumped[name] for name in body.model_fields_set}
     await asyncio.to_thread(st.repo.put_site_feed, who.tenant_id, site_id, **fields)
