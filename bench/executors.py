@@ -81,8 +81,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--gpus",
         type=int,
-        default=64,
-        help="fake accelerators per site (site A fills up, then jobs start at site B)",
+        default=104,
+        help="fake accelerators per site (site A fills up, then jobs start at site B; a "
+        "job holds its accelerator for its planned slot, so all --jobs must fit at once)",
     )
     args = p.parse_args()
     if args.jobs < 1 or args.failover_jobs < 0 or args.gpus < max(1, args.failover_jobs):
@@ -227,7 +228,7 @@ def dispatch_through_service(api: Api, bed: dict[str, Any], jobs: int) -> dict[s
             }
         )
         submitted[job_id] = time.time()
-    starts = wait_for_files(marks, list(submitted), ".start", timeout_s=600)
+    starts = wait_for_files(marks, list(submitted), ".start", timeout_s=180)
     latencies = sorted(starts[j] - submitted[j] for j in starts)
     states = api.jobs(list(submitted))
     at = {s["site_id"] for s in states.values() if s.get("site_id")}
@@ -282,7 +283,9 @@ def failover(api: Api, bed: dict[str, Any], n: int) -> dict[str, Any]:
     log(f"failover: {n} jobs running at sitea; killing it in {max(0, settle):.0f} s")
     time.sleep(max(0.0, settle))
     killed_s = time.time()
-    subprocess.run(["bash", str(TESTBED), "kill", "sitea"], env=bed["env"], check=True)
+    subprocess.run(
+        ["bash", str(TESTBED), "kill", "sitea"], env=bed["env"], check=True, capture_output=True
+    )
     log("failover: sitea killed; waiting for every job to run at siteb")
     beats = wait_until(
         "every job running again at site B",
