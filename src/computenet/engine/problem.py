@@ -31,18 +31,17 @@ carbon kg (grams in signals).
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from itertools import repeat
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from computenet.engine import rules
+from computenet.engine.capacity import CapacityLedger, fits_window, fits_window_rows, free_grid
 from computenet.engine.signals import SiteGrid
-from computenet.engine.types import Allocation, Breakdown, PlanRequest, Transfer
+from computenet.engine.types import Breakdown, PlanRequest, Transfer
 from computenet.errors import InputError
 from computenet.model import Dataset, Network, Site, TrainingJob
 
@@ -56,54 +55,6 @@ FINE_SLOT_S = 900
 ALIGN_TOL = 1e-12
 """End-aligned wins only when cheaper by more than this share: under a flat price the two
 cost the same, and rounding noise must not decide (start-aligned starts sooner)."""
-
-
-class RunningRows:
-    """Per running allocation seen on a network, its row (pair, start, end, -count,
-    +count); an allocation at a pool the network does not have takes nothing (count 0).
-
-    The simulator sends the same allocation objects request after request, so each is
-    looked up by id; the table holds the object, so its id cannot be reused while its row
-    exists, and a row found by id is that object's. Bounded: full, it starts again. One
-    request at a time (a lock), as requests may come from several threads."""
-
-    MAX = 8192
-
-    def __init__(self) -> None:
-        self.index: dict[int, int] = {}
-        self.held: list[Allocation] = []
-        self.table = np.empty((self.MAX, 5), dtype=np.int64)
-        self._lock = threading.Lock()
-
-    def rows(self, net: NetworkArrays, running: tuple[Allocation, ...]) -> IntArray:
-        with self._lock:
-            return self._rows(net, running)
-
-    def _rows(self, net: NetworkArrays, running: tuple[Allocation, ...]) -> IntArray:
-        idx = list(map(self.index.get, map(id, running), repeat(-1)))
-        if -1 in idx:
-            if len(self.held) + len(running) > self.MAX:
-                self.index, self.held = {}, []
-                idx = [-1] * len(running)
-            index, held, table, pair = self.index, self.held, self.table, net.pair_of.get
-            i = idx.index(-1)
-            while True:
-                a = running[i]
-                j = index.get(id(a), -1)  # the same object twice in one request
-                if j < 0:
-                    j = index[id(a)] = len(held)
-                    held.append(a)
-                    p = pair((a.site_id, a.accelerator), -1)
-                    table[j] = (p, a.start_s, a.end_s, -a.count, a.count) if p >= 0 else _NOTHING
-                idx[i] = j
-                try:
-                    i = idx.index(-1, i + 1)
-                except ValueError:
-                    break
-        return self.table[idx]
-
-
-_NOTHING = (0, 0, 2**62, 0, 0)  # a row that takes nothing and never ends
 
 
 @dataclass(frozen=True, eq=False)
@@ -130,7 +81,6 @@ class NetworkArrays:
     # asks once per arrival): keyed on immutable inputs, bounded, never mutated.
     memo: dict[Any, Any] = field(default_factory=dict)
     ds_memo: dict[tuple[int, frozenset[str]], Any] = field(default_factory=dict)
-    running: RunningRows = field(default_factory=lambda: RunningRows())
 
     @property
     def n_sites(self) -> int:
@@ -140,6 +90,8 @@ class NetworkArrays:
     def n_pairs(self) -> int:
         return len(self.pair_acc)
 
+
+_EMPTY_LEDGER = CapacityLedger()
 
 _NET_MEMO: dict[int, NetworkArrays] = {}
 
@@ -369,6 +321,12 @@ class Problem:
             raise InputError(
                 "carbon price must be a number >= 0", source="plan request", where="carbon price"
             )
+        if req.capacity is not None and req.running:
+            raise InputError(
+                "a request has both running allocations and a capacity ledger",
+                source="plan request",
+                fix="add the running allocations to the ledger and leave running empty",
+            )
         self.req = req
         self.net = network_arrays(req.network)
         self.now = int(req.now_s)
@@ -554,49 +512,26 @@ class Problem:
             ("cap-up", frozenset(self.req.down_sites)),
             lambda: np.where(self.down[net.pair_site], 0, net.cap).astype(np.int64),
         )
-        now, slot, n = self.now, self.slot, self.T_ext
-        # A difference array per pair over n + 1 cells whose running sum is the free count:
-        # the pair's capacity in its first cell, -count where an allocation starts and
-        # +count after it ends (both clipped to the grid; one that starts past it takes and
-        # gives back its count in the same cell, which cancels). Integer sums, so exact.
-        diff = np.zeros((net.n_pairs, n + 1), dtype=np.int64)
-        diff[:, 0] = cap
-        if self.req.running:
-            rows = net.running.rows(net, self.req.running)
-            # Allocations already over are dropped.
-            keep = rows[:, 2] > now
-            if not keep.all():
-                rows = rows[keep]
-            if rows.size:
-                # First slot touched (floor) and first slot after the end (ceil), clipped.
-                k = (rows[:, 1:3] + np.array((-now, slot - 1 - now))) // slot
-                np.minimum(np.maximum(k, 0, out=k), n, out=k)
-                np.add.at(diff, (rows[:, :1], k), rows[:, 3:5])
-        # The last cell only collects what falls past the grid: slot j sums cells 0..j.
-        self.free = np.add.accumulate(diff[:, :n], axis=1)
+        # What the running allocations take, from the caller's ledger (or one built from
+        # ``running`` for this request): the cost grows with the horizon and the pools, not
+        # with the number of allocations (``engine.capacity``).
+        ledger = self.req.capacity
+        if ledger is None:
+            ledger = CapacityLedger(self.req.running) if self.req.running else _EMPTY_LEDGER
+        sids = _memo(
+            net, ("pair-sites",), lambda: tuple(net.sites[int(s)].id for s in net.pair_site)
+        )
+        self.free = free_grid(ledger, sids, net.pair_acc, cap, self.now, self.slot, self.T_ext)
 
     def fits_window(self, rows: IntArray | None, a: int, b: int, ns: int, need: IntArray) -> BArray:
-        """Whether ``free[p, k : k + ns] >= need`` throughout, for every ``p`` in ``rows``
-        (``None``: every pair) and ``a <= k < b``, by counting the slots short of ``need``
-        in each window (a few array operations whatever the window length)."""
-        free = self.free
-        x = free[:, a : b + ns - 1] if rows is None else free[rows, a : b + ns - 1]
-        short = x < need[:, None]
-        if ns == 1:
-            return ~short
-        cs = np.zeros((short.shape[0], short.shape[1] + 1), dtype=np.int64)
-        np.add.accumulate(short, axis=1, dtype=np.int64, out=cs[:, 1:])
-        return np.asarray(cs[:, ns:] == cs[:, : b - a])
+        """``capacity.fits_window`` on this request's free grid."""
+        return fits_window(self.free, rows, a, b, ns, need)
 
     def fits_window_rows(
         self, rows: IntArray, a: int, b: int, ns: IntArray, need: IntArray
     ) -> BArray:
-        """``fits_window`` with a window length per row."""
-        out = np.empty((len(rows), b - a), dtype=bool)
-        for w in np.unique(ns):
-            sel = np.flatnonzero(ns == w)
-            out[sel] = self.fits_window(rows[sel], a, b, int(w), need[sel])
-        return out
+        """``capacity.fits_window_rows`` on this request's free grid."""
+        return fits_window_rows(self.free, rows, a, b, ns, need)
 
     def need(self, v: JobView) -> IntArray:
         """Free accelerators each of ``v``'s pairs must have for it to start there: its

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from computenet.model import HOUR_S, Dataset, Network, Signal, TrainingJob
+
+if TYPE_CHECKING:
+    from computenet.engine.capacity import CapacityLedger
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,13 @@ class PlanRequest:
     the work its data rules or transfer costs pin there. 0 (the default) lends everything.
     ``bound`` ignores it, so it stays a lower bound; ``milp`` applies it when it picks
     candidate starts, but its joint capacity rows hold only the gangs.
+
+    Capacity already taken comes either as ``running`` (the allocations, read afresh at every
+    request) or as ``capacity``, a ``CapacityLedger`` the caller keeps up to date as it
+    commits and frees allocations (``engine.capacity``): then a request costs the same
+    however many allocations are outstanding. Given a ledger, ``running`` must be empty.
+    The engine never writes to the ledger; the caller must not change it while ``plan``
+    runs. ``running_allocations()`` lists them either way.
     """
 
     now_s: int
@@ -62,6 +73,11 @@ class PlanRequest:
     forecasts: Mapping[str, SiteForecast] = field(default_factory=dict)
     replicas: Mapping[str, frozenset[str]] = field(default_factory=dict)
     home_reserve: float = 0.0
+    capacity: CapacityLedger | None = None
+
+    def running_allocations(self) -> tuple[Allocation, ...]:
+        """The allocations already committed: ``running``, or the ledger's."""
+        return self.capacity.allocations() if self.capacity is not None else self.running
 
 
 @dataclass(frozen=True)

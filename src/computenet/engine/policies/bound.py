@@ -123,7 +123,7 @@ def _average_free(pb: Problem) -> FArray:
     free = np.repeat(net.cap[:, None].astype(np.float64), pb.T_ext, axis=1)
     free[pb.down[net.pair_site]] = 0.0
     pidx = net.pair_of
-    for a in pb.req.running:
+    for a in pb.req.running_allocations():
         p = pidx.get((a.site_id, a.accelerator))
         if p is None or a.end_s <= pb.now:
             continue
