@@ -65,8 +65,7 @@ def test_ledger_matches_allocations_slot_by_slot_as_they_come_and_go() -> None:
         if step % 50 == 0:
             grid = free_grid(
                 ledger,
-                tuple(p[0] for p in pools),
-                tuple(p[1] for p in pools),
+                pools,
                 np.array([100, 100, 100]),
                 now,
                 slot,

@@ -35,13 +35,18 @@ from __future__ import annotations
 import bisect
 import math
 from collections import Counter
-from collections.abc import Iterable
-from typing import Literal
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from computenet.engine.arrays import memo
 from computenet.engine.types import Allocation
+from computenet.engine.weights import SignalWeights
+
+if TYPE_CHECKING:
+    from computenet.engine.jobs import JobView
 
 IntArray = npt.NDArray[np.int64]
 BArray = npt.NDArray[np.bool_]
@@ -123,27 +128,30 @@ class _Times:
         return np.concatenate((a, np.array(inside, dtype=np.int64))) if inside else a
 
 
-class _Pool:
-    __slots__ = ("ends", "starts")
-
-    def __init__(self) -> None:
-        self.starts = _Times()
-        self.ends = _Times()
+_SPAN = 1 << 42
+"""Keys are ``pool id x _SPAN + time + _SPAN / 2``: one sorted array holds every pool's
+times (pool by pool), so one binary search answers every pool at once. Times must lie
+within +-2**41 s of the epoch (about 70,000 years)."""
 
 
 class CapacityLedger:
     """Allocations committed per pool, kept as they are added and removed (see the module
     docstring). Pools are named by (site id, accelerator type), so one ledger serves any
-    network: an allocation at a pool the network lacks takes nothing there."""
+    network: an allocation at a pool the network lacks takes nothing there.
+
+    Reads (``free_grid``, ``peak``, ``taken``) change nothing a reader can see (they may
+    build the buffer's arrays, the same ones whoever builds them), so several requests may
+    read one ledger at once; ``add`` and ``remove`` must not run while a request reads."""
 
     def __init__(self, allocations: Iterable[Allocation] = ()) -> None:
-        self._pools: dict[tuple[str, str], _Pool] = {}
+        self._pool_ids: dict[tuple[str, str], int] = {}
+        self._starts = _Times()
+        self._ends = _Times()
         self._held: Counter[Allocation] = Counter()
         for a in allocations:
             self.add(a)
-        for p in self._pools.values():
-            p.starts.merge()
-            p.ends.merge()
+        self._starts.merge()
+        self._ends.merge()
 
     def __len__(self) -> int:
         """Allocations held."""
@@ -164,60 +172,65 @@ class CapacityLedger:
         self._change(a, -1)
 
     def _change(self, a: Allocation, sign: int) -> None:
-        pool = self._pools.get((a.site_id, a.accelerator))
-        if pool is None:
-            pool = self._pools[(a.site_id, a.accelerator)] = _Pool()
-        pool.starts.add(int(a.start_s), sign * int(a.count))
-        pool.ends.add(int(a.end_s), sign * int(a.count))
+        key = (a.site_id, a.accelerator)
+        pid = self._pool_ids.get(key)
+        if pid is None:
+            pid = self._pool_ids[key] = len(self._pool_ids)
+        base = pid * _SPAN + _SPAN // 2
+        self._starts.add(base + int(a.start_s), sign * int(a.count))
+        self._ends.add(base + int(a.end_s), sign * int(a.count))
 
     def allocations(self) -> tuple[Allocation, ...]:
         """Every allocation held, in the order first added (for planners that want the
         list; this one costs a pass over all of them)."""
         return tuple(a for a, n in self._held.items() for _ in range(n))
 
-    def taken(self, site_id: str, accelerator: str, times: IntArray, slot_s: int) -> IntArray:
-        """Accelerators of the pool taken in each slot ``[t, t + slot_s)`` for ``t`` in the
-        sorted ``times``: allocations that touch any part of the slot count."""
-        pool = self._pools.get((site_id, accelerator))
-        if pool is None:
-            return np.zeros(len(times), dtype=np.int64)
-        taken: IntArray = pool.starts.count(times + slot_s, "left") - pool.ends.count(
-            times, "right"
+    def taken(self, pools: Sequence[tuple[str, str]], times: IntArray, slot_s: int) -> IntArray:
+        """Per pool (site id, accelerator type) and each ``t`` of ``times``, accelerators
+        taken in the slot ``[t, t + slot_s)``: allocations that touch any part of it count."""
+        pids = np.array([self._pool_ids.get(k, -1) for k in pools], dtype=np.int64)
+        out = np.zeros((len(pools), len(times)), dtype=np.int64)
+        known = np.flatnonzero(pids >= 0)
+        if not len(known) or not len(self._starts):
+            return out
+        base = pids[known, None] * _SPAN + _SPAN // 2
+        lo = base - _SPAN // 2  # below every time of the pool
+        starts = self._starts.count(base + (times + slot_s)[None, :], "left")
+        ends = self._ends.count(base + times[None, :], "right")
+        out[known] = (starts - self._starts.count(lo, "left")) - (
+            ends - self._ends.count(lo, "left")
         )
-        return taken
+        return out
 
     def peak(self, site_id: str, accelerator: str, start_s: int, end_s: int) -> int:
         """Most accelerators of the pool committed at any moment of ``[start_s, end_s)``."""
-        pool = self._pools.get((site_id, accelerator))
-        if pool is None:
+        pid = self._pool_ids.get((site_id, accelerator))
+        if pid is None:
             return 0
+        base = pid * _SPAN + _SPAN // 2
+        lo = np.array([base - _SPAN // 2], dtype=np.int64)
         # The level only rises where an allocation starts: look there and at the start.
-        pts = np.sort(np.concatenate(([start_s], pool.starts.between(start_s, end_s))))
-        level = pool.starts.count(pts, "right") - pool.ends.count(pts, "right")
+        inside = self._starts.between(base + start_s, base + end_s)
+        pts = np.sort(np.concatenate(([base + start_s], inside)))
+        level = (self._starts.count(pts, "right") - self._starts.count(lo, "left")) - (
+            self._ends.count(pts, "right") - self._ends.count(lo, "left")
+        )
         return int(level.max())
 
 
 def free_grid(
     ledger: CapacityLedger,
-    sites: tuple[str, ...],
-    accelerators: tuple[str, ...],
+    pools: Sequence[tuple[str, str]],
     cap: IntArray,
     now_s: int,
     slot_s: int,
     n_slots: int,
 ) -> IntArray:
-    """Free accelerators per pair (``sites[p]``, ``accelerators[p]``) and slot: ``cap``
-    less what the ledger's allocations take in each of the ``n_slots`` slots from
+    """Free accelerators per pair (``pools[p]``: site id, accelerator type) and slot:
+    ``cap`` less what the ledger's allocations take in each of the ``n_slots`` slots from
     ``now_s``."""
-    free = np.repeat(np.asarray(cap, dtype=np.int64)[:, None], n_slots, axis=1)
     times = now_s + slot_s * np.arange(n_slots, dtype=np.int64)
-    ends = times + slot_s
-    pools = ledger._pools
-    for p, key in enumerate(zip(sites, accelerators, strict=True)):
-        pool = pools.get(key)
-        if pool is not None and len(pool.starts):
-            free[p] -= pool.starts.count(ends, "left")
-            free[p] += pool.ends.count(times, "right")
+    free: IntArray = np.asarray(cap, dtype=np.int64)[:, None] - ledger.taken(pools, times, slot_s)
     return free
 
 
@@ -245,3 +258,78 @@ def fits_window_rows(
         sel = np.flatnonzero(ns == w)
         out[sel] = fits_window(free, rows[sel], a, b, int(w), need[sel])
     return out
+
+
+class CapacityGrid(SignalWeights):
+    """The capacity part of a compiled request: ``free[p, k]``, accelerators of pair ``p``
+    free during internal slot ``k`` after the running allocations and down sites (an
+    allocation that touches any part of a slot takes the whole slot, so a plan that fits
+    slot by slot fits second by second), and the checks and commits policies make on it."""
+
+    free: IntArray
+
+    def _capacity(self) -> None:
+        net = self.net
+        cap = memo(
+            net,
+            ("cap-up", frozenset(self.req.down_sites)),
+            lambda: np.where(self.down[net.pair_site], 0, net.cap).astype(np.int64),
+        )
+        # What the running allocations take, from the caller's ledger (or one built from
+        # ``running`` for this request): the cost grows with the horizon and the pools, not
+        # with the number of allocations (``engine.capacity``).
+        ledger = self.req.capacity
+        if ledger is None:
+            ledger = CapacityLedger(self.req.running) if self.req.running else _EMPTY_LEDGER
+        pools = memo(
+            net,
+            ("pools",),
+            lambda: tuple(
+                (net.sites[int(s)].id, a) for s, a in zip(net.pair_site, net.pair_acc, strict=True)
+            ),
+        )
+        self.free = free_grid(ledger, pools, cap, self.now, self.slot, self.T_ext)
+
+    def fits_window(self, rows: IntArray | None, a: int, b: int, ns: int, need: IntArray) -> BArray:
+        """``capacity.fits_window`` on this request's free grid."""
+        return fits_window(self.free, rows, a, b, ns, need)
+
+    def fits_window_rows(
+        self, rows: IntArray, a: int, b: int, ns: IntArray, need: IntArray
+    ) -> BArray:
+        """``capacity.fits_window_rows`` on this request's free grid."""
+        return fits_window_rows(self.free, rows, a, b, ns, need)
+
+    def need(self, v: JobView) -> IntArray:
+        """Free accelerators each of ``v``'s pairs must have for it to start there: its
+        gang, plus the pool's home reserve unless the pair is at the job's home site (where
+        its first dataset lives; a job without data has no home)."""
+        net, reserve = self.net, self.reserve
+        if not memo(net, ("reserve-any", self.req.home_reserve), lambda: bool(reserve.any())):
+            return np.full(len(v.pairs), v.count, dtype=np.int64)
+        home = v.datasets[0].home if v.datasets else -1
+        # Per pair: the reserve a job homed at ``home`` must leave (0 at its home site).
+        extra = memo(
+            net,
+            ("reserve-away", self.req.home_reserve, home),
+            lambda: np.where(net.pair_site != home, reserve, 0).astype(np.int64),
+        )
+        return np.asarray(v.count + (extra if len(v.pairs) == net.n_pairs else extra[v.pairs]))
+
+    def fits(self, p: int, k: int, ns: int, count: int) -> bool:
+        """Whether ``count`` accelerators of pair ``p`` are free over slots ``[k, k + ns)``."""
+        return bool(self.free[p, k : k + ns].min() >= count)
+
+    def commit(self, p: int, k: int, ns: int, count: int) -> None:
+        """Take ``count`` accelerators of pair ``p`` over slots ``[k, k + ns)``."""
+        self.free[p, k : k + ns] -= count
+
+    def snapshot(self) -> IntArray:
+        """The free capacity now, to ``restore`` after a trial plan."""
+        return self.free.copy()
+
+    def restore(self, free: IntArray) -> None:
+        self.free[...] = free
+
+
+_EMPTY_LEDGER = CapacityLedger()
