@@ -82,6 +82,13 @@ class Problem(StartOptions):
             raise InputError("slot_s must be at least 1 s", source="plan request")
         if req.horizon_slots < 1:
             raise InputError("horizon_slots must be at least 1", source="plan request")
+        for name in ("lookahead_s", "milp_node_limit", "lp_iteration_limit", "bound_rounds"):
+            if not isinstance(getattr(req, name), int) or getattr(req, name) < 1:
+                raise InputError(
+                    f"{name} must be a whole number >= 1, got {getattr(req, name)!r}",
+                    source="plan request",
+                    where=name,
+                )
         if not math.isfinite(req.carbon_price_cny_per_t) or req.carbon_price_cny_per_t < 0:
             raise InputError(
                 "carbon price must be a number >= 0", source="plan request", where="carbon price"
@@ -101,7 +108,9 @@ class Problem(StartOptions):
         self.refine = req.slot_s // FINE_SLOT_S if fine and req.slot_s % FINE_SLOT_S == 0 else 1
         self.slot = int(req.slot_s) // self.refine
         self.slot_h = self.slot / 3600.0
-        self.T = int(req.horizon_slots) * self.refine
+        # Starts are planned no further ahead than the look-ahead, whatever the horizon
+        # asked for (a horizon up to a deadline in 2099 would take gigabytes).
+        self.T = min(int(req.horizon_slots) * self.refine, max(1, req.lookahead_s // self.slot))
         self.cp = float(req.carbon_price_cny_per_t)
         if not 0.0 <= req.home_reserve < 1.0:
             raise InputError(
