@@ -25,7 +25,9 @@ from computenet.engine.arrays import (
     pairs_are_sites,
 )
 from computenet.engine.capacity import CapacityGrid
-from computenet.model import Dataset, TrainingJob
+from computenet.model import Dataset, TrainingJob, WorkKind, job_power_kw
+
+WORK_KINDS = frozenset(str(k) for k in WorkKind)
 
 
 @dataclass(frozen=True)
@@ -276,6 +278,11 @@ class JobViews(CapacityGrid):
             return Rejection("work", f"work of {job.work_h} h is not a number >= 0")
         if not (0 < job.utilisation <= 1.0 + 1e-9):
             return Rejection("work", f"utilisation {job.utilisation} is not in (0, 1]")
+        if job.work_kind not in WORK_KINDS:
+            return Rejection(
+                "work",
+                f"work kind {job.work_kind!r} is not one of {', '.join(sorted(WORK_KINDS))}",
+            )
         if job.deadline_s < job.earliest_start_s:
             return Rejection(
                 "deadline",
@@ -356,11 +363,11 @@ class JobViews(CapacityGrid):
             ps = net.pair_site if every else net.pair_site[pairs]
             t_ready, transfer = tready[ps], tcost[ps]
         ready = np.maximum(t_ready, earliest_off).astype(np.int64)
-        # Power per pair for this gang and utilisation (a few of each come up).
+        # Power per pair for this gang, utilisation and kind of work (a few of each).
         kw = memo(
             net,
-            ("kw", count, job.utilisation),
-            lambda: count * (net.acc_power_w * job.utilisation + net.host_w) / 1000.0,
+            ("kw", count, job.utilisation, str(job.work_kind)),
+            lambda: pair_power_kw(net, count, job.utilisation, job.work_kind),
         )
         rent = memo(net, ("rent", count), lambda: count * net.price_h)
         if not every:
@@ -392,3 +399,16 @@ class JobViews(CapacityGrid):
             if not math.isfinite(info.time_s[s]):
                 return f"dataset {info.dataset.id} cannot reach {site.id} (no bandwidth)"
         return ""
+
+
+def pair_power_kw(net: NetworkArrays, count: int, utilisation: float, kind: str) -> FArray:
+    """Per pair, the power (kW, before PUE) of a gang of ``count`` doing ``kind`` of work
+    busy ``utilisation`` of the time (``model.job_power_kw`` at each pair)."""
+    accs = net.network.accelerators
+    return np.array(
+        [
+            job_power_kw(accs.get(a), kind, utilisation, count, float(h))
+            for a, h in zip(net.pair_acc, net.host_w, strict=True)
+        ],
+        dtype=np.float64,
+    )

@@ -42,7 +42,7 @@ from computenet.engine.types import (
     Transfer,
 )
 from computenet.errors import ComputenetError, InputError
-from computenet.model import HOUR_S, Dataset, Network, Site, TrainingJob
+from computenet.model import HOUR_S, Dataset, Network, Site, TrainingJob, job_power_kw
 from computenet.sim.events import EventKind, EventQueue
 from computenet.sim.rules import rule_breach
 from computenet.sim.workload import Workload
@@ -595,7 +595,7 @@ class Simulator:
                 host_w, price_h = p.host_power_w, p.price_cny_per_h
                 break
         hours = (end_s - start_s) / 3600.0
-        power_kw = j.count * (acc.power_w * j.job.utilisation + host_w) / 1000.0 * site.pue
+        power_kw = job_power_kw(acc, j.job.work_kind, j.job.utilisation, j.count, host_w) * site.pue
         energy = power_kw * hours
         energy_cost = energy * site.price.mean(start_s, end_s)
         compute_cost = j.count * price_h * hours
