@@ -8,7 +8,7 @@ import random
 
 import numpy as np
 import pytest
-from enginekit import T0, H, check_reply, job, network, request, site
+from enginekit import T0, H, check_reply, dataset, job, network, request, site
 
 from computenet.engine import plan
 from computenet.engine.capacity import CapacityLedger, free_grid
@@ -115,8 +115,6 @@ def test_a_request_with_a_ledger_plans_as_with_running() -> None:
 def test_the_simulator_hands_the_engine_one_ledger_not_the_list() -> None:
     # Listing every outstanding allocation at every call made a plan call's cost grow with
     # the backlog; the simulator now keeps one ledger and the request carries it.
-    import simkit
-
     from computenet.sim.simulator import SimConfig, simulate
     from computenet.sim.workload import Workload
 
@@ -126,9 +124,9 @@ def test_the_simulator_hands_the_engine_one_ledger_not_the_list() -> None:
         seen.append(req)
         return plan(req)
 
-    net = simkit.network(simkit.site("a", 4), simkit.site("b", 4))
-    jobs = [simkit.job(f"j{i}", i * 0.1, 2.0, 2) for i in range(12)]
-    wl = Workload(tuple(jobs), tuple(simkit.dataset(j.id, "a") for j in jobs))
+    net = network(site("a", 4), site("b", 4))
+    jobs = [job(f"j{i}", 2.0, 2, start_h=i * 0.1, deadline_h=100) for i in range(12)]
+    wl = Workload(tuple(jobs), tuple(dataset(f"ds-{j.id}", "a") for j in jobs))
     res = simulate(net, wl, SimConfig(policy="fifo-home"), planner=planner)
     assert not res.violations
     assert all(r.running == () and r.capacity is seen[0].capacity for r in seen)

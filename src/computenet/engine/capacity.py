@@ -145,6 +145,13 @@ class CapacityLedger:
 
     def __init__(self, allocations: Iterable[Allocation] = ()) -> None:
         self._pool_ids: dict[tuple[str, str], int] = {}
+        # Pool ids of a network's pairs, by their tuple of pools (cleared when a pool is new).
+        self._pid_cache: dict[tuple[tuple[str, str], ...], tuple[IntArray, IntArray, bool]] = {}
+        # The last grid asked for, kept until the ledger changes: a request asked again at
+        # the same time with nothing committed in between (a deadline relaxed, a queue
+        # retried) reads it instead of searching again.
+        self._version = 0
+        self._last: tuple[tuple[object, ...], IntArray] | None = None
         self._starts = _Times()
         self._ends = _Times()
         self._held: Counter[Allocation] = Counter()
@@ -172,10 +179,13 @@ class CapacityLedger:
         self._change(a, -1)
 
     def _change(self, a: Allocation, sign: int) -> None:
+        self._version += 1
+        self._last = None
         key = (a.site_id, a.accelerator)
         pid = self._pool_ids.get(key)
         if pid is None:
             pid = self._pool_ids[key] = len(self._pool_ids)
+            self._pid_cache.clear()
         base = pid * _SPAN + _SPAN // 2
         self._starts.add(base + int(a.start_s), sign * int(a.count))
         self._ends.add(base + int(a.end_s), sign * int(a.count))
@@ -188,18 +198,30 @@ class CapacityLedger:
     def taken(self, pools: Sequence[tuple[str, str]], times: IntArray, slot_s: int) -> IntArray:
         """Per pool (site id, accelerator type) and each ``t`` of ``times``, accelerators
         taken in the slot ``[t, t + slot_s)``: allocations that touch any part of it count."""
-        pids = np.array([self._pool_ids.get(k, -1) for k in pools], dtype=np.int64)
+        if not len(self._starts):
+            return np.zeros((len(pools), len(times)), dtype=np.int64)
+        key = tuple(pools)  # the same tuple when it is one
+        hit = self._pid_cache.get(key)
+        if hit is None:  # the same few tuples of pools come back request after request
+            pids = np.fromiter((self._pool_ids.get(k, -1) for k in pools), np.int64, len(pools))
+            known = np.flatnonzero(pids >= 0)
+            hit = (known, pids[known, None] * _SPAN, len(known) == len(pools))
+            if len(self._pid_cache) >= 64:
+                self._pid_cache.clear()
+            self._pid_cache[key] = hit
+        known, lo, every = hit
+        # Column 0: below every time of the pool (what earlier pools' keys add up to).
+        q = np.empty((len(known), len(times) + 1), dtype=np.int64)
+        q[:, :1] = lo
+        q[:, 1:] = lo + (_SPAN // 2 + slot_s) + times
+        a = self._starts.count(q, "left")
+        q[:, 1:] -= slot_s
+        d = self._ends.count(q, "right")
+        t = (a[:, 1:] - a[:, :1]) - (d[:, 1:] - d[:, :1])
+        if every:
+            return t
         out = np.zeros((len(pools), len(times)), dtype=np.int64)
-        known = np.flatnonzero(pids >= 0)
-        if not len(known) or not len(self._starts):
-            return out
-        base = pids[known, None] * _SPAN + _SPAN // 2
-        lo = base - _SPAN // 2  # below every time of the pool
-        starts = self._starts.count(base + (times + slot_s)[None, :], "left")
-        ends = self._ends.count(base + times[None, :], "right")
-        out[known] = (starts - self._starts.count(lo, "left")) - (
-            ends - self._ends.count(lo, "left")
-        )
+        out[known] = t
         return out
 
     def peak(self, site_id: str, accelerator: str, start_s: int, end_s: int) -> int:
@@ -229,8 +251,16 @@ def free_grid(
     """Free accelerators per pair (``pools[p]``: site id, accelerator type) and slot:
     ``cap`` less what the ledger's allocations take in each of the ``n_slots`` slots from
     ``now_s``."""
-    times = now_s + slot_s * np.arange(n_slots, dtype=np.int64)
-    free: IntArray = np.asarray(cap, dtype=np.int64)[:, None] - ledger.taken(pools, times, slot_s)
+    key = (ledger._version, tuple(pools), now_s, slot_s, n_slots)
+    last = ledger._last
+    if last is not None and last[0] == key:
+        taken = last[1]
+    else:
+        times = now_s + slot_s * np.arange(n_slots, dtype=np.int64)
+        taken = ledger.taken(pools, times, slot_s)
+        taken.setflags(write=False)
+        ledger._last = (key, taken)
+    free: IntArray = np.asarray(cap, dtype=np.int64)[:, None] - taken
     return free
 
 
