@@ -13,6 +13,7 @@ Conventions used everywhere in computenet:
 from __future__ import annotations
 
 import enum
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -61,9 +62,67 @@ class Signal(Protocol):
 # --------------------------------------------------------------------------- hardware
 
 
+class WorkKind(enum.StrEnum):
+    """What a job does with its accelerators: the same utilisation draws different power
+    (on an H100, 675 W training a transformer, 502 W memory-bound decoding)."""
+
+    TRAINING = "training"
+    INFERENCE = "inference"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class PowerProfile:
+    """Board power of one accelerator: ``idle_w`` allocated with nothing running, and
+    ``busy_w[kind]`` busy all the time with that kind of work (``WorkKind`` values).
+    ``scaled`` marks a profile scaled from another accelerator's measurement rather than
+    measured on this one; ``source`` says which."""
+
+    idle_w: float
+    busy_w: Mapping[str, float]
+    scaled: bool
+    source: str
+
+
+H100_MEASURED = PowerProfile(
+    idle_w=76.1,
+    busy_w={"training": 675.1, "inference": 501.9, "other": 697.6},
+    scaled=False,
+    source="measured: one H100 80GB HBM3 SXM (700 W limit), NVML board power, 2026-11-26 "
+    "(shared/data/measured/h100_power_profile.json): idle 76.1 W; transformer training "
+    "675.1 W; memory-bound decoding 501.9 W; dense bf16 matrix products 697.6 W",
+)
+H100_BOARD_W = 700.0
+"""The measured H100's board power limit: other types scale from it."""
+
+LOAD_CURVE: tuple[tuple[float, float], ...] = (
+    (0.0, 0.0),
+    (0.25, 0.4251),
+    (0.5, 0.6690),
+    (0.75, 0.9027),
+    (1.0, 1.0),
+)
+"""Share of the way from idle to busy power (y) when busy a share x of the time, measured
+on the H100 with bf16 matrix products at 25/50/75/100 % duty ((P - idle) / (busy - idle):
+340.3, 491.9, 637.1, 697.6 W over a 76.1 W floor): clocks rise at partial load, so half the
+work costs 70 % of the power, not half. Read linearly between the points."""
+
+
+def load_share(utilisation: float) -> float:
+    """``LOAD_CURVE`` at ``utilisation`` (clipped to [0, 1])."""
+    u = min(1.0, max(0.0, utilisation))
+    for (x0, y0), (x1, y1) in itertools.pairwise(LOAD_CURVE):
+        if u <= x1:
+            return y0 + (y1 - y0) * (u - x0) / (x1 - x0)
+    return 1.0
+
+
 @dataclass(frozen=True)
 class AcceleratorType:
-    """One kind of accelerator. ``tflops_bf16`` is dense BF16/FP16 throughput."""
+    """One kind of accelerator. ``tflops_bf16`` is dense BF16/FP16 throughput; ``power_w``
+    its board power limit. ``power_profile`` is its measured power (idle and busy per kind
+    of work); when not given, ``profile()`` uses the H100 measurement, as is for an H100 of
+    700 W and scaled by ``power_w`` / 700 W (labelled as scaled) for any other type."""
 
     id: str
     vendor: str
@@ -71,6 +130,43 @@ class AcceleratorType:
     memory_gb: float
     power_w: float
     source: str = ""
+    power_profile: PowerProfile | None = None
+
+    def profile(self) -> PowerProfile:
+        if self.power_profile is not None:
+            return self.power_profile
+        if self.id == "H100" and self.power_w == H100_BOARD_W:
+            return H100_MEASURED
+        f = self.power_w / H100_BOARD_W
+        m = H100_MEASURED
+        return PowerProfile(
+            idle_w=m.idle_w * f,
+            busy_w={k: v * f for k, v in m.busy_w.items()},
+            scaled=True,
+            source=f"scaled from the H100 measurement by board power "
+            f"({self.power_w:g} W / {H100_BOARD_W:g} W)",
+        )
+
+
+def accelerator_power_w(acc: AcceleratorType | None, kind: str, utilisation: float) -> float:
+    """Board power (W) of one allocated accelerator doing ``kind`` of work, busy a share
+    ``utilisation`` of the time; idle (``utilisation`` 0) it still draws its idle power.
+    An unknown accelerator type draws nothing (it cannot run anything)."""
+    if acc is None:
+        return 0.0
+    p = acc.profile()
+    busy = p.busy_w.get(str(kind), p.busy_w[WorkKind.OTHER])
+    return p.idle_w + (busy - p.idle_w) * load_share(utilisation)
+
+
+def job_power_kw(
+    acc: AcceleratorType | None, kind: str, utilisation: float, count: int, host_w: float
+) -> float:
+    """Power (kW, before PUE) of a gang of ``count`` accelerators of ``acc`` with
+    ``host_w`` of host power each: the one place a job's power is computed (the engine,
+    the compiled greedy and the simulator's energy accounts all call it). Every accelerator
+    of the gang counts from its reservation, busy or idle."""
+    return count * (accelerator_power_w(acc, kind, utilisation) + host_w) / 1000.0
 
 
 @dataclass(frozen=True)
@@ -264,7 +360,8 @@ class TrainingJob:
     ``accelerator_speed`` maps the acceptable accelerator types to their speed relative to
     the reference (empty: any type, speed from TFLOPS). The job must finish by
     ``deadline_s`` and may not start before ``earliest_start_s``. ``utilisation`` is the
-    mean fraction of accelerator power drawn while running.
+    share of the run its accelerators are busy, and ``work_kind`` (a ``WorkKind``) what
+    they do; power follows from the accelerator's ``PowerProfile`` (``job_power_kw``).
     """
 
     id: str
@@ -280,6 +377,7 @@ class TrainingJob:
     priority: int = 0
     utilisation: float = 0.8
     submitted_s: int | None = None
+    work_kind: str = WorkKind.TRAINING
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from computenet.engine import plan
+from computenet.model import job_power_kw
+from netkit import A100
 
 
 def brute_force(req) -> float | None:
@@ -44,7 +46,9 @@ def brute_force(req) -> float | None:
                             continue
                         if start + run > j.deadline_s:
                             continue
-                        kw = j.accelerators * (400.0 * j.utilisation + pool.host_power_w) / 1000
+                        kw = job_power_kw(
+                            A100, j.work_kind, j.utilisation, j.accelerators, pool.host_power_w
+                        )
                         e = kw * s.pue * run / 3600
                         obj = (
                             e * s.price.mean(start, start + run)

@@ -36,11 +36,13 @@ def test_fifo_home_starts_at_home_at_once_greedy_moves_to_the_clean_site() -> No
     assert p.site_id == "B" and p.start_s >= T0 + 1  # waits for the 10 GB copy (8 s)
     assert p.transfers and p.transfers[0].from_site == "A" and p.transfers[0].cost_cny == 5.0
     assert p.alternatives[0].site_id == "A" and "CNY more" in p.alternatives[0].reason
-    # energy: 1 GPU x 400 W x 2 h x PUE 1.2 = 0.96 kWh; carbon 0.096 kg at 100 g/kWh
-    assert p.breakdown.energy_kwh == pytest.approx(0.96)
-    assert p.breakdown.carbon_kg == pytest.approx(0.096)
-    assert p.breakdown.energy_cost_cny == pytest.approx(0.48)
-    assert p.breakdown.objective_cny == pytest.approx(0.48 + 5.0 + 0.96)
+    # energy: 1 A100 busy training, the H100's 675.1 W scaled by 400/700 W = 385.77 W,
+    # x 2 h x PUE 1.2 = 0.9258 kWh; carbon at 100 g/kWh; energy cost at 0.5 CNY/kWh
+    kwh = 675.1 * 400 / 700 / 1000 * 2 * 1.2
+    assert p.breakdown.energy_kwh == pytest.approx(kwh)
+    assert p.breakdown.carbon_kg == pytest.approx(kwh * 0.1)
+    assert p.breakdown.energy_cost_cny == pytest.approx(kwh * 0.5)
+    assert p.breakdown.objective_cny == pytest.approx(kwh * 0.5 + 5.0 + kwh)
     # at 1000 CNY/t the 0.67 kg saved is worth less than the 5 CNY copy: it stays home
     g = _one(request(net, [job("j", 2)], ds, policy="greedy", carbon_price=1000))
     assert g.placements[0].site_id == "A"

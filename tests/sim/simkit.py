@@ -91,7 +91,7 @@ def _free(allocs: list[Allocation], site_id: str, cap: int, start: int, end: int
 
 def home_first_planner(req: PlanRequest) -> PlanReply:
     homes = {d.id: d.home_site for d in req.datasets}
-    allocs = list(req.running)
+    allocs = list(req.running_allocations())
     placements, deferred, infeasible = [], [], []
     for j in req.jobs:
         home = homes.get(j.datasets[0]) if j.datasets else None

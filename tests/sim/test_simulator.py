@@ -40,18 +40,20 @@ def test_event_queue_orders_by_time_then_priority_then_sequence() -> None:
 
 
 def test_golden_two_jobs_queue_on_one_accelerator() -> None:
-    # One A100 (400 W, utilisation 1, PUE 1). a runs 0-2 h; b arrives at 0.5 h and the
-    # planner's slots start at its arrival, so b waits for the slot at 2.5 h and runs 1 h.
+    # One A100 (busy training: 675.1 W x 400/700 = 385.77 W, PUE 1). a runs 0-2 h; b
+    # arrives at 0.5 h and the planner's slots start at its arrival, so b waits for the
+    # slot at 2.5 h and runs 1 h.
     net = network(site("X", 1, price=0.5, carbon=500.0))
     res = run(net, [job("a", 0, 2), job("b", 0.5, 1)], [dataset("a", "X"), dataset("b", "X")])
     by = {o.job_id: o for o in res.outcomes}
     assert by["a"].first_start_s == T0 and by["a"].finish_s == T0 + 7200
     assert by["b"].first_start_s == T0 + 9000 and by["b"].finish_s == T0 + 12600
     m = summarise(res)
-    # energy: 0.4 kW x 3 h; cost 0.5 CNY/kWh; carbon 500 g/kWh
-    assert m.energy_kwh == pytest.approx(1.2)
-    assert m.cost_cny == pytest.approx(0.6)
-    assert m.carbon_kg == pytest.approx(0.6)
+    # energy: 0.38577 kW x 3 h; cost 0.5 CNY/kWh; carbon 500 g/kWh
+    kwh = 675.1 * 400 / 700 / 1000 * 3
+    assert m.energy_kwh == pytest.approx(kwh)
+    assert m.cost_cny == pytest.approx(kwh * 0.5)
+    assert m.carbon_kg == pytest.approx(kwh * 0.5)
     assert m.mean_wait_h == pytest.approx(1.0)  # (0 + 2) / 2
     assert m.mean_completion_h == pytest.approx(2.5)  # (2 + 3) / 2
     assert m.deadline_misses == 0 and m.violations == 0
@@ -62,7 +64,7 @@ def test_true_signals_are_charged_not_the_forecast() -> None:
     # Hourly carbon 100 then 900: a 2 h job from hour 0 is charged the mean, 500 g/kWh.
     net = network(site("X", 1, carbon=[100.0, 900.0, 100.0]))
     res = run(net, [job("a", 0, 2)], [dataset("a", "X")])
-    assert summarise(res).carbon_kg == pytest.approx(0.8 * 0.5)
+    assert summarise(res).carbon_kg == pytest.approx(2 * 675.1 * 400 / 700 / 1000 * 0.5)
 
 
 def test_spills_to_second_site_when_home_is_full() -> None:

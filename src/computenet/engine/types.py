@@ -9,8 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from computenet.model import HOUR_S, Dataset, Network, Signal, TrainingJob
+
+DEFAULT_LOOKAHEAD_S = 14 * 86400
+"""How far ahead a request may start work (``PlanRequest.lookahead_s``): two weeks, as the
+grid signals a forecast can say anything about reach days ahead, not years."""
+DEFAULT_MILP_NODE_LIMIT = 1000
+"""HiGHS branch-and-bound nodes per ``milp`` chunk (``PlanRequest.milp_node_limit``)."""
+DEFAULT_LP_ITERATION_LIMIT = 200_000
+"""Simplex iterations per LP solve (``milp``'s relaxation, each ``bound`` round)."""
+DEFAULT_BOUND_ROUNDS = 40
+"""Column-generation rounds of ``bound`` (a valid bound is returned whenever it stops)."""
+
+if TYPE_CHECKING:
+    from computenet.engine.capacity import CapacityLedger
 
 
 @dataclass(frozen=True)
@@ -47,6 +61,22 @@ class PlanRequest:
     the work its data rules or transfer costs pin there. 0 (the default) lends everything.
     ``bound`` ignores it, so it stays a lower bound; ``milp`` applies it when it picks
     candidate starts, but its joint capacity rows hold only the gangs.
+
+    Capacity already taken comes either as ``running`` (the allocations, read afresh at every
+    request) or as ``capacity``, a ``CapacityLedger`` the caller keeps up to date as it
+    commits and frees allocations (``engine.capacity``): then a request costs the same
+    however many allocations are outstanding. Given a ledger, ``running`` must be empty.
+    The engine never writes to the ledger; the caller must not change it while ``plan``
+    runs. ``running_allocations()`` lists them either way.
+
+    Budgets are counts, never seconds, so a slow machine gives the same reply as a fast
+    one: ``lookahead_s`` caps how far ahead a start may be planned, whatever
+    ``horizon_slots`` or the jobs' deadlines say (memory and time then do not grow with a
+    deadline in 2099; a job that cannot start within it is deferred);
+    ``milp_node_limit`` (HiGHS branch-and-bound nodes per chunk of ``milp``),
+    ``lp_iteration_limit`` (simplex iterations per LP solve) and ``bound_rounds``
+    (column-generation rounds of ``bound``) bound the solvers' work; replies note when a
+    budget stopped a solver.
     """
 
     now_s: int
@@ -62,6 +92,15 @@ class PlanRequest:
     forecasts: Mapping[str, SiteForecast] = field(default_factory=dict)
     replicas: Mapping[str, frozenset[str]] = field(default_factory=dict)
     home_reserve: float = 0.0
+    capacity: CapacityLedger | None = None
+    lookahead_s: int = DEFAULT_LOOKAHEAD_S
+    milp_node_limit: int = DEFAULT_MILP_NODE_LIMIT
+    lp_iteration_limit: int = DEFAULT_LP_ITERATION_LIMIT
+    bound_rounds: int = DEFAULT_BOUND_ROUNDS
+
+    def running_allocations(self) -> tuple[Allocation, ...]:
+        """The allocations already committed: ``running``, or the ledger's."""
+        return self.capacity.allocations() if self.capacity is not None else self.running
 
 
 @dataclass(frozen=True)

@@ -191,6 +191,9 @@ def lower_bound(
             carbon_price_cny_per_t=carbon_price_cny_per_t,
             slot_s=slot_s,
             horizon_slots=int(slots),
+            # The chunk's whole span, deliberately past the default look-ahead: a bound
+            # must see every start its jobs could take (the chunk keeps the size bounded).
+            lookahead_s=int(slots) * slot_s,
         )
         try:
             reply = planner(req)

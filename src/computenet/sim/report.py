@@ -422,7 +422,9 @@ def render(comp: Comparison) -> str:
         f"Network: {comp.network.name} — {comp.network.source or 'built in'}",
         *comp.network_notes,
         f"Carbon price in the objective: {price:g} CNY per tonne CO₂",
-        "Energy = accelerators × (power × utilisation + host power) × hours × PUE; "
+        "Energy = accelerators × (board power + host power) × hours × PUE, board power from "
+        "idle to busy by kind of work as measured on an H100 (other types scaled by board "
+        "power); "
         "charged with the "
         "true hourly price and carbon intensity of the site over the hours each job actually ran",
         f"Forecasts the engine planned with: {ms[0].forecast_mode if ms else 'perfect'}",

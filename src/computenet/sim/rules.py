@@ -66,7 +66,7 @@ def reply_breaches(req: PlanRequest, rep: PlanReply) -> list[str]:
     ds = {d.id: d for d in req.datasets}
     out: list[str] = []
     usage: dict[tuple[str, str], list[tuple[int, int]]] = {}
-    for a in req.running:
+    for a in req.running_allocations():
         usage.setdefault((a.site_id, a.accelerator), []).extend(
             [(a.start_s, a.count), (a.end_s, -a.count)]
         )

@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
+from computenet.engine.capacity import CapacityLedger
 from computenet.engine.types import (
     Allocation,
     PlanReply,
@@ -41,7 +42,7 @@ from computenet.engine.types import (
     Transfer,
 )
 from computenet.errors import ComputenetError, InputError
-from computenet.model import HOUR_S, Dataset, Network, Site, TrainingJob
+from computenet.model import HOUR_S, Dataset, Network, Site, TrainingJob, job_power_kw
 from computenet.sim.events import EventKind, EventQueue
 from computenet.sim.rules import rule_breach
 from computenet.sim.workload import Workload
@@ -230,27 +231,6 @@ class _Pool:
     capacity: int
     allocations: dict[str, Allocation] = field(default_factory=dict)
 
-    def peak(self, start_s: int, end_s: int) -> int:
-        """Most accelerators committed at any moment of ``[start_s, end_s)``."""
-        deltas: list[tuple[int, int]] = []
-        base = 0
-        for a in self.allocations.values():
-            if a.start_s < end_s and a.end_s > start_s:
-                if a.start_s <= start_s:
-                    base += a.count
-                else:
-                    deltas.append((a.start_s, a.count))
-                if a.end_s < end_s:
-                    deltas.append((a.end_s, -a.count))
-        if not deltas:
-            return base
-        deltas.sort()
-        peak = level = base
-        for _, d in deltas:
-            level += d
-            peak = max(peak, level)
-        return peak
-
 
 class Simulator:
     """Replays one workload on one network under one ``SimConfig``.
@@ -293,6 +273,10 @@ class Simulator:
                     self._pools[key].capacity += p.count
                 else:
                     self._pools[key] = _Pool(p.count)
+        # Every allocation committed and not yet given back, kept as they come and go and
+        # handed to the engine as is: a plan call then costs the same however many
+        # allocations are outstanding (a burst of queued work).
+        self._ledger = CapacityLedger()
         self._jobs: dict[str, _Job] = {}
         self._queue: dict[str, None] = {}  # waiting job ids, in arrival order
         self._down: dict[str, int] = {}  # site -> number of overlapping outages
@@ -448,16 +432,13 @@ class Simulator:
     def _ask(self, jobs: list[TrainingJob]) -> PlanReply:
         now = self._q.now_s
         ds_ids = dict.fromkeys(d for j in jobs for d in j.datasets)
-        running = tuple(
-            [a for pool in self._pools.values() for a in pool.allocations.values() if a.end_s > now]
-        )
         req = PlanRequest(
             now_s=now,
             network=self.network,
             jobs=tuple(jobs),
             policy=self.config.policy,
             datasets=tuple(self._datasets[d] for d in ds_ids if d in self._datasets),
-            running=running,
+            capacity=self._ledger,
             carbon_price_cny_per_t=self.config.carbon_price_cny_per_t,
             slot_s=self.config.slot_s,
             horizon_slots=self.config.horizon_slots,
@@ -541,7 +522,7 @@ class Simulator:
                 start = max(start, t.end_s)
             run_s = max(1, math.ceil(j.remaining_h * 3600 / speed))
             end = start + run_s
-            if pool.peak(start, end) + p.count > pool.capacity:
+            if self._ledger.peak(p.site_id, p.accelerator, start, end) + p.count > pool.capacity:
                 self._violate(
                     p.job_id,
                     "capacity",
@@ -569,9 +550,9 @@ class Simulator:
             j.site_id, j.accelerator, j.count = p.site_id, p.accelerator, p.count
             j.start_s, j.end_s, j.speed = start, end, speed
             j.reason = p.reason
-            pool.allocations[j.job.id] = Allocation(
-                j.job.id, p.site_id, p.accelerator, p.count, start, end
-            )
+            alloc = Allocation(j.job.id, p.site_id, p.accelerator, p.count, start, end)
+            pool.allocations[j.job.id] = alloc
+            self._ledger.add(alloc)
             self._queue.pop(j.job.id, None)
             self._q.schedule(start, EventKind.START, j.job.id, j.attempt)
             self._q.schedule(end, EventKind.FINISH, j.job.id, j.attempt)
@@ -596,7 +577,9 @@ class Simulator:
 
     def _release(self, j: _Job) -> None:
         assert j.site_id is not None and j.accelerator is not None
-        self._pools[(j.site_id, j.accelerator)].allocations.pop(j.job.id, None)
+        alloc = self._pools[(j.site_id, j.accelerator)].allocations.pop(j.job.id, None)
+        if alloc is not None:
+            self._ledger.remove(alloc)
 
     def _charge(self, j: _Job, start_s: int, end_s: int, *, completed: bool) -> None:
         """Charge a run over ``[start_s, end_s)`` with the site's true price and carbon."""
@@ -612,7 +595,7 @@ class Simulator:
                 host_w, price_h = p.host_power_w, p.price_cny_per_h
                 break
         hours = (end_s - start_s) / 3600.0
-        power_kw = j.count * (acc.power_w * j.job.utilisation + host_w) / 1000.0 * site.pue
+        power_kw = job_power_kw(acc, j.job.work_kind, j.job.utilisation, j.count, host_w) * site.pue
         energy = power_kw * hours
         energy_cost = energy * site.price.mean(start_s, end_s)
         compute_cost = j.count * price_h * hours

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from computenet.engine import explain, rules
+from computenet.engine.jobs import WORK_KINDS, pair_power_kw
 from computenet.engine.policies import greedy
 from computenet.engine.policies.base import decide, job_order, reply
 from computenet.engine.problem import Problem, allowed_sites
@@ -72,10 +73,12 @@ class _Inputs:
     ``rows[i]`` is the row of the ``i``-th job in that order (-1: not taken) and
     ``job_of_row[r]`` the job's index in the request."""
 
-    job_int: np.ndarray  # count, earliest start, deadline (s from now), home, rule, speed row
+    job_int: np.ndarray  # count, earliest start, deadline (s from now), home, rule, speed
+    # row, power row
     job_float: np.ndarray  # work (h), utilisation, data size (GB)
     speed: np.ndarray  # (speed rows, pairs)
     allowed: np.ndarray  # (rule rows, sites): where the data rules let the data go
+    power: np.ndarray  # (power rows, pairs): a gang's power (kW, ``jobs.pair_power_kw``)
     rows: list[int]
     job_of_row: list[int]
 
@@ -85,6 +88,9 @@ def _inputs(pb: Problem, order: list[int]) -> _Inputs:
     jobs = pb.req.jobs
     speed_rows: dict[Any, int] = {(): 0}
     speeds = [np.asarray(net.default_speed, dtype=np.float64)]
+    # Per (gang, utilisation, kind of work): the gang's power at each pair (kW).
+    power_rows: dict[tuple[int, float, str], int] = {}
+    powers: list[np.ndarray] = []
     rule_rows: dict[tuple[int, rules.Scope, int], int] = {}
     masks: list[np.ndarray] = [np.ones(net.n_sites, dtype=bool)]
     ints: list[tuple[int, ...]] = []
@@ -130,6 +136,14 @@ def _inputs(pb: Problem, order: list[int]) -> _Inputs:
             if rrow < 0:
                 rrow = rule_rows[key] = len(masks)
                 masks.append(allowed_sites(net, home, scope, lvl))
+        pkey = (count, float(util), str(j.work_kind))
+        prow = power_rows.get(pkey, -1)
+        if prow < 0:
+            if pkey[2] not in WORK_KINDS:
+                rows.append(-1)
+                continue
+            prow = power_rows[pkey] = len(powers)
+            powers.append(pair_power_kw(net, count, util, j.work_kind))
         srow = 0
         if j.accelerator_speed:
             sk = pb._speed_key(j)
@@ -139,13 +153,16 @@ def _inputs(pb: Problem, order: list[int]) -> _Inputs:
                 speeds.append(pb._speeds(j))
         rows.append(len(ints))
         job_of_row.append(n)
-        ints.append((count, max(0, j.earliest_start_s - now), j.deadline_s - now, home, rrow, srow))
+        ints.append(
+            (count, max(0, j.earliest_start_s - now), j.deadline_s - now, home, rrow, srow, prow)
+        )
         floats.append((float(work), float(util), size))
     return _Inputs(
-        np.array(ints, dtype=np.int64).reshape(-1, 6),
+        np.array(ints, dtype=np.int64).reshape(-1, 7),
         np.array(floats, dtype=np.float64).reshape(-1, 3),
         np.ascontiguousarray(np.stack(speeds)),
         np.ascontiguousarray(np.stack(masks)),
+        np.ascontiguousarray(np.stack(powers)) if powers else np.zeros((1, net.n_pairs)),
         rows,
         job_of_row,
     )
@@ -173,8 +190,7 @@ def _plan(pb: Problem) -> PlanReply:
     statics = (
         net.pair_site,
         net.cap,
-        net.acc_power_w,
-        net.host_w,
+        x.power,
         net.price_h,
         np.ascontiguousarray(pb.down[net.pair_site]),
         np.ascontiguousarray(pb.reserve),

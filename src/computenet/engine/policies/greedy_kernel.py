@@ -108,12 +108,12 @@ def _interp(cum: Any, s: int, x: float) -> float:
 def run(
     lo: int,
     hi: int,
-    job_int: Any,  # (N, 6): count, earliest off, deadline off, home, rule row, speed row
+    job_int: Any,  # (N, 7): count, earliest off, deadline off, home, rule row, speed row,
+    # power row
     job_float: Any,  # (N, 3): work h, utilisation, data size GB
     pair_site: Any,
     cap: Any,
-    acc_w: Any,
-    host_w: Any,
+    power: Any,  # (Q2, P): a gang's power per pair (kW), from ``jobs.pair_power_kw``
     price_h: Any,
     down: Any,
     reserve: Any,
@@ -157,8 +157,8 @@ def run(
         home = job_int[j, 3]
         rrow = job_int[j, 4]
         srow = job_int[j, 5]
+        prow = job_int[j, 6]
         work = job_float[j, 0]
-        util = job_float[j, 1]
         size = job_float[j, 2]
         rule_site = -1
         late_p = -1
@@ -187,7 +187,7 @@ def run(
             rd = max(tt, float(earl)) if math.isfinite(tt) else float(earl)
             ready[p] = int(rd)
             need[p] = count + (reserve[p] if s != home else 0)
-            kw[p] = count * (acc_w[p] * util + host_w[p]) / 1000.0
+            kw[p] = power[prow, p]
             fixed[p] = count * price_h[p] * r / 3600.0 + tc
             lb[p] = kw[p] * (r / slot) * minw[p] + fixed[p] if good else INF
             if good and late_p < 0 and ready[p] + r > dl:

@@ -11,7 +11,7 @@ best starts in all, plus the start ``greedy`` would give it (otherwise every opt
 kept, so small problems are solved exactly); capacity rows
 that no combination of options could overfill are dropped. ``greedy``'s plan is a feasible
 point of this program, so the result is never worse than ``greedy`` (if the solver stops at
-its time limit with something worse, ``greedy``'s plan is kept). Planned every few minutes
+its node limit with something worse, ``greedy``'s plan is kept). Planned every few minutes
 over the queue (as the simulator and the live loop do), this is a rolling-horizon plan;
 requests with more than ``CHUNK_JOBS`` jobs are also solved in rolling chunks by earliest
 start, each seeing the capacity the chunks before it took.
@@ -20,12 +20,11 @@ start, each seeing the capacity the chunks before it took.
 from __future__ import annotations
 
 import math
-import time as _time
 from dataclasses import replace
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 from computenet.engine import explain
 from computenet.engine.policies import greedy
@@ -48,7 +47,6 @@ NAME = "milp"
 # 2.28 / 1.53 / 4.01 times the bound to 1.97 / 1.53 / 1.75, the ample ones unchanged.
 K_PER_PAIR = 2
 TOP_OVERALL = 24
-TIME_LIMIT_S = 7.0
 CHUNK_JOBS = 200
 FULL_COLUMNS = 400
 MIP_REL_GAP = 1e-4
@@ -94,7 +92,7 @@ def _candidates(
 
 
 def _solve_chunk(
-    pb: Problem, order: list[int], until: float
+    pb: Problem, order: list[int]
 ) -> tuple[dict[int, tuple[int, int]], dict[int, Options], list[str]]:
     """Choices (view index -> (row, column)) for the jobs in ``order``; commits them."""
     notes: list[str] = []
@@ -170,13 +168,17 @@ def _solve_chunk(
     # Greedy's plan, and the LP relaxation rounded: two feasible plans to beat.
     g_val = value_of(g_pick)
     best_pick, best_val, how = dict(g_pick), g_val, "greedy"
-    t_lp = _time.perf_counter()
-    lp = milp(
+    # Budgets are counts carried in the request (no clock: the same request gives the same
+    # plan on any machine).
+    lp = linprog(
         obj,
-        integrality=np.zeros(nc + nj),
-        bounds=Bounds(0, 1),
-        constraints=cons,
-        options={"time_limit": max(0.2, (until - t_lp) / 2)},
+        A_ub=cons[1].A if len(cons) > 1 else None,
+        b_ub=cons[1].ub if len(cons) > 1 else None,
+        A_eq=A_eq,
+        b_eq=np.ones(nj),
+        bounds=(0, 1),
+        method="highs",
+        options={"maxiter": pb.req.lp_iteration_limit},
     )
     if lp.status == 0 and lp.x is not None:
         r_pick = _round(pb, views, opts, lp.x[:nc], cols_job, cols_flat, obj[:nc])
@@ -189,7 +191,7 @@ def _solve_chunk(
         bounds=Bounds(0, 1),
         constraints=cons,
         options={
-            "time_limit": max(0.2, until - _time.perf_counter()),
+            "node_limit": pb.req.milp_node_limit,
             "mip_rel_gap": MIP_REL_GAP,
         },
     )
@@ -292,8 +294,6 @@ def _greedy_value(pb: Problem, live: list[int]) -> tuple[int, float]:
 
 
 def plan(pb: Problem) -> PlanReply:
-    t0 = _time.perf_counter()
-    until = t0 + TIME_LIMIT_S
     order = sorted(range(len(pb.views)), key=lambda n: job_order(pb.req.jobs[n]))
     live = [n for n in order if isinstance(pb.views[n], JobView)]
     chunks = max(1, math.ceil(len(live) / CHUNK_JOBS))
@@ -309,9 +309,8 @@ def plan(pb: Problem) -> PlanReply:
             infeasible.append(Infeasible(pb.req.jobs[n].id, v.constraint, v.reason))
     for ci in range(chunks):
         part = live[ci * CHUNK_JOBS : (ci + 1) * CHUNK_JOBS]
-        now = _time.perf_counter()
         snap = pb.snapshot()
-        chosen, opts, chunk_notes = _solve_chunk(pb, part, now + (until - now) / (chunks - ci))
+        chosen, opts, chunk_notes = _solve_chunk(pb, part)
         notes += chunk_notes
         pb.restore(snap)
         for n in part:
