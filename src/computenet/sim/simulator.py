@@ -42,16 +42,21 @@ from computenet.engine.types import (
     Transfer,
 )
 from computenet.errors import ComputenetError, InputError
-from computenet.model import HOUR_S, Dataset, Network, Site, TrainingJob, job_power_kw
+from computenet.model import (
+    DEFAULT_CARBON_PRICE_CNY_PER_T,
+    HOUR_S,
+    Dataset,
+    Network,
+    Site,
+    TrainingJob,
+    job_power_kw,
+)
 from computenet.sim.events import EventKind, EventQueue
 from computenet.sim.rules import rule_breach
 from computenet.sim.workload import Workload
 
 Planner = Callable[[PlanRequest], PlanReply]
 
-DEFAULT_CARBON_PRICE_CNY_PER_T = 1000.0
-"""Assumption: about the US EPA's 2023 social cost of carbon (US$190/t) at 7.1 CNY/USD,
-rounded. China's ETS price (about 60-100 CNY/t in 2023) would make carbon nearly free."""
 
 DEFAULT_HOME_RESERVE = 0.25
 """Share of each pool that work homed elsewhere may not take (``PlanRequest.home_reserve``).
