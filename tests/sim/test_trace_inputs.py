@@ -97,3 +97,15 @@ def test_a_year_of_hours_squeezed_into_hours_is_caught(tmp_path: Path) -> None:
     with pytest.raises(TraceFileError, match="20,000 of its 20,000 jobs arrive within one day"):
         load_gaia(p)
     assert len(load_gaia(p, unit_check=False).jobs) == 20_000
+
+
+def test_a_run_or_a_span_too_long_to_simulate_is_refused(tmp_path: Path) -> None:
+    """Found by the property test: one GAIA job of 747 years made the simulator's bound
+    ask for a (38, 2**27) array (a MemoryError traceback); now the loader says why."""
+    p = tmp_path / "long.csv"
+    p.write_text("arrival_time,length,cpus\n0,23580064387,1\n", encoding="utf-8")
+    with pytest.raises(TraceFileError, match="runs 272,917 days, more than a year"):
+        load_gaia(p, unit_check=False)
+    p.write_text("arrival_time,length,cpus\n0,60,1\n946080000,60,1\n", encoding="utf-8")
+    with pytest.raises(TraceFileError, match="arrivals span 30 years"):
+        load_gaia(p, unit_check=False)

@@ -222,8 +222,31 @@ def _count(value: float, path: Path, line: int, col: str) -> int:
     return int(value)
 
 
-def _sorted(jobs: list[TraceJob]) -> tuple[TraceJob, ...]:
-    return tuple(sorted(jobs, key=lambda j: (j.arrival_s, j.id)))
+MAX_RUN_S = 366 * 86400
+"""A job running more than a year is refused: no GPU trace holds one, and the simulator's
+time grid (and its lower bound) grows with the longest run."""
+MAX_SPAN_S = 20 * 365 * 86400
+"""Arrivals spread over more than twenty years are refused, for the same reason."""
+
+
+def _sorted(jobs: list[TraceJob], path: Path) -> tuple[TraceJob, ...]:
+    """The jobs in arrival order, after checking that the trace fits the simulator."""
+    ordered = tuple(sorted(jobs, key=lambda j: (j.arrival_s, j.id)))
+    longest = max(ordered, key=lambda j: j.duration_s, default=None)
+    if longest is not None and longest.duration_s > MAX_RUN_S:
+        raise TraceFileError(
+            f"job {longest.id!r} runs {longest.duration_s / 86400:,.0f} days, more than a year",
+            source=str(path),
+            fix="check the time unit (--time-unit) or remove that job",
+        )
+    if ordered and ordered[-1].arrival_s - ordered[0].arrival_s > MAX_SPAN_S:
+        years = (ordered[-1].arrival_s - ordered[0].arrival_s) / (365 * 86400)
+        raise TraceFileError(
+            f"its arrivals span {years:,.0f} years, more than {MAX_SPAN_S // (365 * 86400)}",
+            source=str(path),
+            fix="check the time unit (--time-unit) or split the trace",
+        )
+    return ordered
 
 
 def _lognormal_from_median_mean(
@@ -297,7 +320,7 @@ def load_openb(path: Path, *, cutoff: str = "keep") -> Trace:
         "shared GPUs (num_gpu 1, gpu_milli < 1000) count as one accelerator "
         "drawing gpu_milli/1000 of its power",
     ]
-    return Trace(path.stem, "openb", str(path), _sorted(jobs), tuple(notes))
+    return Trace(path.stem, "openb", str(path), _sorted(jobs, path), tuple(notes))
 
 
 def _mix_draw(rng: np.random.Generator, mix: tuple[tuple[int, float], ...], n: int) -> np.ndarray:
@@ -344,7 +367,7 @@ def load_philly(path: Path, *, seed: int = 0, arrival_rate_per_h: float = 60.0) 
         + ", ".join(f"{s}: {w:.0%}" for s, w in PHILLY_GPU_MIX)
         + " (mean and median of Philly in acme_cluster_summary.csv)",
     )
-    return Trace(path.stem, "philly", str(path), _sorted(jobs), notes, filled)
+    return Trace(path.stem, "philly", str(path), _sorted(jobs, path), notes, filled)
 
 
 def load_helios(path: Path, *, seed: int = 0) -> Trace:
@@ -409,7 +432,7 @@ def load_helios(path: Path, *, seed: int = 0) -> Trace:
         f"run times: log-normal with Venus's median {HELIOS_VENUS_MEDIAN_RUN_S:g} s and mean "
         f"{HELIOS_VENUS_MEAN_RUN_S:g} s (helios_cluster_summary.csv), {MIN_DURATION_S} s to 7 days",
     )
-    return Trace(path.stem, "helios", str(path), _sorted(jobs), notes, filled)
+    return Trace(path.stem, "helios", str(path), _sorted(jobs, path), notes, filled)
 
 
 def _unit_scale(time_unit: str) -> float:
@@ -499,7 +522,7 @@ def load_gaia(path: Path, *, time_unit: str = "s", unit_check: bool = True) -> T
     notes = (
         f"{len(jobs)} jobs read; arrival_time and length in {unit}; cpus read as accelerators",
     )
-    return Trace(path.stem, "gaia", str(path), _sorted(jobs), notes)
+    return Trace(path.stem, "gaia", str(path), _sorted(jobs, path), notes)
 
 
 _TRUE = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
@@ -561,7 +584,7 @@ def load_csv(path: Path, *, time_unit: str = "s", unit_check: bool = True) -> Tr
         )
     if unit_check:
         check_units(path, [j.arrival_s for j in jobs], runs, time_unit, "csv")
-    return Trace(path.stem, "csv", str(path), _sorted(jobs), (f"{len(jobs)} jobs read",))
+    return Trace(path.stem, "csv", str(path), _sorted(jobs, path), (f"{len(jobs)} jobs read",))
 
 
 def load_trace(path: str | Path, fmt: str, *, seed: int = 0, **options: object) -> Trace:
