@@ -168,13 +168,22 @@ def unplaced(
     pb: Problem, v: JobView, opts: Options, rows: IntArray | None = None
 ) -> Deferral | Infeasible:
     """Why ``v`` got no start among ``rows`` (default: every usable pair)."""
+    sel = np.arange(len(v.pairs)) if rows is None else rows
+    return unplaced_by_time(pb, v, bool(opts.width and opts.time_ok[sel].any()), rows)
+
+
+def unplaced_by_time(
+    pb: Problem, v: JobView, time_ok: bool, rows: IntArray | None = None
+) -> Deferral | Infeasible:
+    """``unplaced`` given whether some start among ``rows`` is allowed by time alone
+    (``Problem.time_ok_any`` says so without pricing the starts)."""
     job = v.job
     sel = np.arange(len(v.pairs)) if rows is None else rows
     horizon_end = pb.T * pb.slot
     acc = ", ".join(sorted({pb.net.pair_acc[int(p)] for p in v.pairs[sel]}))
     sites = sorted({pb.net.sites[int(pb.net.pair_site[int(p)])].id for p in v.pairs[sel]})
     where = ", ".join(sites[:5]) + (f" and {len(sites) - 5} more" if len(sites) > 5 else "")
-    if opts.width and opts.time_ok[sel].any():
+    if time_ok:
         latest = int(np.max(v.deadline_off - v.run_s[sel]))
         if latest >= horizon_end:
             return Deferral(

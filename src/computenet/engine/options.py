@@ -151,6 +151,30 @@ class StartOptions(JobViews):
         value[~ok] = INF
         return Options(k0, value, end_al, time_ok)
 
+    def time_ok_any(self, v: JobView) -> bool:
+        """Whether ``options(v)`` has a start allowed by time alone (``width > 0`` and
+        ``time_ok.any()``), without pricing any start: the latest start of each kind
+        (start- or end-aligned) is the one most likely to be ready, so each row is checked
+        there (for explaining why a job got no start, many times under a backlog)."""
+        slot, dl, T = self.slot, v.deadline_off, self.T
+        r = v.run_s
+        ready = v.ready
+        if v.run_1 is not None:
+            r0 = v.run_1
+            k0 = max(0, -(-(int(ready.min()) + r0) // slot) - -(-r0 // slot))
+            k1 = min(T - 1, (dl - r0) // slot)
+        else:
+            k0 = max(0, int(np.min(-(-(ready + r) // slot) - -(-r // slot))))
+            k1 = min(T - 1, int(np.max((dl - r) // slot)))
+        if k1 < k0:
+            return False
+        ns = -(-r // slot)
+        ks = np.minimum(k1, (dl - r) // slot)
+        if bool(((ks >= k0) & (ks * slot >= ready)).any()):
+            return True
+        ke = np.minimum(k1, dl // slot - ns)
+        return bool(((r % slot > 0) & (ke >= k0) & ((ke + ns) * slot - r >= ready)).any())
+
     def lower_bounds(self, v: JobView, metric: str = "objective") -> FArray:
         """Per usable pair, a value no start of ``v`` there can undercut: the run at the
         pair's cheapest slot of the whole window, plus the fixed costs."""

@@ -34,7 +34,7 @@ from computenet.engine import explain, rules
 from computenet.engine.jobs import WORK_KINDS, pair_power_kw
 from computenet.engine.policies import greedy
 from computenet.engine.policies.base import decide, job_order, reply
-from computenet.engine.problem import Problem, allowed_sites
+from computenet.engine.problem import Problem, Rejection, allowed_sites
 from computenet.engine.types import (
     Alternative,
     Breakdown,
@@ -120,10 +120,13 @@ def _inputs(pb: Problem, order: list[int]) -> _Inputs:
         home, rrow, size = -1, 0, 0.0
         if ds:
             d = datasets.get(ds[0])
+            reps = replicas.get(ds[0]) if d is not None else None
             if (
                 d is None
                 or d.home_site not in site_index
-                or replicas.get(d.id)
+                # Copies elsewhere than home (the one-job path's several sources); a
+                # replica set of only the home site is the same as none (``dataset_info``).
+                or (reps and (len(reps) > 1 or d.home_site not in reps))
                 or not (isfinite(d.size_gb) and d.size_gb >= 0)
             ):
                 rows.append(-1)
@@ -232,14 +235,30 @@ def _plan(pb: Problem) -> PlanReply:
         stop = greedy_kernel.run(lo, hi, x.job_int, x.job_float, *statics, free, out_i, out_f)
         placed.extend(range(lo, stop))
         i += stop - lo
-        if stop < hi:  # no start for this one: the ordinary path says why
-            decide(pb, order[i], greedy.NAME, greedy.choose, reason, *lists)
+        if stop < hi:  # no start for this one (the same as greedy.choose finds): say why
+            _unplaced(pb, order[i], deferred, infeasible)
             i += 1
     job_of_row = x.job_of_row
     oi, of = out_i.tolist(), out_f.tolist()
     describe = _describer(pb, reason)
     placements.extend(describe(jobs[job_of_row[r]], oi[r], of[r]) for r in placed)
     return reply(pb, greedy.NAME, placements, deferred, infeasible)
+
+
+def _unplaced(pb: Problem, n: int, deferred: list[Deferral], infeasible: list[Infeasible]) -> None:
+    """Why job ``n``, which the kernel found no start for, got none: what ``decide`` says
+    for a job ``greedy.choose`` cannot place (its explanation from the job's time window
+    alone, without pricing every start again; under a backlog most of the queue comes
+    here at every retry)."""
+    v = pb.views[n]
+    if isinstance(v, Rejection):
+        infeasible.append(Infeasible(pb.req.jobs[n].id, v.constraint, v.reason))
+        return
+    out = explain.unplaced_by_time(pb, v, pb.time_ok_any(v))
+    if isinstance(out, Deferral):
+        deferred.append(out)
+    else:
+        infeasible.append(out)
 
 
 @contextmanager
