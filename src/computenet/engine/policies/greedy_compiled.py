@@ -57,7 +57,13 @@ _I_PAIR, _I_K, _I_SO, _I_RUN, _I_TSEC = 0, 1, 2, 3, 4
 _I_EARLY_SO = 5  # the same pool, started earlier (-1: none)
 _I_OTHER_P, _I_OTHER_SO = 6, 8  # two other sites (-1: none)
 _I_LB_P, _I_RULE_SITE, _I_LATE_P, _I_LATE_S = 10, 11, 12, 13
-_N_INT = 14
+_I_STATUS, _I_MASK = 14, 15  # what became of the job; its usable pools (bit per pool)
+_N_INT = 16
+# Statuses: placed; no room, the deadline allows waiting; no room in time for the deadline;
+# no start for another reason (the one-job explanation says which).
+_S_PLACED, _S_DEFER, _S_NO_ROOM, _S_OTHER = 0, 1, 2, 3
+MASK_PAIRS = 62
+"""Networks with more pools than this explain jobs with no start on the one-job path."""
 _F_VALUE, _F_ENERGY_COST, _F_CARBON, _F_KWH, _F_FIXED, _F_TCOST = 0, 1, 2, 3, 4, 5
 _F_EARLY_V, _F_OTHER_V, _F_LB_V = 6, 7, 9  # other: two
 _N_FLOAT = 10
@@ -225,6 +231,8 @@ def _plan(pb: Problem) -> PlanReply:
     run_end[len(order)] = len(order)
     for t in range(len(order) - 1, -1, -1):
         run_end[t] = run_end[t + 1] if rows[t] >= 0 else t
+    job_of_row = x.job_of_row
+    no_room = _no_room_words(pb)
     i = 0
     while i < len(order):
         if rows[i] < 0:
@@ -232,17 +240,43 @@ def _plan(pb: Problem) -> PlanReply:
             i += 1
             continue
         lo, hi = rows[i], rows[i] + run_end[i] - i
-        stop = greedy_kernel.run(lo, hi, x.job_int, x.job_float, *statics, free, out_i, out_f)
-        placed.extend(range(lo, stop))
-        i += stop - lo
-        if stop < hi:  # no start for this one (the same as greedy.choose finds): say why
-            _unplaced(pb, order[i], deferred, infeasible)
-            i += 1
-    job_of_row = x.job_of_row
+        greedy_kernel.run(lo, hi, x.job_int, x.job_float, *statics, free, out_i, out_f)
+        # A job with no start (the same as greedy.choose finds) took no capacity, so its
+        # explanation, from its time window alone, can come after the run.
+        for r, status in enumerate(out_i[lo:hi, _I_STATUS].tolist(), lo):
+            n = job_of_row[r]
+            if status == _S_PLACED:
+                placed.append(r)
+            elif status == _S_OTHER:
+                _unplaced(pb, n, deferred, infeasible)
+            else:
+                j = jobs[n]
+                out = no_room(j.id, j.accelerators, int(out_i[r, _I_MASK]), status == _S_DEFER)
+                if isinstance(out, Deferral):
+                    deferred.append(out)
+                else:
+                    infeasible.append(out)
+        i += hi - lo
     oi, of = out_i.tolist(), out_f.tolist()
     describe = _describer(pb, reason)
     placements.extend(describe(jobs[job_of_row[r]], oi[r], of[r]) for r in placed)
     return reply(pb, greedy.NAME, placements, deferred, infeasible)
+
+
+def _no_room_words(pb: Problem) -> Callable[[str, int, int, bool], Deferral | Infeasible]:
+    """``no_room(job_id, count, mask, wait)``: ``explain.no_room`` for a job whose usable
+    pools are the bits of ``mask``, their names in words worked out once per set."""
+    words: dict[int, tuple[str, str]] = {}
+    horizon_end = pb.T * pb.slot
+
+    def no_room(job_id: str, count: int, mask: int, wait: bool) -> Deferral | Infeasible:
+        w = words.get(mask)
+        if w is None:
+            pairs = np.array([p for p in range(pb.net.n_pairs) if mask >> p & 1], dtype=np.int64)
+            w = words[mask] = explain.pairs_in_words(pb, pairs)
+        return explain.no_room(job_id, count, *w, horizon_end, wait=wait)
+
+    return no_room
 
 
 def _unplaced(pb: Problem, n: int, deferred: list[Deferral], infeasible: list[Infeasible]) -> None:
