@@ -175,3 +175,35 @@ def test_time_window_check_matches_the_priced_options(variant) -> None:
         assert pb.time_ok_any(v) == want, j
         seen.add(want)
     assert seen == {True, False}
+
+
+@pytest.mark.parametrize("policy", ["fifo-home", "wait-awhile"])
+def test_home_policies_skip_pricing_only_when_nothing_fits(policy, monkeypatch) -> None:
+    """Under a backlog the home policies skip pricing a job with no room at home in its
+    window (``room_in_window``); the reply, explanations included, is the one they give
+    pricing every job."""
+    from computenet.engine import plan
+    from computenet.engine.options import StartOptions
+
+    rng = np.random.default_rng(11)
+    net = network(*(site(f"S{i}", 2, price=list(rng.uniform(0.1, 1.0, 60))) for i in range(3)))
+    jobs, ds = [], []
+    for k in range(80):
+        start = float(rng.uniform(0, 6))
+        work = float(rng.choice([0.2, 1.0, 3.0, 7.0]))
+        jobs.append(
+            job(
+                f"j{k}",
+                work,
+                int(rng.integers(1, 3)),
+                start_h=start,
+                deadline_h=start + work + float(rng.choice([0.5, 4.0, 40.0])),
+            )
+        )
+        ds.append(dataset(f"ds-j{k}", f"S{k % 3}", Classification.PUBLIC))
+    req = replace(request(net, jobs, ds, horizon=12), policy=policy)
+    fast = plan(req)
+    monkeypatch.setattr(StartOptions, "room_in_window", lambda self, v, rows: True)
+    slow = plan(req)
+    assert fast == slow
+    assert fast.deferred and fast.infeasible and fast.placements
