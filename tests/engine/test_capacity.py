@@ -131,3 +131,33 @@ def test_the_simulator_hands_the_engine_one_ledger_not_the_list() -> None:
     assert not res.violations
     assert all(r.running == () and r.capacity is seen[0].capacity for r in seen)
     assert len(seen[0].capacity) == 0  # everything finished and was given back
+
+
+def test_ledger_peak_matches_counting_second_by_second() -> None:
+    """Several pools, allocations added and removed (some still in the unsorted buffer):
+    ``peak`` is the most held at any second of the window, pool by pool."""
+    rng = random.Random(3)
+    ledger = CapacityLedger()
+    held: list[Allocation] = []
+    pools = [("a", "A100"), ("b", "A100"), ("a", "H100")]
+    for n in range(300):
+        s, acc = rng.choice(pools)
+        start = rng.randrange(0, 400)
+        a = Allocation(f"j{n}", s, acc, rng.randint(1, 5), start, start + rng.randint(1, 80))
+        ledger.add(a)
+        held.append(a)
+        if rng.random() < 0.3:
+            ledger.remove(held.pop(rng.randrange(len(held))))
+        if n % 37 == 0:
+            for s2, acc2 in pools:
+                lo = rng.randrange(0, 400)
+                hi = lo + rng.randint(1, 100)
+                want = max(
+                    sum(
+                        x.count
+                        for x in held
+                        if (x.site_id, x.accelerator) == (s2, acc2) and x.start_s <= t < x.end_s
+                    )
+                    for t in range(lo, hi)
+                )
+                assert ledger.peak(s2, acc2, lo, hi) == want

@@ -85,7 +85,9 @@ def test_compiled_greedy_decides_like_sequential_greedy(seed, variant, monkeypat
     req = replace(
         req,
         home_reserve=0.3 if variant == "reserve" else 0.0,
-        replicas={"ds-j7": frozenset({"S2"})},
+        # A copy elsewhere (the ordinary path) and a replica set of only the home site
+        # (the simulator's way of saying "no copies yet": the kernel takes it).
+        replicas={"ds-j7": frozenset({"S2"}), "ds-j8": frozenset({ds[8].home_site})},
     )
     a, b = compiled_and_sequential(req)
     for pa, pb_ in zip(a.placements, b.placements, strict=True):
@@ -140,3 +142,68 @@ def test_compiled_greedy_matches_sequential_on_random_instances(req, reserve) ->
     """The random instances of the property tests (running allocations, a site down, the
     slot offset of ``now``, mixed speeds, every data class), with and without a reserve."""
     compiled_and_sequential(replace(req, home_reserve=reserve))
+
+
+@pytest.mark.parametrize("variant", ["plain", "mixed"])
+def test_time_window_check_matches_the_priced_options(variant) -> None:
+    """``time_ok_any`` (used to explain a job the kernel found no start for) says what the
+    priced options say: some start allowed by time alone, or none."""
+    rng = np.random.default_rng(7)
+    mixed = variant == "mixed"
+    net = network(
+        *(site(f"S{i}", {"A100": 2, "H100": 1} if mixed else 2, price=[0.5] * 60) for i in range(3))
+    )
+    seen = set()
+    for k in range(400):
+        start = float(rng.uniform(-1, 30))
+        work = float(rng.choice([0.05, 0.3, 1.0, 2.7, 9.0]))
+        slack = float(rng.choice([0.0, 0.2, 0.9, 1.0, 3.0]))
+        j = job(
+            f"j{k}",
+            work,
+            1,
+            start_h=start,
+            deadline_h=start + work * slack + float(rng.uniform(0, 1)),
+            speeds={"A100": 1.0, "H100": 1.7} if mixed and k % 2 else None,
+        )
+        pb = Problem(request(net, [j], [], horizon=24))
+        v = pb.views[0]
+        if not hasattr(v, "pairs"):
+            continue
+        o = pb.options(v)
+        want = bool(o.width and o.time_ok.any())
+        assert pb.time_ok_any(v) == want, j
+        seen.add(want)
+    assert seen == {True, False}
+
+
+@pytest.mark.parametrize("policy", ["fifo-home", "wait-awhile"])
+def test_home_policies_skip_pricing_only_when_nothing_fits(policy, monkeypatch) -> None:
+    """Under a backlog the home policies skip pricing a job with no room at home in its
+    window (``room_in_window``); the reply, explanations included, is the one they give
+    pricing every job."""
+    from computenet.engine import plan
+    from computenet.engine.options import StartOptions
+
+    rng = np.random.default_rng(11)
+    net = network(*(site(f"S{i}", 2, price=list(rng.uniform(0.1, 1.0, 60))) for i in range(3)))
+    jobs, ds = [], []
+    for k in range(80):
+        start = float(rng.uniform(0, 6))
+        work = float(rng.choice([0.2, 1.0, 3.0, 7.0]))
+        jobs.append(
+            job(
+                f"j{k}",
+                work,
+                int(rng.integers(1, 3)),
+                start_h=start,
+                deadline_h=start + work + float(rng.choice([0.5, 4.0, 40.0])),
+            )
+        )
+        ds.append(dataset(f"ds-j{k}", f"S{k % 3}", Classification.PUBLIC))
+    req = replace(request(net, jobs, ds, horizon=12), policy=policy)
+    fast = plan(req)
+    monkeypatch.setattr(StartOptions, "room_in_window", lambda self, v, rows: True)
+    slow = plan(req)
+    assert fast == slow
+    assert fast.deferred and fast.infeasible and fast.placements

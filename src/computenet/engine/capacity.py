@@ -230,14 +230,13 @@ class CapacityLedger:
         if pid is None:
             return 0
         base = pid * _SPAN + _SPAN // 2
-        lo = np.array([base - _SPAN // 2], dtype=np.int64)
         # The level only rises where an allocation starts: look there and at the start.
+        # Point 0 is below every time of the pool (what earlier pools' keys add up to): no
+        # key lies on it (times are within +-2**41 s), so one "right" query serves all.
         inside = self._starts.between(base + start_s, base + end_s)
-        pts = np.sort(np.concatenate(([base + start_s], inside)))
-        level = (self._starts.count(pts, "right") - self._starts.count(lo, "left")) - (
-            self._ends.count(pts, "right") - self._ends.count(lo, "left")
-        )
-        return int(level.max())
+        pts = np.concatenate(([base - _SPAN // 2, base + start_s], inside))
+        level = self._starts.count(pts, "right") - self._ends.count(pts, "right")
+        return int(level[1:].max() - level[0])
 
 
 def free_grid(

@@ -168,25 +168,48 @@ def unplaced(
     pb: Problem, v: JobView, opts: Options, rows: IntArray | None = None
 ) -> Deferral | Infeasible:
     """Why ``v`` got no start among ``rows`` (default: every usable pair)."""
+    sel = np.arange(len(v.pairs)) if rows is None else rows
+    return unplaced_by_time(pb, v, bool(opts.width and opts.time_ok[sel].any()), rows)
+
+
+def pairs_in_words(pb: Problem, pairs: IntArray) -> tuple[str, str]:
+    """The accelerator types and the sites (five named, then a count) of ``pairs``."""
+    acc = ", ".join(sorted({pb.net.pair_acc[int(p)] for p in pairs}))
+    sites = sorted({pb.net.sites[int(pb.net.pair_site[int(p)])].id for p in pairs})
+    where = ", ".join(sites[:5]) + (f" and {len(sites) - 5} more" if len(sites) > 5 else "")
+    return acc, where
+
+
+def no_room(
+    job_id: str, count: int, acc: str, where: str, horizon_end_s: int, *, wait: bool
+) -> Deferral | Infeasible:
+    """A job with starts allowed by time but no room at any: deferred when its deadline
+    allows waiting past the horizon (``wait``), else infeasible for capacity."""
+    if wait:
+        return Deferral(
+            job_id,
+            f"no room for {count} x {acc} at {where} in the next "
+            f"{horizon_end_s / 3600:.0f} h; the deadline allows waiting",
+        )
+    return Infeasible(
+        job_id,
+        "capacity",
+        f"no room for {count} x {acc} at {where} early enough to meet the deadline",
+    )
+
+
+def unplaced_by_time(
+    pb: Problem, v: JobView, time_ok: bool, rows: IntArray | None = None
+) -> Deferral | Infeasible:
+    """``unplaced`` given whether some start among ``rows`` is allowed by time alone
+    (``Problem.time_ok_any`` says so without pricing the starts)."""
     job = v.job
     sel = np.arange(len(v.pairs)) if rows is None else rows
     horizon_end = pb.T * pb.slot
-    acc = ", ".join(sorted({pb.net.pair_acc[int(p)] for p in v.pairs[sel]}))
-    sites = sorted({pb.net.sites[int(pb.net.pair_site[int(p)])].id for p in v.pairs[sel]})
-    where = ", ".join(sites[:5]) + (f" and {len(sites) - 5} more" if len(sites) > 5 else "")
-    if opts.width and opts.time_ok[sel].any():
+    if time_ok:
         latest = int(np.max(v.deadline_off - v.run_s[sel]))
-        if latest >= horizon_end:
-            return Deferral(
-                job.id,
-                f"no room for {v.count} x {acc} at {where} in the next "
-                f"{horizon_end / 3600:.0f} h; the deadline allows waiting",
-            )
-        return Infeasible(
-            job.id,
-            "capacity",
-            f"no room for {v.count} x {acc} at {where} early enough to meet the deadline",
-        )
+        acc, where = pairs_in_words(pb, v.pairs[sel])
+        return no_room(job.id, v.count, acc, where, horizon_end, wait=latest >= horizon_end)
     if v.earliest_off >= horizon_end:
         return Deferral(job.id, "its earliest start is after the planning horizon")
     finish = v.ready[sel] + v.run_s[sel]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from computenet.engine.arrays import INF, BArray, FArray
+from computenet.engine.arrays import INF, BArray, FArray, IntArray
 from computenet.engine.jobs import JobView, JobViews, all_pairs
 
 ALIGN_TOL = 1e-12
@@ -150,6 +150,45 @@ class StartOptions(JobViews):
             ok = ok & self.fits_window_rows(v.pairs, k0, k0 + K, ns[:, 0], self.need(v))
         value[~ok] = INF
         return Options(k0, value, end_al, time_ok)
+
+    def time_ok_any(self, v: JobView, rows: IntArray | None = None) -> bool:
+        """Whether ``options(v)`` has a start allowed by time alone at ``rows`` (default:
+        every usable pair; ``width > 0`` and ``time_ok[rows].any()``), without pricing any
+        start: the latest start of each kind (start- or end-aligned) is the one most likely
+        to be ready, so each row is checked there (for explaining why a job got no start,
+        many times under a backlog)."""
+        slot, dl, T = self.slot, v.deadline_off, self.T
+        r = v.run_s if rows is None else v.run_s[rows]
+        ready = v.ready if rows is None else v.ready[rows]
+        if not len(r):
+            return False
+        ns = -(-r // slot)
+        ks = np.minimum(T - 1, (dl - r) // slot)
+        if bool((ks * slot >= ready).any()):
+            return True
+        ke = np.minimum(T - 1, dl // slot - ns)
+        return bool(((r % slot > 0) & ((ke + ns) * slot - r >= ready)).any())
+
+    def room_in_window(self, v: JobView, rows: IntArray) -> bool:
+        """Whether some slot of ``options(v)``'s window at ``rows`` has the job's
+        accelerators free for its run, readiness and price aside: when not, no start
+        there can fit and none need be priced. Always true for a job whose run differs
+        between pairs (not checked)."""
+        if v.run_1 is None:
+            return True
+        slot, r = self.slot, v.run_1
+        ns = -(-r // slot)
+        k0 = max(0, -(-(int(v.ready.min()) + r) // slot) - ns)
+        k1 = min(self.T - 1, (v.deadline_off - r) // slot)
+        if k1 < k0:
+            return False
+        need = self.need(v)[rows]
+        return bool(self.fits_window(v.pairs[rows], k0, k1 + 1, ns, need).any())
+
+    def no_options(self, v: JobView) -> Options:
+        """Options with no start (for a decision taken without pricing any)."""
+        empty = np.zeros((len(v.pairs), 0))
+        return Options(0, empty, empty.astype(bool), empty.astype(bool))
 
     def lower_bounds(self, v: JobView, metric: str = "objective") -> FArray:
         """Per usable pair, a value no start of ``v`` there can undercut: the run at the

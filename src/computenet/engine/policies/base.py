@@ -106,8 +106,13 @@ def choose_at_home(
 ) -> Decision:
     """A decision among the home site's rows (``home_rows``) for the policies that keep a
     job at home; ``best(opts, rows)`` picks (row within ``rows``, column) or ``None``."""
-    opts = pb.options(v)
     rows, note = home_rows(pb, v)
+    if rows is not None and not pb.room_in_window(v, rows):
+        # No room at home in the job's window (a backlog): the decision ``best`` would
+        # reach on the priced starts (none fits), explained from the window alone.
+        why = explain.unplaced_by_time(pb, v, pb.time_ok_any(v, rows), rows)
+        return Decision(pb.no_options(v), rows=rows, unplaced=why)
+    opts = pb.options(v)
     if rows is None:
         return Decision(opts, unplaced=Infeasible(v.job.id, "down", note))
     found = best(opts, rows)

@@ -34,7 +34,7 @@ from computenet.engine import explain, rules
 from computenet.engine.jobs import WORK_KINDS, pair_power_kw
 from computenet.engine.policies import greedy
 from computenet.engine.policies.base import decide, job_order, reply
-from computenet.engine.problem import Problem, allowed_sites
+from computenet.engine.problem import Problem, Rejection, allowed_sites
 from computenet.engine.types import (
     Alternative,
     Breakdown,
@@ -57,7 +57,13 @@ _I_PAIR, _I_K, _I_SO, _I_RUN, _I_TSEC = 0, 1, 2, 3, 4
 _I_EARLY_SO = 5  # the same pool, started earlier (-1: none)
 _I_OTHER_P, _I_OTHER_SO = 6, 8  # two other sites (-1: none)
 _I_LB_P, _I_RULE_SITE, _I_LATE_P, _I_LATE_S = 10, 11, 12, 13
-_N_INT = 14
+_I_STATUS, _I_MASK = 14, 15  # what became of the job; its usable pools (bit per pool)
+_N_INT = 16
+# Statuses: placed; no room, the deadline allows waiting; no room in time for the deadline;
+# no start for another reason (the one-job explanation says which).
+_S_PLACED, _S_DEFER, _S_NO_ROOM, _S_OTHER = 0, 1, 2, 3
+MASK_PAIRS = 62
+"""Networks with more pools than this explain jobs with no start on the one-job path."""
 _F_VALUE, _F_ENERGY_COST, _F_CARBON, _F_KWH, _F_FIXED, _F_TCOST = 0, 1, 2, 3, 4, 5
 _F_EARLY_V, _F_OTHER_V, _F_LB_V = 6, 7, 9  # other: two
 _N_FLOAT = 10
@@ -120,10 +126,13 @@ def _inputs(pb: Problem, order: list[int]) -> _Inputs:
         home, rrow, size = -1, 0, 0.0
         if ds:
             d = datasets.get(ds[0])
+            reps = replicas.get(ds[0]) if d is not None else None
             if (
                 d is None
                 or d.home_site not in site_index
-                or replicas.get(d.id)
+                # Copies elsewhere than home (the one-job path's several sources); a
+                # replica set of only the home site is the same as none (``dataset_info``).
+                or (reps and (len(reps) > 1 or d.home_site not in reps))
                 or not (isfinite(d.size_gb) and d.size_gb >= 0)
             ):
                 rows.append(-1)
@@ -222,6 +231,8 @@ def _plan(pb: Problem) -> PlanReply:
     run_end[len(order)] = len(order)
     for t in range(len(order) - 1, -1, -1):
         run_end[t] = run_end[t + 1] if rows[t] >= 0 else t
+    job_of_row = x.job_of_row
+    no_room = _no_room_words(pb)
     i = 0
     while i < len(order):
         if rows[i] < 0:
@@ -229,17 +240,59 @@ def _plan(pb: Problem) -> PlanReply:
             i += 1
             continue
         lo, hi = rows[i], rows[i] + run_end[i] - i
-        stop = greedy_kernel.run(lo, hi, x.job_int, x.job_float, *statics, free, out_i, out_f)
-        placed.extend(range(lo, stop))
-        i += stop - lo
-        if stop < hi:  # no start for this one: the ordinary path says why
-            decide(pb, order[i], greedy.NAME, greedy.choose, reason, *lists)
-            i += 1
-    job_of_row = x.job_of_row
+        greedy_kernel.run(lo, hi, x.job_int, x.job_float, *statics, free, out_i, out_f)
+        # A job with no start (the same as greedy.choose finds) took no capacity, so its
+        # explanation, from its time window alone, can come after the run.
+        for r, status in enumerate(out_i[lo:hi, _I_STATUS].tolist(), lo):
+            n = job_of_row[r]
+            if status == _S_PLACED:
+                placed.append(r)
+            elif status == _S_OTHER:
+                _unplaced(pb, n, deferred, infeasible)
+            else:
+                j = jobs[n]
+                out = no_room(j.id, j.accelerators, int(out_i[r, _I_MASK]), status == _S_DEFER)
+                if isinstance(out, Deferral):
+                    deferred.append(out)
+                else:
+                    infeasible.append(out)
+        i += hi - lo
     oi, of = out_i.tolist(), out_f.tolist()
     describe = _describer(pb, reason)
     placements.extend(describe(jobs[job_of_row[r]], oi[r], of[r]) for r in placed)
     return reply(pb, greedy.NAME, placements, deferred, infeasible)
+
+
+def _no_room_words(pb: Problem) -> Callable[[str, int, int, bool], Deferral | Infeasible]:
+    """``no_room(job_id, count, mask, wait)``: ``explain.no_room`` for a job whose usable
+    pools are the bits of ``mask``, their names in words worked out once per set."""
+    words: dict[int, tuple[str, str]] = {}
+    horizon_end = pb.T * pb.slot
+
+    def no_room(job_id: str, count: int, mask: int, wait: bool) -> Deferral | Infeasible:
+        w = words.get(mask)
+        if w is None:
+            pairs = np.array([p for p in range(pb.net.n_pairs) if mask >> p & 1], dtype=np.int64)
+            w = words[mask] = explain.pairs_in_words(pb, pairs)
+        return explain.no_room(job_id, count, *w, horizon_end, wait=wait)
+
+    return no_room
+
+
+def _unplaced(pb: Problem, n: int, deferred: list[Deferral], infeasible: list[Infeasible]) -> None:
+    """Why job ``n``, which the kernel found no start for, got none: what ``decide`` says
+    for a job ``greedy.choose`` cannot place (its explanation from the job's time window
+    alone, without pricing every start again; under a backlog most of the queue comes
+    here at every retry)."""
+    v = pb.views[n]
+    if isinstance(v, Rejection):
+        infeasible.append(Infeasible(pb.req.jobs[n].id, v.constraint, v.reason))
+        return
+    out = explain.unplaced_by_time(pb, v, pb.time_ok_any(v))
+    if isinstance(out, Deferral):
+        deferred.append(out)
+    else:
+        infeasible.append(out)
 
 
 @contextmanager

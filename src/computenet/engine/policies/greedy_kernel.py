@@ -25,13 +25,20 @@ from computenet.engine.policies.greedy_compiled import (
     _I_LATE_P,
     _I_LATE_S,
     _I_LB_P,
+    _I_MASK,
     _I_OTHER_P,
     _I_OTHER_SO,
     _I_PAIR,
     _I_RULE_SITE,
     _I_RUN,
     _I_SO,
+    _I_STATUS,
     _I_TSEC,
+    _S_DEFER,
+    _S_NO_ROOM,
+    _S_OTHER,
+    _S_PLACED,
+    MASK_PAIRS,
     PRUNE_MARGIN,
 )
 from computenet.engine.problem import ALIGN_TOL, INF
@@ -133,8 +140,9 @@ def run(
     out_i: Any,
     out_f: Any,
 ) -> int:
-    """Place jobs ``lo .. hi - 1`` in turn; return the index of the first job with no start
-    (``hi`` when all were placed), having committed the capacity of those before it."""
+    """Place jobs ``lo .. hi - 1`` in turn, committing the capacity each takes; a job with
+    no start takes none, and its row says why from its time window alone (``_no_start``).
+    Returns ``hi``."""
     P = pair_site.shape[0]
     ok = np.zeros(P, dtype=np.bool_)
     run = np.zeros(P, dtype=np.int64)
@@ -220,7 +228,8 @@ def run(
             best_v[p], best_k[p], best_e[p] = bv, bk, be
             m = min(m, bv)
         if m == INF:
-            return j
+            _no_start(out_i[j], ok, run, ready, dl, slot, T)
+            continue
         # Pass 2: among the starts within ``tol`` of the best, the earliest, then lowest pool.
         lim = m + _tol(m)
         pick_k = T + 1
@@ -299,4 +308,40 @@ def run(
                 oi[_I_LB_P], of[_F_LB_V] = pp, lb[pp]
                 break
         oi[_I_RULE_SITE], oi[_I_LATE_P], oi[_I_LATE_S] = rule_site, late_p, late_s
+        oi[_I_STATUS] = _S_PLACED
     return hi
+
+
+@nb.njit(cache=True)
+def _no_start(oi: Any, ok: Any, run: Any, ready: Any, dl: int, slot: int, T: int) -> None:
+    """Why a job got no start, as ``explain.unplaced_by_time`` decides it: with some start
+    allowed by time alone (``Problem.time_ok_any``: each pool checked at its latest start of
+    each kind), no room (``_S_DEFER`` when the deadline allows waiting past the horizon,
+    else ``_S_NO_ROOM``), its usable pools in ``_I_MASK``; anything else (no usable pool,
+    no start in time, too many pools for the mask) is ``_S_OTHER``, left to the one-job
+    explanation."""
+    P = ok.shape[0]
+    mask = 0
+    any_ok = False
+    time_ok = False
+    latest = -(1 << 62)
+    for p in range(P):
+        if not ok[p]:
+            continue
+        any_ok = True
+        r = run[p]
+        ns = -(-r // slot)
+        ks = min(T - 1, (dl - r) // slot)
+        ke = min(T - 1, dl // slot - ns)
+        if ks * slot >= ready[p] or (r % slot > 0 and (ke + ns) * slot - r >= ready[p]):
+            time_ok = True
+        latest = max(latest, dl - r)
+        if p < MASK_PAIRS:
+            mask |= 1 << p
+    if not any_ok or not time_ok or P > MASK_PAIRS:
+        oi[_I_STATUS] = _S_OTHER
+    elif latest >= T * slot:
+        oi[_I_STATUS] = _S_DEFER
+    else:
+        oi[_I_STATUS] = _S_NO_ROOM
+    oi[_I_MASK] = mask

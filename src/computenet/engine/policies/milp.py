@@ -185,6 +185,11 @@ def _solve_chunk(
         r_val = value_of(r_pick)
         if r_val < best_val - tol(best_val):
             best_pick, best_val, how = r_pick, r_val, "rounded LP"
+    # The LP optimum bounds every plan from below: when a plan in hand is already within
+    # the gap HiGHS is asked for, its branch and bound could only confirm it.
+    if lp.status == 0 and best_val <= lp.fun + MIP_REL_GAP * abs(lp.fun):
+        notes.append(f"the {how} plan is within {MIP_REL_GAP:g} of the LP bound (kept)")
+        return _check(pb, views, opts, best_pick), opts, notes
     res = milp(
         obj,
         integrality=np.ones(nc + nj),
