@@ -93,9 +93,6 @@ class Executor(Protocol):
         ...
 
 
-ExecutorFactory = Any  # a class taking (site_id: str, options: Mapping[str, Any], home: Path)
-
-
 def option(options: Mapping[str, Any], key: str, default: Any, site_id: str) -> Any:
     """``options[key]`` of a site's executor table, type-checked against ``default``."""
     from computenet.errors import InputError
