@@ -17,6 +17,7 @@ import computenet.cli.demo
 import computenet.cli.explain
 import computenet.cli.hubs
 import computenet.cli.jobs
+import computenet.cli.measure
 import computenet.cli.plan
 import computenet.cli.serve
 import computenet.cli.simulate
