@@ -29,8 +29,9 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def tenant(client: TestClient, name: str, role: str = "tenant") -> str:
-    r = client.post("/v1/tenants", json={"name": name, "role": role}, headers=auth(ADMIN))
+def tenant(client: TestClient, name: str, role: str = "tenant", sites: tuple[str, ...] = ()) -> str:
+    body = {"name": name, "role": role} | ({"sites": list(sites)} if sites else {})
+    r = client.post("/v1/tenants", json=body, headers=auth(ADMIN))
     assert r.status_code == 201, r.text
     body = r.json()
     assert set(body) == {"id", "token"}
@@ -241,7 +242,8 @@ def test_unknown_accelerator_type_is_422_listing_the_valid(client: TestClient) -
 
 
 def test_sites_and_posted_feeds(client: TestClient) -> None:
-    tok, prov = tenant(client, "acme"), tenant(client, "gridco", role="provider")
+    tok = tenant(client, "acme")
+    prov = tenant(client, "gridco", role="provider", sites=("guian",))
     sites = client.get("/v1/sites", headers=auth(tok)).json()
     guian = next(s for s in sites if s["id"] == "guian")
     assert guian["accelerators"] == {"A100": 128, "H20": 128} and guian["feed"] is None
@@ -276,6 +278,44 @@ def test_sites_and_posted_feeds(client: TestClient) -> None:
     assert client.get("/v1/sites/mars", headers=auth(tok)).status_code == 404
     log = client.get("/v1/audit?object_id=guian", headers=auth(ADMIN)).json()
     assert [e["action"] for e in log] == ["site.feed", "site.feed"]
+
+
+def test_a_provider_posts_only_for_its_own_sites(client: TestClient) -> None:
+    """Crossing the boundary: a provider posting for another provider's site (or for a site
+    nobody bound to it) is refused and changes nothing; an admin rebinds."""
+    own = tenant(client, "gridco", role="provider", sites=("guian", "horinger"))
+    other = tenant(client, "cloudco", role="provider", sites=("shaoguan",))
+    t0 = (int(time.time()) // 3600) * 3600
+    cheap = {"price_cny_per_kwh": {"start_s": t0, "values": [0.01]}, "capacity": {"A100": 9999}}
+    r = client.put("/v1/sites/shaoguan/signals", json=cheap, headers=auth(own))
+    assert r.status_code == 403 and "not one of this provider's sites" in r.text
+    assert client.get("/v1/sites/shaoguan", headers=auth(own)).json()["feed"] is None
+    assert client.put("/v1/sites/guian/signals", json=cheap, headers=auth(other)).status_code == 403
+    assert client.put("/v1/sites/guian/signals", json=cheap, headers=auth(own)).status_code == 200
+    assert client.put("/v1/sites/wuhu/signals", json=cheap, headers=auth(ADMIN)).status_code == 200
+    # Only an admin binds sites; a provider cannot give itself more.
+    listing = client.get("/v1/tenants", headers=auth(ADMIN)).json()
+    gridco = next(t for t in listing if t["name"] == "gridco")
+    assert gridco["sites"] == ["guian", "horinger"]
+    grab = {"sites": ["guian", "horinger", "shaoguan"]}
+    url = f"/v1/tenants/{gridco['id']}/sites"
+    assert client.put(url, json=grab, headers=auth(own)).status_code == 403
+    r = client.put(url, json={"sites": ["horinger"]}, headers=auth(ADMIN))
+    assert r.status_code == 200 and r.json()["sites"] == ["horinger"]
+    assert client.put("/v1/sites/guian/signals", json=cheap, headers=auth(own)).status_code == 403
+    bad = client.put(url, json={"sites": ["atlantis"]}, headers=auth(ADMIN))
+    assert bad.status_code == 422 and bad.json()["fields"][0]["field"] == "sites[0]"
+    acme = tenant(client, "acme")
+    acme_id = next(
+        t["id"]
+        for t in client.get("/v1/tenants", headers=auth(ADMIN)).json()
+        if t["name"] == "acme"
+    )
+    r = client.put(f"/v1/tenants/{acme_id}/sites", json={"sites": ["guian"]}, headers=auth(ADMIN))
+    assert r.status_code == 422 and "not a provider" in r.text
+    assert client.get("/v1/tenants", headers=auth(acme)).status_code == 403
+    log = client.get(f"/v1/audit?object_id={gridco['id']}", headers=auth(ADMIN)).json()
+    assert log[0]["action"] == "provider.sites" and log[0]["detail"]["unbound"] == ["guian"]
 
 
 def test_checkpointable_jobs_and_their_interval(client: TestClient) -> None:

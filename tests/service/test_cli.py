@@ -60,6 +60,9 @@ def test_tenant_submit_list_explain(server: str) -> None:
     created = json.loads(cli("tenants", "--create", "acme", **admin))
     granted = json.loads(cli("tenants", "--grant", "commands", "acme", **admin))  # by name
     assert granted["id"] == created["id"] and granted["permissions"] == ["commands"]
+    cli("tenants", "--create", "gridco", "--role", "provider", "--site", "guian", **admin)
+    bound = json.loads(cli("tenants", "--site", "horinger", "--site", "guian", "gridco", **admin))
+    assert bound["role"] == "provider" and bound["sites"] == ["guian", "horinger"]
     env = {"COMPUTENET_URL": server, "COMPUTENET_TOKEN": created["token"]}
     # A short job due within two minutes: the engine must start it now.
     args = ["--command", "echo hi", "--duration-h", "0.005", "--idempotency-key", "k1"]

@@ -200,6 +200,19 @@ class TenantIn(BaseModel):
     permissions: list[Permission] = Field(
         default_factory=list, max_length=8, description="granted at creation; default none"
     )
+    sites: list[str] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="a provider's own sites (ids of the loaded network): the only sites it "
+        "may post capacity, prices and signals for",
+    )
+
+
+class ProviderSitesIn(BaseModel):
+    """The complete set of sites a provider owns (replaces the previous set)."""
+
+    model_config = ConfigDict(extra="forbid")
+    sites: list[str] = Field(max_length=1000)
 
 
 class PermissionsIn(BaseModel):
@@ -222,6 +235,7 @@ class TenantOut(BaseModel):
     role: str
     created_s: int
     permissions: list[str] = Field(description="granted permissions, sorted")
+    sites: list[str] = Field(default_factory=list, description="a provider's own sites, sorted")
 
 
 class AuditOut(BaseModel):

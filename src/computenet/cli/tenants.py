@@ -26,20 +26,37 @@ def tenants(
     revoke: Annotated[
         list[str] | None, typer.Option(help="revoke a permission of TENANT (repeat)")
     ] = None,
+    site: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="a site the provider owns (repeat); with --create, or with TENANT to set "
+            "its complete set of sites"
+        ),
+    ] = None,
     url: Url = None,
     token: Token = None,
 ) -> None:
     """List tenants; create one with --create NAME (prints its token once); grant or revoke
-    permissions with --grant commands TENANT / --revoke commands TENANT."""
+    permissions with --grant commands TENANT / --revoke commands TENANT; bind a provider's
+    sites with --create NAME --role provider --site ID ... or --site ID ... PROVIDER."""
     from computenet.cli.client import call
 
-    grants, revokes = list(grant or []), list(revoke or [])
+    grants, revokes, sites = list(grant or []), list(revoke or []), list(site or [])
     out: Any
     if create:
         if revokes or tenant:
             raise InputError("--create takes no TENANT and no --revoke", source="tenants")
-        body = {"name": create, "role": role, "permissions": grants}
+        body = {"name": create, "role": role, "permissions": grants, "sites": sites}
         out = call("POST", "/v1/tenants", url, token, json=body)
+    elif sites:
+        if not tenant or grants or revokes:
+            raise InputError(
+                "--site sets one provider's sites",
+                source="tenants",
+                fix="computenet tenants --site guian --site horinger PROVIDER",
+            )
+        tenant_id = _tenant_id(call("GET", "/v1/tenants", url, token), tenant)
+        out = call("PUT", f"/v1/tenants/{tenant_id}/sites", url, token, json={"sites": sites})
     elif grants or revokes:
         if not tenant:
             raise InputError(

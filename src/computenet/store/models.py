@@ -41,6 +41,17 @@ class TenantPermissionRow(Base):
     granted_by: Mapped[str] = mapped_column(String(40))
 
 
+class ProviderSiteRow(Base):
+    """A site a provider owns: it may post capacity, prices and signals for it, and only
+    for it. An admin binds sites to providers."""
+
+    __tablename__ = "provider_sites"
+    provider_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    bound_s: Mapped[int] = mapped_column(BigInteger)
+    bound_by: Mapped[str] = mapped_column(String(40))
+
+
 class TokenRow(Base):
     """A bearer token, stored only as the sha256 hex of the (high-entropy) token."""
 

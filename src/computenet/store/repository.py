@@ -29,6 +29,7 @@ from computenet.store.models import (
     DatasetRow,
     JobRow,
     LoopLeaderRow,
+    ProviderSiteRow,
     SiteFeedRow,
     SiteHealthRow,
     StaleRunRow,
@@ -358,12 +359,22 @@ class Repository:
     # -- tenants and tokens -------------------------------------------------------------
 
     def create_tenant(
-        self, name: str, role: str, actor: str, permissions: Sequence[str] = ()
+        self,
+        name: str,
+        role: str,
+        actor: str,
+        permissions: Sequence[str] = (),
+        sites: Sequence[str] = (),
     ) -> tuple[str, str]:
-        """Create a tenant (with ``permissions`` granted) and its first token; returns
-        ``(id, token)``. The token is shown once: only its hash is stored."""
+        """Create a tenant (with ``permissions`` granted; a provider with the ``sites`` it
+        owns) and its first token; returns ``(id, token)``. The token is shown once: only
+        its hash is stored. Site ids are checked against the network by the caller."""
         if role not in ROLES:
             raise InputError(f"unknown role {role!r}", where="role", fix=f"use one of {ROLES}")
+        if sites and role != "provider":
+            raise InputError(
+                f"a {role} owns no sites", where="sites", fix="give sites to a provider only"
+            )
         granted = sorted(set(permissions))
         _check_permissions(granted)
         tenant_id = "t_" + uuid.uuid4().hex[:16]
@@ -375,8 +386,71 @@ class Repository:
             s.add(TokenRow(token_sha256=hash_token(token), tenant_id=tenant_id, created_s=now_s()))
             for permission in granted:
                 s.add(_permission_row(tenant_id, permission, actor))
-            _audit(s, actor, "tenant.create", tenant_id, name=name, role=role, permissions=granted)
+            for site_id in sorted(set(sites)):
+                s.add(
+                    ProviderSiteRow(
+                        provider_id=tenant_id, site_id=site_id, bound_s=now_s(), bound_by=actor
+                    )
+                )
+            _audit(
+                s,
+                actor,
+                "tenant.create",
+                tenant_id,
+                name=name,
+                role=role,
+                permissions=granted,
+                sites=sorted(set(sites)),
+            )
         return tenant_id, token
+
+    def set_provider_sites(
+        self, provider_id: str, sites: Sequence[str], actor: str
+    ) -> dict[str, Any]:
+        """Make ``sites`` exactly the sites ``provider_id`` owns; audited as
+        ``provider.sites`` with what was bound and unbound."""
+        wanted = set(sites)
+        with self.writes.begin() as s:
+            row = s.get(TenantRow, provider_id)
+            if row is None:
+                raise NotFoundError(f"no tenant {provider_id!r}")
+            if row.role != "provider":
+                raise InputError(
+                    f"{row.name!r} is a {row.role}, not a provider",
+                    where="sites",
+                    fix="bind sites to a provider (tenants --create NAME --role provider)",
+                )
+            held = self._sites_of(s, [provider_id]).get(provider_id, set())
+            bound, unbound = sorted(wanted - held), sorted(held - wanted)
+            for site_id in bound:
+                s.add(
+                    ProviderSiteRow(
+                        provider_id=provider_id, site_id=site_id, bound_s=now_s(), bound_by=actor
+                    )
+                )
+            for site_id in unbound:
+                old = s.get(ProviderSiteRow, (provider_id, site_id))
+                if old is not None:
+                    s.delete(old)
+            if bound or unbound:
+                _audit(s, actor, "provider.sites", provider_id, bound=bound, unbound=unbound)
+        return next(t for t in self.list_tenants() if t["id"] == provider_id)
+
+    def provider_sites(self, provider_id: str) -> set[str]:
+        """The sites a provider owns, read at the moment of use (an admin's change applies
+        to the next request on any process)."""
+        with self.sessions() as s:
+            return self._sites_of(s, [provider_id]).get(provider_id, set())
+
+    @staticmethod
+    def _sites_of(s: Session, provider_ids: Sequence[str] | None) -> dict[str, set[str]]:
+        q = select(ProviderSiteRow.provider_id, ProviderSiteRow.site_id)
+        if provider_ids is not None:
+            q = q.where(ProviderSiteRow.provider_id.in_(list(provider_ids)))
+        out: dict[str, set[str]] = {}
+        for provider_id, site_id in s.execute(q):
+            out.setdefault(provider_id, set()).add(site_id)
+        return out
 
     def set_permissions(
         self, tenant_id: str, changes: dict[str, bool], actor: str
@@ -444,6 +518,7 @@ class Repository:
         with self.sessions() as s:
             rows = s.scalars(select(TenantRow).order_by(TenantRow.created_s, TenantRow.id))
             held = self._permissions(s, None)
+            owned = self._sites_of(s, None)
             return [
                 {
                     "id": r.id,
@@ -451,6 +526,7 @@ class Repository:
                     "role": r.role,
                     "created_s": r.created_s,
                     "permissions": sorted(held.get(r.id, ())),
+                    "sites": sorted(owned.get(r.id, ())),
                 }
                 for r in rows
             ]

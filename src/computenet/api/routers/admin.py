@@ -12,10 +12,12 @@ from computenet.api.schemas import (
     AuditOut,
     AuditQuery,
     PermissionsIn,
+    ProviderSitesIn,
     TenantCreated,
     TenantIn,
     TenantOut,
 )
+from computenet.errors import InputError
 from computenet.store.repository import Principal
 
 router = APIRouter(prefix="/v1", tags=["tenants"], responses=ERROR_RESPONSES)
@@ -27,10 +29,34 @@ def create_tenant(body: TenantIn, request: Request, who: Who) -> dict[str, str]:
     """Admin only. Returns the new tenant's token once; only its hash is stored.
     ``permissions`` (default none) are granted at once, e.g. ``["commands"]``."""
     require(who, "admin")
+    _known_sites(request, body.sites)
     tenant_id, token = state(request).repo.create_tenant(
-        body.name, body.role, who.tenant_id, body.permissions
+        body.name, body.role, who.tenant_id, body.permissions, body.sites
     )
     return {"id": tenant_id, "token": token}
+
+
+@router.put("/tenants/{tenant_id}/sites", response_model=TenantOut)
+def set_provider_sites(
+    tenant_id: str, body: ProviderSitesIn, request: Request, who: Who
+) -> dict[str, object]:
+    """Admin only. The complete set of sites a provider owns: the only sites it may post
+    capacity, prices and signals for. Audited as ``provider.sites``."""
+    require(who, "admin")
+    _known_sites(request, body.sites)
+    return state(request).repo.set_provider_sites(tenant_id, body.sites, who.tenant_id)
+
+
+def _known_sites(request: Request, site_ids: list[str]) -> None:
+    network = state(request).network
+    known = {s.id for s in network.sites} if network is not None else set()
+    for k, site_id in enumerate(site_ids):
+        if site_id not in known:
+            raise InputError(
+                f"no site {site_id!r} in the loaded network",
+                where=f"sites[{k}]",
+                fix="use site ids from GET /v1/sites",
+            )
 
 
 @router.put("/tenants/{tenant_id}/permissions", response_model=TenantOut)

@@ -12,7 +12,7 @@ from computenet.api.errors import ERROR_RESPONSES
 from computenet.api.schemas import SiteOut, SiteSignalsIn
 from computenet.control import feeds
 from computenet.control.sites import capabilities_dict
-from computenet.errors import InputError, NotFoundError
+from computenet.errors import ForbiddenError, InputError, NotFoundError
 from computenet.store.repository import Principal, now_s
 
 router = APIRouter(prefix="/v1/sites", tags=["sites"], responses=ERROR_RESPONSES)
@@ -91,12 +91,21 @@ def get_site(site_id: str, request: Request, who: Who) -> dict[str, Any]:
 async def put_signals(
     site_id: str, body: SiteSignalsIn, request: Request, who: Who
 ) -> dict[str, Any]:
-    """Admin or provider: post the site's capacity and its price and carbon series. The
-    live loop plans with them from its next round; every post is audited."""
+    """Admin, or the provider that owns the site: post the site's capacity and its price
+    and carbon series. The live loop plans with them from its next round; every post is
+    audited."""
     require(who, "admin", "provider")
     st = state(request)
     if st.network is None or site_id not in {s.id for s in st.network.sites}:
         raise NotFoundError(f"no site {site_id!r}")
+    if who.role == "provider":
+        owned = await asyncio.to_thread(st.repo.provider_sites, who.tenant_id)
+        if site_id not in owned:
+            raise ForbiddenError(
+                f"site {site_id!r} is not one of this provider's sites "
+                f"({', '.join(sorted(owned)) or 'none bound'}); an admin binds sites with "
+                "PUT /v1/tenants/{id}/sites"
+            )
     if body.capacity:
         unknown = sorted(set(body.capacity) - set(st.network.accelerators))
         if unknown:
