@@ -187,3 +187,32 @@ class LoopLeaderRow(Base):
     acquired_s: Mapped[float] = mapped_column(Float)
     renewed_s: Mapped[float] = mapped_column(Float)
     expires_s: Mapped[float] = mapped_column(Float)
+
+
+class LedgerTransactionRow(Base):
+    """One balanced ledger transaction (``computenet.market.ledger``). Append-only: rows are
+    never updated or deleted. ``key`` makes a retried post a no-op; ``seq`` orders them."""
+
+    __tablename__ = "ledger_transactions"
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    at_s: Mapped[int] = mapped_column(BigInteger, index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    memo: Mapped[str] = mapped_column(Text)
+    refs: Mapped[dict[str, str]] = mapped_column(JSON)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    recorded_by: Mapped[str] = mapped_column(String(40))
+
+
+class LedgerPostingRow(Base):
+    """One posting of a transaction: integer fen credited (positive) or debited (negative)."""
+
+    __tablename__ = "ledger_postings"
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    tx_seq: Mapped[int] = mapped_column(BigInteger, index=True)
+    account: Mapped[str] = mapped_column(String(60), index=True)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
