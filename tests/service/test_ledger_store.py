@@ -81,3 +81,24 @@ def test_postings_sum_to_zero_per_transaction_in_sql(store: LedgerStore) -> None
         Transaction("d", 0, "deposit", (Posting("platform:cash", -700), Posting("tenant:a", 700)))
     )
     assert store.unbalanced() == []
+
+
+def test_group_commit_acknowledges_each_post_and_isolates_a_bad_one(store: LedgerStore) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from computenet.store.ledger import GroupCommitWriter
+
+    writer = GroupCommitWriter(store)
+    txs = [charge(f"gc{i}", i, "a", "p", 100 + i, 5) for i in range(200)]
+    clash = charge("gc7", 7, "a", "p", 1, 0)  # key gc7 with other content
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            results = list(pool.map(writer.post, txs))
+            failed = pool.submit(writer.post, clash)
+            assert all(results)
+            with pytest.raises(ConflictError):
+                failed.result()
+        assert writer.post(txs[0]) is False  # a retry after the commit
+    finally:
+        writer.close()
+    assert store.counts()["transactions"] >= 200 and store.trial_balance() == 0

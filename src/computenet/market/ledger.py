@@ -30,6 +30,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from computenet.errors import ConflictError, InputError
 
@@ -57,7 +58,7 @@ class Transaction:
     memo: str = ""
     refs: Mapping[str, str] = field(default_factory=dict)  # job, order, provider ...
 
-    @property
+    @cached_property
     def content_hash(self) -> str:
         """What makes two posts of one key the same transaction."""
         body = {

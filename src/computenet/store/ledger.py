@@ -8,7 +8,10 @@ other content refused. Nothing here updates or deletes a ledger row.
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Sequence
+from concurrent.futures import Future
 from typing import Any
 
 from sqlalchemy import Engine, func, insert, select
@@ -167,6 +170,65 @@ class LedgerStore:
                 "transactions": int(s.scalar(select(func.count(LedgerTransactionRow.seq))) or 0),
                 "postings": int(s.scalar(select(func.count(LedgerPostingRow.id))) or 0),
             }
+
+
+class GroupCommitWriter:
+    """Posts from many threads, committed together: each ``post`` waits until its
+    transaction is durable, and the disk waits once per group, not once per transaction.
+
+    One writer thread takes whatever is queued when it is free (no added delay: a group is
+    what arrived during the previous commit, up to ``max_items``). A group that fails as a
+    whole (a key clash inside it) is retried one transaction at a time, so only the
+    offending post fails."""
+
+    def __init__(self, store: LedgerStore, max_items: int = 500, actor: str = "system") -> None:
+        self.store = store
+        self.max_items = max_items
+        self.actor = actor
+        self._queue: queue.Queue[tuple[Transaction, Future[bool]] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
+        self._thread.start()
+
+    def post(self, tx: Transaction, timeout_s: float | None = 30.0) -> bool:
+        """Post and wait for the commit; False when the key was already posted."""
+        check(tx)
+        done: Future[bool] = Future()
+        self._queue.put((tx, done))
+        return done.result(timeout=timeout_s)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group = [first]
+            while len(group) < self.max_items:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)  # stop after this group
+                    break
+                group.append(item)
+            self._commit(group)
+
+    def _commit(self, group: list[tuple[Transaction, Future[bool]]]) -> None:
+        try:
+            results = self.store.post_many([tx for tx, _ in group], self.actor)
+        except Exception:  # one bad post must not fail the others: post each alone
+            for tx, done in group:
+                try:
+                    done.set_result(self.store.post(tx, self.actor))
+                except Exception as exc:
+                    done.set_exception(exc)
+            return
+        for (_, done), new in zip(group, results, strict=True):
+            done.set_result(new)
 
 
 def _transaction(row: LedgerTransactionRow, postings: list[Posting]) -> Transaction:
