@@ -67,7 +67,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
             "TRUNCATE tenants, tokens, jobs, audit, datasets, site_feeds, site_health, stale_runs,"
-            " tenant_permissions, loop_leader, provider_sites, ledger_transactions, ledger_postings"
+            " tenant_permissions, loop_leader, provider_sites, ledger_transactions,"
+            " ledger_postings, market_offers, market_orders, pool_certificates"
         )
     return url
 

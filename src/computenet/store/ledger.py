@@ -39,8 +39,6 @@ class LedgerStore:
     def post_many(self, txs: Sequence[Transaction], actor: str = "system") -> list[bool]:
         """Post a batch in one database transaction; per transaction, whether it was new.
         A concurrent writer posting one of the same keys makes this retry once."""
-        for tx in txs:
-            check(tx)
         try:
             return self._post_many(txs, actor)
         except IntegrityError:  # another process posted one of these keys in between
@@ -48,18 +46,25 @@ class LedgerStore:
 
     def _post_many(self, txs: Sequence[Transaction], actor: str) -> list[bool]:
         with self.writes.begin() as s:
-            stored = self._stored_hashes(s, [tx.key for tx in txs])
-            new: dict[str, Transaction] = {}
-            for tx in txs:
-                seen = stored.get(tx.key) or (new[tx.key].content_hash if tx.key in new else None)
-                if seen is not None and seen != tx.content_hash:
-                    raise ConflictError(
-                        f"transaction key {tx.key!r} was already posted with other postings"
-                    )
-                if seen is None:
-                    new[tx.key] = tx
-            if new:
-                self._insert(s, list(new.values()), actor)
+            return self.post_in(s, txs, actor)
+
+    def post_in(self, s: Session, txs: Sequence[Transaction], actor: str) -> list[bool]:
+        """Post inside the caller's database transaction (an order's commit and its charge
+        are one transaction); per transaction, whether it was new."""
+        for tx in txs:
+            check(tx)
+        stored = self._stored_hashes(s, [tx.key for tx in txs])
+        new: dict[str, Transaction] = {}
+        for tx in txs:
+            seen = stored.get(tx.key) or (new[tx.key].content_hash if tx.key in new else None)
+            if seen is not None and seen != tx.content_hash:
+                raise ConflictError(
+                    f"transaction key {tx.key!r} was already posted with other postings"
+                )
+            if seen is None:
+                new[tx.key] = tx
+        if new:
+            self._insert(s, list(new.values()), actor)
         fresh = set(new)
         out = []
         for tx in txs:  # the first occurrence of a new key counts as posted
@@ -162,6 +167,17 @@ class LedgerStore:
                 )
                 for p in s.scalars(pq):
                     postings.setdefault(p.tx_seq, []).append(Posting(p.account, p.amount_fen))
+        return [_transaction(r, postings.get(r.seq, [])) for r in rows]
+
+    def transactions_in(self, s: Session, keys: Sequence[str]) -> list[Transaction]:
+        """The stored transactions with these keys, read inside the caller's transaction."""
+        rows = list(
+            s.scalars(select(LedgerTransactionRow).where(LedgerTransactionRow.key.in_(list(keys))))
+        )
+        postings: dict[int, list[Posting]] = {}
+        q = select(LedgerPostingRow).where(LedgerPostingRow.tx_seq.in_([r.seq for r in rows]))
+        for p in s.scalars(q.order_by(LedgerPostingRow.id)):
+            postings.setdefault(p.tx_seq, []).append(Posting(p.account, p.amount_fen))
         return [_transaction(r, postings.get(r.seq, [])) for r in rows]
 
     def counts(self) -> dict[str, Any]:

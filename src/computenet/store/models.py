@@ -216,3 +216,51 @@ class LedgerPostingRow(Base):
     tx_seq: Mapped[int] = mapped_column(BigInteger, index=True)
     account: Mapped[str] = mapped_column(String(60), index=True)
     amount_fen: Mapped[int] = mapped_column(BigInteger)
+
+
+class MarketOfferRow(Base):
+    """A provider's offer of one pool's accelerators over a window (``market.orders``)."""
+
+    __tablename__ = "market_offers"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    provider_id: Mapped[str] = mapped_column(String(40), index=True)
+    site_id: Mapped[str] = mapped_column(String(80), index=True)
+    accelerator: Mapped[str] = mapped_column(String(80))
+    accelerators: Mapped[int] = mapped_column(Integer)
+    start_s: Mapped[int] = mapped_column(BigInteger)
+    end_s: Mapped[int] = mapped_column(BigInteger, index=True)
+    price_fen_per_unit: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(20))
+    created_s: Mapped[int] = mapped_column(BigInteger)
+    withdrawn_s: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class MarketOrderRow(Base):
+    """A tenant's order and its quote: quoted -> committed -> settled, or expired or
+    cancelled. A committed order holds its job (placed at the quoted site and start)."""
+
+    __tablename__ = "market_orders"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(40), index=True)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    order: Mapped[dict[str, Any]] = mapped_column(JSON)
+    quote: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    offer_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    provider_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    job_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    expires_s: Mapped[int] = mapped_column(BigInteger)
+    created_s: Mapped[int] = mapped_column(BigInteger)
+    updated_s: Mapped[int] = mapped_column(BigInteger)
+    settlement: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class PoolCertificateRow(Base):
+    """The measurement certificate a provider submitted for one of its pools."""
+
+    __tablename__ = "pool_certificates"
+    site_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    accelerator: Mapped[str] = mapped_column(String(80), primary_key=True)
+    provider_id: Mapped[str] = mapped_column(String(40))
+    certificate_id: Mapped[str] = mapped_column(String(16))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    submitted_s: Mapped[int] = mapped_column(BigInteger)
