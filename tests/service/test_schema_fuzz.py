@@ -73,6 +73,15 @@ def test_api_conforms_and_never_5xx(db_url: str, tmp_path: Path, role: str) -> N
                     # Dataset ids are valid by the schema but must name a registered
                     # dataset of the caller: 422 is the right answer to a made-up one.
                     excluded.append(positive_data_acceptance)
+                if isinstance(case.body, dict) and case.body.get("sites"):
+                    # Only a provider owns sites: sites for a tenant or an admin are 422.
+                    excluded.append(positive_data_acceptance)
+                if case.method.upper() == "POST" and case.path.startswith("/v1/market/"):
+                    # Offers, certificates and orders are checked against the network and
+                    # the open offers (the site's pools and their size, a window that ends
+                    # after it starts, the certificate's hash): 422 naming the field is the
+                    # right answer to a schema-valid one that breaks them.
+                    excluded.append(positive_data_acceptance)
                 case.call_and_validate(excluded_checks=excluded)
 
             try:

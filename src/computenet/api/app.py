@@ -19,7 +19,7 @@ from computenet.api import errors
 from computenet.api.batcher import SubmitBatcher
 from computenet.api.deps import ServiceState
 from computenet.api.errors import error_json
-from computenet.api.routers import admin, datasets, jobs, sites
+from computenet.api.routers import admin, datasets, jobs, market, sites
 from computenet.api.schemas import Health
 from computenet.control.leader import Leadership, describe
 from computenet.control.lifecycle import STATES
@@ -123,6 +123,12 @@ def install_network_enums(app: FastAPI, network: Any) -> None:
         comps = schema["components"]["schemas"]
         comps["JobIn"]["properties"]["accelerator_types"]["items"]["enum"] = accs
         comps["DatasetIn"]["properties"]["home_site"]["enum"] = sites
+        comps["TenantIn"]["properties"]["sites"]["items"]["enum"] = sites
+        comps["ProviderSitesIn"]["properties"]["sites"]["items"]["enum"] = sites
+        for name in ("OfferIn", "CertificateIn"):
+            if name in comps:
+                comps[name]["properties"]["site_id"]["enum"] = sites
+                comps[name]["properties"]["accelerator"]["enum"] = accs
         for branch in comps["SiteSignalsIn"]["properties"]["capacity"]["anyOf"]:
             if branch.get("type") == "object":
                 branch["propertyNames"] = {"enum": accs}
@@ -252,6 +258,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(sites.router)
     app.include_router(datasets.router)
+    app.include_router(market.router)
 
     app.add_middleware(CountRequests, counter=requests_total)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

@@ -28,7 +28,7 @@ from computenet.control.planning import Planner
 from computenet.control.sites import FALLBACK_SITE, build_site_executors
 from computenet.executors.base import Executor
 from computenet.settings import Settings
-from computenet.store.repository import Repository
+from computenet.store.repository import Repository, now_s
 
 log = logging.getLogger("computenet.control")
 
@@ -64,6 +64,7 @@ class ControlLoop:
         )
         self.started_s = time.time()
         self.last_tick_s: float | None = None  # when the last tick completed (UTC epoch s)
+        self._market: Any = None
 
     async def run_forever(self) -> None:
         lead = self.leadership
@@ -96,6 +97,7 @@ class ControlLoop:
         self.plan_queued()
         self.dispatch_due()
         self.reconcile()
+        self.settle_market()
 
     def close(self) -> None:
         self.health.close()
@@ -121,3 +123,14 @@ class ControlLoop:
 
     def reconcile(self) -> None:
         self.dispatcher.reconcile()
+
+    def settle_market(self) -> None:
+        """Expire stale quotes and settle the orders whose jobs have ended (refunds by the
+        market's stated rules; idempotent through the ledger's keys)."""
+        from computenet.store.market import MarketStore
+
+        if self._market is None:
+            self._market = MarketStore(self.repo.engine)
+        now = now_s()
+        self._market.expire(now)
+        self._market.settle(now)

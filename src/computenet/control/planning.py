@@ -156,22 +156,8 @@ class Planner:
         return out
 
     def _datasets(self, rows: list[JobRow]) -> tuple[Any, ...]:
-        from computenet.model import Classification, Dataset
-
         wanted = sorted({d for r in rows for d in (r.datasets or [])})
-        return tuple(
-            Dataset(
-                id=d["id"],
-                size_gb=d["size_gb"],
-                home_site=d["home_site"],
-                classification=Classification(d["classification"]),
-                individuals=d["individuals"],
-                sensitive=d["sensitive"],
-                export_cleared=d["export_cleared"],
-                tenant=d["tenant_id"],
-            )
-            for d in self.repo.datasets_by_id(wanted)
-        )
+        return engine_datasets(self.repo, wanted)
 
     def _training_job(self, r: JobRow, now: int) -> Any:
         """The engine's view of a queued job; a job resumed from checkpoints has only its
@@ -221,6 +207,25 @@ class Planner:
             for f in also
         ]
         return held
+
+
+def engine_datasets(repo: Repository, ids: list[str]) -> tuple[Any, ...]:
+    """The engine's view of stored datasets."""
+    from computenet.model import Classification, Dataset
+
+    return tuple(
+        Dataset(
+            id=d["id"],
+            size_gb=d["size_gb"],
+            home_site=d["home_site"],
+            classification=Classification(d["classification"]),
+            individuals=d["individuals"],
+            sensitive=d["sensitive"],
+            export_cleared=d["export_cleared"],
+            tenant=d["tenant_id"],
+        )
+        for d in repo.datasets_by_id(sorted(set(ids)))
+    )
 
 
 def _placed(p: Any, policy: str) -> dict[str, Any]:
