@@ -23,6 +23,8 @@ Pure: no I/O, no clock.
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -342,13 +344,44 @@ def _spec(network: Network, accelerator: str) -> Throughput:
     return spec_throughput(network.accelerators[accelerator])
 
 
+_MARKET_NETWORKS: OrderedDict[tuple[object, ...], tuple[Network, Network]] = OrderedDict()
+_MARKET_NETWORKS_KEPT = 64
+_MARKET_NETWORKS_LOCK = threading.Lock()
+
+
 def _market_network(
     network: Network,
     pools: Mapping[tuple[str, str], Offer],
     throughput: Mapping[tuple[str, str], Throughput],
 ) -> Network:
     """The network as the offers make it: one pool per qualifying offer, priced per
-    accelerator-hour from the offer's price per unit and the pool's throughput."""
+    accelerator-hour from the offer's price per unit and the pool's throughput. The same
+    offers give the same network object, so the engine's per-network arrays are reused."""
+    key = (
+        id(network),
+        *sorted(
+            (k, o.accelerators, o.price_fen_per_unit, throughput[k].tflops_bf16)
+            for k, o in pools.items()
+        ),
+    )
+    with _MARKET_NETWORKS_LOCK:
+        hit = _MARKET_NETWORKS.get(key)
+        if hit is not None and hit[0] is network:
+            _MARKET_NETWORKS.move_to_end(key)
+            return hit[1]
+    built = _build_market_network(network, pools, throughput)
+    with _MARKET_NETWORKS_LOCK:
+        _MARKET_NETWORKS[key] = (network, built)
+        if len(_MARKET_NETWORKS) > _MARKET_NETWORKS_KEPT:
+            _MARKET_NETWORKS.popitem(last=False)
+    return built
+
+
+def _build_market_network(
+    network: Network,
+    pools: Mapping[tuple[str, str], Offer],
+    throughput: Mapping[tuple[str, str], Throughput],
+) -> Network:
     sites = []
     for site in network.sites:
         mine = [
