@@ -335,7 +335,13 @@ def _quote(
         reason=p.reason,
         alternatives=tuple(
             [*(f"{c}: over the carbon cap" for c in over_cap)]
-            + [f"{a.site_id}: {a.reason}" for a in p.alternatives]
+            + [
+                f"{a.site_id}: {a.reason}"
+                for a in p.alternatives
+                # sites with no offer to match, and those over the cap, are said above
+                if any(k[0] == a.site_id for k in pools)
+                and not any(c.startswith(f"{a.site_id} ") for c in over_cap)
+            ]
         ),
     )
 
