@@ -134,7 +134,7 @@ def test_the_simulator_hands_the_engine_one_ledger_not_the_list() -> None:
 
 
 def test_ledger_peak_matches_counting_second_by_second() -> None:
-    """Several pools, allocations added and removed (some still in the unsorted buffer):
+    """Several pools, allocations added and removed (many sharing start or end times):
     ``peak`` is the most held at any second of the window, pool by pool."""
     rng = random.Random(3)
     ledger = CapacityLedger()
@@ -161,3 +161,34 @@ def test_ledger_peak_matches_counting_second_by_second() -> None:
                     for t in range(lo, hi)
                 )
                 assert ledger.peak(s2, acc2, lo, hi) == want
+
+
+def test_ledger_keys_shared_cancelled_and_grown_match_the_allocations() -> None:
+    """Allocations on a coarse grid share their start and end times, so the ledger adds to
+    existing keys, drops keys whose counts cancel, and grows its arrays many times over;
+    the free grid stays the one the allocations give, slot by slot, down to an empty
+    ledger."""
+    rng = random.Random(11)
+    now, slot, n = T0, 900, 40
+    pools = [("a", "A100"), ("b", "A100")]
+    ledger = CapacityLedger()
+    held: list[Allocation] = []
+    for step in range(1500):
+        if held and rng.random() < 0.45:
+            ledger.remove(held.pop(rng.randrange(len(held))))
+        else:
+            s = now + 900 * rng.randint(-4, 30)
+            a = Allocation(
+                f"j{step}", *rng.choice(pools), rng.randint(1, 3), s, s + 900 * rng.randint(1, 6)
+            )
+            ledger.add(a)
+            held.append(a)
+        if step % 100 == 0 or step > 1490:
+            grid = free_grid(ledger, pools, np.array([10**6, 10**6]), now + 450, slot, n)
+            for i, p in enumerate(pools):
+                assert (10**6 - grid[i] == _naive_taken(held, p, now + 450, slot, n)).all()
+    for a in list(held):
+        ledger.remove(a)
+    assert len(ledger) == 0
+    grid = free_grid(ledger, pools, np.array([5, 5]), now, slot, n)
+    assert (grid == 5).all()

@@ -72,3 +72,28 @@ def test_missing_column_is_reported(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["plan", "--network", "china", "--jobs", str(f)])
     assert isinstance(res.exception, InputError)
     assert "missing column" in str(res.exception)
+
+
+def test_work_kind_column_sets_the_power_and_bad_kinds_are_named(tmp_path: Path) -> None:
+    """Issue 11: jobs carry their kind of work; inference draws less power than training
+    on the same gang, hours and site, and a bad kind names its line and the allowed ones."""
+    f = tmp_path / "jobs.csv"
+    head = "id,accelerators,work_h,earliest_start,deadline,work_kind,dataset,data_gb,home_site"
+    rows = [
+        "t,2,3,2023-07-03T00:00:00Z,2023-07-05T00:00:00Z,training,d,1,beijing",
+        "i,2,3,2023-07-03T00:00:00Z,2023-07-05T00:00:00Z,Inference,d,1,beijing",
+        "o,2,3,2023-07-03T00:00:00Z,2023-07-05T00:00:00Z,,d,1,beijing",
+    ]
+    f.write_text("\n".join([head, *rows]) + "\n")
+    cmd = ["plan", "--network", "china", "--jobs", str(f), "--policy", "fifo-home", "--json"]
+    res = CliRunner().invoke(app, cmd)
+    assert res.exit_code == 0, res.output
+    kwh = {p["job_id"]: p["breakdown"]["energy_kwh"] for p in json.loads(res.output)["placements"]}
+    assert kwh["i"] < kwh["t"]
+    assert kwh["o"] == pytest.approx(kwh["t"])  # empty: training
+    f.write_text("\n".join([head, rows[0], rows[1].replace("Inference", "gaming")]) + "\n")
+    res = CliRunner().invoke(app, cmd)
+    assert isinstance(res.exception, InputError)
+    text = str(res.exception)
+    assert "line 3, work_kind" in text and "gaming" in text
+    assert "training, inference, other" in text

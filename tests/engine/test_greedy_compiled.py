@@ -207,3 +207,81 @@ def test_home_policies_skip_pricing_only_when_nothing_fits(policy, monkeypatch) 
     slow = plan(req)
     assert fast == slow
     assert fast.deferred and fast.infeasible and fast.placements
+
+
+HOME_POLICIES = {"fifo-home": "fifo_home", "wait-awhile": "wait_awhile"}
+
+
+def _home_both(req: PlanRequest) -> tuple[PlanReply, PlanReply]:
+    """The home policy's reply with the compiled no-room loop, and one job at a time."""
+    import importlib
+
+    mod = importlib.import_module(f"computenet.engine.policies.{HOME_POLICIES[req.policy]}")
+    a = mod.plan(Problem(req))
+    b = run_sequential(Problem(req), req.policy, mod.choose, explain.costs_more())
+    return a, b
+
+
+@pytest.mark.parametrize("policy", sorted(HOME_POLICIES))
+@pytest.mark.parametrize("seed", range(3))
+def test_compiled_home_loop_gives_the_one_job_reply_under_a_backlog(policy, seed) -> None:
+    """A backlog at home (most jobs have no room in their window), some jobs without data
+    (homed at the first site, with every pool's reserve), one whose home cannot run its
+    gang, jobs with their own speeds, copies elsewhere, a site down, and (seed 2) a
+    network of two accelerator types, which the loop leaves to the one-job path: the
+    reply, explanations included, is the one-job path's."""
+    from computenet.engine.policies import home_compiled
+
+    assert home_compiled.MIN_JOBS <= 120
+    rng = np.random.default_rng(seed)
+    net = network(
+        *(
+            site(
+                f"S{i}",
+                {"A100": 1, "H100": 1} if i == 2 and seed == 2 else 1,
+                price=list(rng.uniform(0.1, 1, 60)),
+            )
+            for i in range(4)
+        )
+    )
+    jobs, ds = [], []
+    for k in range(120):
+        start = float(rng.uniform(0, 6))
+        work = float(rng.choice([0.2, 1.0, 3.0, 7.0]))
+        jobs.append(
+            job(
+                f"j{k}",
+                work,
+                2 if k == 7 else 1,
+                start_h=start,
+                # Some cannot finish in time anywhere: the one-job explanation says why.
+                deadline_h=start
+                + (work / 2 if k % 17 == 4 else work + float(rng.choice([0.5, 4.0, 40.0]))),
+                datasets=() if k % 11 == 3 else None,
+                speeds={"A100": 1.0, "H100": 1.7} if k % 13 == 5 else None,
+            )
+        )
+        ds.append(dataset(f"ds-j{k}", f"S{k % 4}", Classification.PUBLIC))
+    req = replace(
+        request(net, jobs, ds, horizon=12, down=frozenset({"S3"}) if seed == 1 else frozenset()),
+        policy=policy,
+        home_reserve=0.0 if seed == 2 else 0.3,
+        replicas={"ds-j9": frozenset({"S1", "S0"})},
+    )
+    a, b = _home_both(req)
+    assert a == b
+    assert a.deferred and a.infeasible and a.placements
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances(), st.sampled_from([0.0, 0.3]), st.sampled_from(sorted(HOME_POLICIES)))
+def test_compiled_home_loop_matches_one_job_path_on_random_instances(req, reserve, policy) -> None:
+    from computenet.engine.policies import home_compiled
+
+    old = home_compiled.MIN_JOBS
+    home_compiled.MIN_JOBS = 1
+    try:
+        a, b = _home_both(replace(req, home_reserve=reserve, policy=policy))
+    finally:
+        home_compiled.MIN_JOBS = old
+    assert a == b

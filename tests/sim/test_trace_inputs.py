@@ -109,3 +109,27 @@ def test_a_run_or_a_span_too_long_to_simulate_is_refused(tmp_path: Path) -> None
     p.write_text("arrival_time,length,cpus\n0,60,1\n946080000,60,1\n", encoding="utf-8")
     with pytest.raises(TraceFileError, match="arrivals span 30 years"):
         load_gaia(p, unit_check=False)
+
+
+def test_generic_csv_work_kind_reaches_the_jobs_and_bad_ones_are_named(tmp_path: Path) -> None:
+    """Issue 11: a trace's optional ``work_kind`` column flows to the jobs (and so to their
+    power, ``model.job_power_kw``); a bad one names the line and the allowed values."""
+    from computenet.catalog import load_network
+    from computenet.model import WorkKind
+    from computenet.sim.workload import FillOptions, materialise
+
+    p = tmp_path / "t.csv"
+    p.write_text(
+        "id,arrival_s,duration_s,accelerators,work_kind\n"
+        "a,0,3600,1,inference\nb,60,3600,1,\nc,120,3600,1,OTHER\n"
+    )
+    tr = load_trace(p, "csv")
+    assert [j.work_kind for j in tr.jobs] == ["inference", None, "other"]
+    wl = materialise(tr, load_network("china"), 1_688_342_400, FillOptions(seed=0))
+    kinds = {j.id: j.work_kind for j in wl.jobs}
+    assert kinds == {"a": WorkKind.INFERENCE, "b": WorkKind.TRAINING, "c": WorkKind.OTHER}
+    p.write_text("id,arrival_s,duration_s,accelerators,work_kind\na,0,3600,1,serving\n")
+    with pytest.raises(TraceFileError) as err:
+        load_trace(p, "csv")
+    text = str(err.value)
+    assert "line 2" in text and "serving" in text and "training, inference, other" in text

@@ -14,7 +14,9 @@ earliest_start      yes       may not start before this time
 deadline            yes       must finish by this time
 accelerator_types   no        accepted types separated by ``;`` (default: any); speed by TFLOPS
 priority            no        higher goes first (default 0)
-utilisation         no        share of accelerator power drawn, (0, 1] (default 0.8)
+utilisation         no        share of the run the accelerators are busy, (0, 1] (default 0.8)
+work_kind           no        training, inference or other: sets the power drawn (default
+                              training; ``model.WorkKind``, ``model.job_power_kw``)
 dataset             no        id of the dataset the job reads (rows may share one)
 data_gb             no        its size in GB (needed with ``dataset``)
 classification      no        public, general, important, core, personal (default general)
@@ -48,6 +50,7 @@ OPTIONAL = (
     "accelerator_types",
     "priority",
     "utilisation",
+    "work_kind",
     "dataset",
     "data_gb",
     "classification",
@@ -200,6 +203,7 @@ def _read_job(
         if not 0 < util <= 1:
             raise InputError(f"{util} is not in (0, 1]", source=src, where=at("utilisation"))
     return TrainingJob(
+        work_kind=read_work_kind(row.get("work_kind", ""), src, at("work_kind")),
         id=row["id"],
         accelerators=_num(
             row["accelerators"], src, at("accelerators"), kind=int, lo=1, hi=MAX_ACCELERATORS
@@ -212,6 +216,24 @@ def _read_job(
         priority=prio,
         utilisation=util,
     )
+
+
+def read_work_kind(text: str, src: str, where: str) -> str:
+    """A ``work_kind`` cell: one of ``model.WorkKind`` (any case; empty: training)."""
+    from computenet.model import WorkKind
+
+    t = text.strip().lower()
+    if not t:
+        return str(WorkKind.TRAINING)
+    if t not in {str(k) for k in WorkKind}:
+        allowed = ", ".join(str(k) for k in WorkKind)
+        raise InputError(
+            f"unknown kind of work {text.strip()!r}",
+            source=src,
+            where=where,
+            fix=f"use one of: {allowed} (or leave it empty for training)",
+        )
+    return t
 
 
 def read_jobs(path: Path, network: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:

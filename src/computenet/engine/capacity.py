@@ -17,26 +17,23 @@ the number of outstanding allocations and a burst of more than 8,192 of them cra
   ``cap - A(now + (k+1) slot) + D(now + k slot)``, where ``A(t)`` counts accelerators of
   allocations starting before ``t`` and ``D(t)`` those of allocations ending at or before
   ``t``: an allocation that touches any part of a slot takes the whole slot, and one already
-  over counts in both, so it cancels. One binary search per slot boundary and pool: the cost
-  of a request grows with its horizon and the number of pools, and only with the logarithm
-  of the number of allocations;
-* each pool's times are kept in sorted arrays with prefix sums, plus a small unsorted
-  buffer of recent changes (a removal is the same event with a negative count). The buffer
-  is merged into the sorted arrays when it outgrows the square root of their length, so an
-  ``add`` or ``remove`` costs amortised O(sqrt(n)) array work and a query reads the buffer
-  in O(sqrt(n) log n);
-* nothing is bounded by a fixed size.
+  over counts in both, so it cancels. The slot boundaries rise, so one compiled walk per
+  pool reads them (a binary search where the next key is far): the cost of a request grows
+  with its horizon and the number of pools, and only with the logarithm of the number of
+  allocations;
+* each pool's start and end times are kept, with their counts, as sorted distinct keys with
+  prefix sums (``capacity_kernel``; a removal is the same change with a negative count), so
+  an ``add`` or ``remove`` is one binary search and a move of the arrays' tail in memory;
+* nothing is bounded by a fixed size (the arrays double when full).
 
 Times are integer seconds; the counting is in integers, so free counts are exact.
 """
 
 from __future__ import annotations
 
-import bisect
-import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -51,81 +48,43 @@ if TYPE_CHECKING:
 IntArray = npt.NDArray[np.int64]
 BArray = npt.NDArray[np.bool_]
 
-Side = Literal["left", "right"]
-_NONE: IntArray = np.zeros(0, dtype=np.int64)
-_ZERO: IntArray = np.zeros(1, dtype=np.int64)
-
-MIN_BUFFER = 32
-"""Recent changes kept unsorted before a merge, at least (more when the pool is large)."""
-
 
 class _Times:
-    """A multiset of (time, signed count): sorted arrays with prefix sums (``times``,
-    ``cum``), and a small buffer of recent changes (kept sorted; its arrays are made when
-    first read after a change)."""
+    """A multiset of (key, signed count): its distinct keys sorted, with the prefix sums of
+    their counts (``capacity_kernel``), changed in place as allocations come and go."""
 
-    __slots__ = ("_arr", "_buf_c", "_buf_t", "cum", "times")
+    __slots__ = ("cum", "keys", "n")
 
     def __init__(self) -> None:
-        self.times: IntArray = _NONE
-        self.cum: IntArray = _ZERO  # cum[i]: counts at times[:i]
-        self._buf_t: list[int] = []
-        self._buf_c: list[int] = []
-        self._arr: tuple[IntArray, IntArray] | None = None
+        self.keys: IntArray = np.zeros(16, dtype=np.int64)
+        self.cum: IntArray = np.zeros(17, dtype=np.int64)  # cum[i]: counts at keys[:i]
+        self.n = 0
 
     def __len__(self) -> int:
-        return len(self.times) + len(self._buf_t)
+        return self.n
 
     def add(self, t: int, c: int) -> None:
-        i = bisect.bisect_right(self._buf_t, t)
-        self._buf_t.insert(i, t)
-        self._buf_c.insert(i, c)
-        self._arr = None
-        if len(self._buf_t) > max(MIN_BUFFER, math.isqrt(len(self.times))):
-            self.merge()
+        if self.n + 1 >= len(self.keys):  # room for one more: double
+            m = 2 * len(self.keys)
+            keys = np.zeros(m, dtype=np.int64)
+            cum = np.zeros(m + 1, dtype=np.int64)
+            keys[: self.n] = self.keys[: self.n]
+            cum[: self.n + 1] = self.cum[: self.n + 1]
+            self.keys, self.cum = keys, cum
+        self.n = _kernel().change(self.keys, self.cum, self.n, t, c)
 
-    def merge(self) -> None:
-        """Fold the buffer into the sorted arrays; equal times are summed and times whose
-        counts cancel (an allocation removed) are dropped."""
-        if not self._buf_t:
-            return
-        t = np.concatenate((self.times, np.array(self._buf_t, dtype=np.int64)))
-        c = np.concatenate((np.diff(self.cum), np.array(self._buf_c, dtype=np.int64)))
-        self._buf_t, self._buf_c, self._arr = [], [], None
-        u, inv = np.unique(t, return_inverse=True)
-        s = np.zeros(len(u), dtype=np.int64)
-        np.add.at(s, inv, c)
-        keep = s != 0
-        self.times = u[keep]
-        self.cum = np.zeros(len(self.times) + 1, dtype=np.int64)
-        np.cumsum(s[keep], out=self.cum[1:])
 
-    def _buffer(self) -> tuple[IntArray, IntArray]:
-        """The buffer's times and prefix sums as arrays."""
-        arr = self._arr
-        if arr is None:
-            cum = np.zeros(len(self._buf_c) + 1, dtype=np.int64)
-            np.cumsum(self._buf_c, out=cum[1:])
-            arr = self._arr = (np.array(self._buf_t, dtype=np.int64), cum)
-        return arr
+def _kernel() -> Any:
+    """``capacity_kernel``, imported when first needed (numba)."""
+    global _KERNEL
+    if _KERNEL is None:
+        from computenet.engine import capacity_kernel
 
-    def count(self, x: IntArray, side: Side) -> IntArray:
-        """Sum of the counts at times ``< x`` (``side="left"``) or ``<= x`` (``"right"``),
-        for each of ``x``."""
-        out = self.cum[self.times.searchsorted(x, side)]
-        if self._buf_t:
-            bt, bcum = self._buffer()
-            out = out + bcum[bt.searchsorted(x, side)]
-        return out
+        _KERNEL = capacity_kernel
+    return _KERNEL
 
-    def between(self, lo: int, hi: int) -> IntArray:
-        """Times strictly inside ``(lo, hi)``."""
-        t, b = self.times, self._buf_t
-        a = t[t.searchsorted(lo, "right") : t.searchsorted(hi, "left")]
-        if not b:
-            return a
-        inside = b[bisect.bisect_right(b, lo) : bisect.bisect_left(b, hi)]
-        return np.concatenate((a, np.array(inside, dtype=np.int64))) if inside else a
+
+_KERNEL: Any = None
 
 
 _SPAN = 1 << 42
@@ -157,8 +116,6 @@ class CapacityLedger:
         self._held: Counter[Allocation] = Counter()
         for a in allocations:
             self.add(a)
-        self._starts.merge()
-        self._ends.merge()
 
     def __len__(self) -> int:
         """Allocations held."""
@@ -200,24 +157,22 @@ class CapacityLedger:
         taken in the slot ``[t, t + slot_s)``: allocations that touch any part of it count."""
         if not len(self._starts):
             return np.zeros((len(pools), len(times)), dtype=np.int64)
+        times = np.ascontiguousarray(times, dtype=np.int64)
         key = tuple(pools)  # the same tuple when it is one
         hit = self._pid_cache.get(key)
         if hit is None:  # the same few tuples of pools come back request after request
             pids = np.fromiter((self._pool_ids.get(k, -1) for k in pools), np.int64, len(pools))
             known = np.flatnonzero(pids >= 0)
-            hit = (known, pids[known, None] * _SPAN, len(known) == len(pools))
+            hit = (known, pids[known] * _SPAN, len(known) == len(pools))
             if len(self._pid_cache) >= 64:
                 self._pid_cache.clear()
             self._pid_cache[key] = hit
         known, lo, every = hit
-        # Column 0: below every time of the pool (what earlier pools' keys add up to).
-        q = np.empty((len(known), len(times) + 1), dtype=np.int64)
-        q[:, :1] = lo
-        q[:, 1:] = lo + (_SPAN // 2 + slot_s) + times
-        a = self._starts.count(q, "left")
-        q[:, 1:] -= slot_s
-        d = self._ends.count(q, "right")
-        t = (a[:, 1:] - a[:, :1]) - (d[:, 1:] - d[:, :1])
+        st, en = self._starts, self._ends
+        t = np.empty((len(known), len(times)), dtype=np.int64)
+        _kernel().taken(
+            st.keys, st.cum, st.n, en.keys, en.cum, en.n, lo, _SPAN // 2, times, slot_s, t
+        )
         if every:
             return t
         out = np.zeros((len(pools), len(times)), dtype=np.int64)
@@ -230,13 +185,20 @@ class CapacityLedger:
         if pid is None:
             return 0
         base = pid * _SPAN + _SPAN // 2
-        # The level only rises where an allocation starts: look there and at the start.
-        # Point 0 is below every time of the pool (what earlier pools' keys add up to): no
-        # key lies on it (times are within +-2**41 s), so one "right" query serves all.
-        inside = self._starts.between(base + start_s, base + end_s)
-        pts = np.concatenate(([base - _SPAN // 2, base + start_s], inside))
-        level = self._starts.count(pts, "right") - self._ends.count(pts, "right")
-        return int(level[1:].max() - level[0])
+        st, en = self._starts, self._ends
+        return int(
+            _kernel().peak(
+                st.keys,
+                st.cum,
+                st.n,
+                en.keys,
+                en.cum,
+                en.n,
+                pid * _SPAN,
+                base + start_s,
+                base + end_s,
+            )
+        )
 
 
 def free_grid(

@@ -229,6 +229,22 @@ class _Job:
     lost_accelerator_h: float = 0.0
     reason: str = ""
     waiting_since_s: int = 0
+    need_s: int | None = None  # run time at the slowest usable speed, for ``need_for_h``
+    need_for_h: float = -1.0
+
+
+def _changed(job: TrainingJob, **changes: Any) -> TrainingJob:
+    """``dataclasses.replace(job, **changes)`` without running ``__init__`` (the simulator
+    makes one such copy per queued job per planning round): a frozen dataclass with no
+    ``__post_init__``, so its fields are its ``__dict__``."""
+    cls = type(job)
+    if "__post_init__" in cls.__dict__ or not hasattr(job, "__dict__"):
+        return replace(job, **changes)
+    new = object.__new__(cls)
+    d = new.__dict__
+    d.update(job.__dict__)
+    d.update(changes)
+    return new
 
 
 @dataclass
@@ -290,6 +306,11 @@ class Simulator:
         self._transfers: list[Transfer] = []
         self._violations: list[Violation] = []
         self._forecast_cache: dict[int, Mapping[str, SiteForecast]] = {}
+        self._horizon_s = config.horizon_slots * config.slot_s
+        # Each dataset's replicas as handed to the engine (rebuilt when a copy is made).
+        self._replicas_frozen: dict[str, frozenset[str]] = {}
+        # Power (kW, with PUE) per (site, accelerator, kind of work, utilisation, gang).
+        self._power_memo: dict[tuple[str, str, str, float, int], tuple[float, float]] = {}
         self._plan_calls = 0
         self._q = EventQueue(workload.start_s)
 
@@ -390,16 +411,19 @@ class Simulator:
         return out
 
     def _request_job(self, j: _Job, now: int) -> TrainingJob:
-        deadline = j.job.deadline_s
-        if not j.relaxed and j.remaining_h is j.job.work_h and j.job.earliest_start_s >= now:
-            return j.job  # as it arrived: nothing to change
+        job = j.job
+        deadline = job.deadline_s
+        if not j.relaxed and j.remaining_h is job.work_h and job.earliest_start_s >= now:
+            return job  # as it arrived: nothing to change
         if j.relaxed:
-            need_s = math.ceil(j.remaining_h * 3600 / self._min_speed(j.job))
-            deadline = max(deadline, now + need_s + self.config.horizon_slots * self.config.slot_s)
-        return replace(
-            j.job,
+            if j.need_s is None or j.need_for_h != j.remaining_h:
+                j.need_s = math.ceil(j.remaining_h * 3600 / self._min_speed(job))
+                j.need_for_h = j.remaining_h
+            deadline = max(deadline, now + j.need_s + self._horizon_s)
+        return _changed(
+            job,
             work_h=j.remaining_h,
-            earliest_start_s=max(j.job.earliest_start_s, now),
+            earliest_start_s=max(job.earliest_start_s, now),
             deadline_s=deadline,
         )
 
@@ -449,11 +473,17 @@ class Simulator:
             horizon_slots=self.config.horizon_slots,
             down_sites=frozenset(self._down),
             forecasts=self._forecasts(now),
-            replicas={d: frozenset(self._replicas[d]) for d in ds_ids if d in self._replicas},
+            replicas={d: self._frozen_replicas(d) for d in ds_ids if d in self._replicas},
             home_reserve=self.config.home_reserve,
         )
         self._plan_calls += 1
         return self.planner(req)
+
+    def _frozen_replicas(self, ds_id: str) -> frozenset[str]:
+        hit = self._replicas_frozen.get(ds_id)
+        if hit is None:
+            hit = self._replicas_frozen[ds_id] = frozenset(self._replicas[ds_id])
+        return hit
 
     def _expire_waiting(self) -> None:
         now = self._q.now_s
@@ -547,6 +577,7 @@ class Simulator:
                     if why:
                         self._violate(p.job_id, "data-rule", why)
                     self._replicas[ds.id].add(t.to_site)
+                    self._replicas_frozen.pop(ds.id, None)
                 self._transfers.append(t)
                 j.transfer_gb += t.size_gb
                 j.transfer_cost_cny += t.cost_cny
@@ -592,15 +623,20 @@ class Simulator:
             return
         assert j.site_id is not None and j.accelerator is not None
         site = self._sites[j.site_id]
-        acc = self.network.accelerators[j.accelerator]
-        host_w = 0.0
-        price_h = 0.0
-        for p in site.pools:
-            if p.accelerator == j.accelerator:
-                host_w, price_h = p.host_power_w, p.price_cny_per_h
-                break
+        key = (j.site_id, j.accelerator, str(j.job.work_kind), j.job.utilisation, j.count)
+        hit = self._power_memo.get(key)
+        if hit is None:
+            acc = self.network.accelerators[j.accelerator]
+            host_w = 0.0
+            price_h = 0.0
+            for p in site.pools:
+                if p.accelerator == j.accelerator:
+                    host_w, price_h = p.host_power_w, p.price_cny_per_h
+                    break
+            kw = job_power_kw(acc, j.job.work_kind, j.job.utilisation, j.count, host_w)
+            hit = self._power_memo[key] = (kw * site.pue, price_h)
+        power_kw, price_h = hit
         hours = (end_s - start_s) / 3600.0
-        power_kw = job_power_kw(acc, j.job.work_kind, j.job.utilisation, j.count, host_w) * site.pue
         energy = power_kw * hours
         energy_cost = energy * site.price.mean(start_s, end_s)
         compute_cost = j.count * price_h * hours

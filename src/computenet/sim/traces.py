@@ -32,13 +32,15 @@ Formats (``--trace-format``):
 ``csv``
     The generic format, one job per line, header required, columns in any order::
 
-        id,arrival_s,duration_s,accelerators,deadline_s,data_gb,classification,home_site,checkpointable
+        id,arrival_s,duration_s,accelerators,deadline_s,data_gb,classification,home_site,checkpointable,work_kind
 
     ``arrival_s`` and ``deadline_s`` are seconds from the trace start; ``duration_s`` the
     run time on the network's reference accelerator. Only ``arrival_s``, ``duration_s``
     and ``accelerators`` are required; an empty cell means "fill it" (see
     ``computenet.sim.workload.FillOptions``). ``classification`` is one of public,
-    general, important, core, personal; ``checkpointable`` is true/false/1/0. A file whose
+    general, important, core, personal; ``checkpointable`` is true/false/1/0;
+    ``work_kind`` is training (the default), inference or other (``model.WorkKind``: it
+    sets the power a job draws). A file whose
     times are in minutes or hours is read with ``time_unit`` (``--time-unit``).
 
 The loaders of ``gaia`` and ``csv`` check that the times fit their unit (``check_units``):
@@ -63,6 +65,7 @@ from pathlib import Path
 import numpy as np
 
 from computenet.errors import TraceFileError, UnknownNameError
+from computenet.model import WorkKind
 from computenet.textfile import CsvFile
 
 MIN_DURATION_S = 60
@@ -116,6 +119,7 @@ class TraceJob:
     home_site: str | None = None
     checkpointable: bool | None = None
     cut_off: bool = False
+    work_kind: str | None = None  # a ``model.WorkKind`` value; None: training
 
 
 @dataclass(frozen=True)
@@ -525,6 +529,7 @@ def load_gaia(path: Path, *, time_unit: str = "s", unit_check: bool = True) -> T
     return Trace(path.stem, "gaia", str(path), _sorted(jobs, path), notes)
 
 
+WORK_KINDS = tuple(str(k) for k in WorkKind)
 _TRUE = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
@@ -552,6 +557,14 @@ def load_csv(path: Path, *, time_unit: str = "s", unit_check: bool = True) -> Tr
                 where=f"line {line}",
                 fix="use true or false",
             )
+        kind = opt("work_kind")
+        if kind is not None and kind.lower() not in WORK_KINDS:
+            raise TraceFileError(
+                f"work_kind is {kind!r}",
+                source=str(path),
+                where=f"line {line}",
+                fix=f"use one of: {', '.join(WORK_KINDS)} (or leave it empty for training)",
+            )
         accelerators = _count(_num(row, "accelerators", path, line), path, line, "accelerators")
         if accelerators < 1:
             raise TraceFileError(
@@ -574,6 +587,7 @@ def load_csv(path: Path, *, time_unit: str = "s", unit_check: bool = True) -> Tr
                 classification=opt("classification"),
                 home_site=opt("home_site"),
                 checkpointable=None if ck_text is None else _TRUE[ck_text.lower()],
+                work_kind=None if kind is None else kind.lower(),
             )
         )
     counts = Counter(j.id for j in jobs)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from computenet.errors import InputError
-from computenet.model import Classification, Dataset, Network, Role, TrainingJob
+from computenet.model import Classification, Dataset, Network, Role, TrainingJob, WorkKind
 from computenet.sim.traces import Trace, TraceJob
 
 # Helios (SC'21), all clusters: acme_cluster_summary.csv row "Helios".
@@ -239,6 +239,7 @@ def materialise(
                 datasets=(ds.id,),
                 utilisation=round(util, 6),
                 submitted_s=arrival,
+                work_kind=tj.work_kind or WorkKind.TRAINING,
             )
         )
         datasets.append(ds)

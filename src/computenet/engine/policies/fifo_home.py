@@ -4,6 +4,8 @@ carbon intensity.
 
 If the home site can never run the job (no accepted accelerator type or too few of them),
 the job goes to the site where it can start soonest; if the home site is down, it waits.
+Large requests find the jobs with no room at home in one compiled loop
+(``home_compiled``): the same reply.
 """
 
 from __future__ import annotations
@@ -42,4 +44,8 @@ def choose(pb: Problem, v: JobView) -> Decision:
 
 
 def plan(pb: Problem) -> PlanReply:
+    from computenet.engine.policies import home_compiled
+
+    if home_compiled.usable(pb):  # the same reply; no-room jobs found in a compiled loop
+        return home_compiled.run_home(pb, NAME, choose, explain.costs_more())
     return run_sequential(pb, NAME, choose, explain.costs_more())

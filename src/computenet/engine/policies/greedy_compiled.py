@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from computenet.engine import explain, rules
+from computenet.engine.arrays import memo
 from computenet.engine.jobs import WORK_KINDS, pair_power_kw
 from computenet.engine.policies import greedy
 from computenet.engine.policies.base import decide, job_order, reply
@@ -89,7 +90,9 @@ class _Inputs:
     job_of_row: list[int]
 
 
-def _inputs(pb: Problem, order: list[int]) -> _Inputs:
+def _inputs(pb: Problem, order: list[int], *, power: bool = True) -> _Inputs:
+    """The kernel's arrays for the jobs of ``order`` (``power=False``: without the
+    gangs' power, for loops that price nothing)."""
     net = pb.net
     jobs = pb.req.jobs
     speed_rows: dict[Any, int] = {(): 0}
@@ -152,7 +155,15 @@ def _inputs(pb: Problem, order: list[int]) -> _Inputs:
                 rows.append(-1)
                 continue
             prow = power_rows[pkey] = len(powers)
-            powers.append(pair_power_kw(net, count, util, j.work_kind))
+            if power:
+                # The same memo as the job views' (``jobs.JobViews._view``).
+                powers.append(
+                    memo(
+                        net,
+                        ("kw", count, util, pkey[2]),
+                        lambda c=count, u=util, k=pkey[2]: pair_power_kw(net, c, u, k),
+                    )
+                )
         srow = 0
         if j.accelerator_speed:
             sk = pb._speed_key(j)
@@ -265,16 +276,26 @@ def _plan(pb: Problem) -> PlanReply:
 
 def _no_room_words(pb: Problem) -> Callable[[str, int, int, bool], Deferral | Infeasible]:
     """``no_room(job_id, count, mask, wait)``: ``explain.no_room`` for a job whose usable
-    pools are the bits of ``mask``, their names in words worked out once per set."""
+    pools are the bits of ``mask``, its text worked out once per gang, set and kind (under
+    a backlog thousands of jobs per request share a few)."""
     words: dict[int, tuple[str, str]] = {}
+    said: dict[tuple[int, int, bool], Deferral | Infeasible] = {}
     horizon_end = pb.T * pb.slot
 
     def no_room(job_id: str, count: int, mask: int, wait: bool) -> Deferral | Infeasible:
-        w = words.get(mask)
-        if w is None:
-            pairs = np.array([p for p in range(pb.net.n_pairs) if mask >> p & 1], dtype=np.int64)
-            w = words[mask] = explain.pairs_in_words(pb, pairs)
-        return explain.no_room(job_id, count, *w, horizon_end, wait=wait)
+        key = (count, mask, wait)
+        out = said.get(key)
+        if out is None:
+            w = words.get(mask)
+            if w is None:
+                pairs = np.array(
+                    [p for p in range(pb.net.n_pairs) if mask >> p & 1], dtype=np.int64
+                )
+                w = words[mask] = explain.pairs_in_words(pb, pairs)
+            out = said[key] = explain.no_room("", count, *w, horizon_end, wait=wait)
+        if isinstance(out, Deferral):
+            return Deferral(job_id, out.reason)
+        return Infeasible(job_id, out.constraint, out.reason)
 
     return no_room
 

@@ -85,11 +85,23 @@ def _value(
 
 
 @nb.njit(cache=True, inline="always")
-def _fits(free: Any, p: int, k: int, ns: int, need: int) -> bool:
-    for t in range(k, k + ns):  # noqa: SIM110 — numba compiles no all(generator)
-        if free[p, t] < need:
-            return False
-    return True
+def _fit_row(free: Any, p: int, k0: int, k1: int, ns: int, need: int, fit: Any) -> bool:
+    """``fit[k]``: whether ``free[p, k : k + ns] >= need`` throughout, for each
+    ``k0 <= k <= k1``, in one pass over the slots (counting how many in a row have room);
+    returns whether any is true."""
+    run = 0
+    anyfit = False
+    for t in range(k0, k1 + ns):
+        if free[p, t] >= need:
+            run += 1
+        else:
+            run = 0
+        k = t - ns + 1
+        if k >= k0:
+            f = run >= ns
+            fit[k] = f
+            anyfit = anyfit or f
+    return anyfit
 
 
 @nb.njit(cache=True, inline="always")
@@ -158,6 +170,8 @@ def run(
     best_e = np.zeros(P, dtype=np.bool_)
     priced = np.zeros(P, dtype=np.int64)
     taken = np.zeros(P, dtype=np.bool_)
+    # fit[p, k]: the job's gang fits pool p from slot k (set for the slots of its window).
+    fit = np.zeros((P, max(T, 1)), dtype=np.bool_)
     for j in range(lo, hi):
         count = job_int[j, 0]
         earl = job_int[j, 1]
@@ -221,10 +235,13 @@ def run(
             bv = INF
             bk = -1
             be = False
-            for k in range(k0, k1 + 1):
-                v, e = _value(W, w, p, k, r, slot, ready[p], dl, kw[p], fixed[p])
-                if v < bv and _fits(free, p, k, ns, need[p]):
-                    bv, bk, be = v, k, e
+            # No window with room: nothing there to price (the same best: none).
+            if k1 >= k0 and _fit_row(free, p, k0, k1, ns, need[p], fit[p]):
+                for k in range(k0, k1 + 1):
+                    if fit[p, k]:
+                        v, e = _value(W, w, p, k, r, slot, ready[p], dl, kw[p], fixed[p])
+                        if v < bv:
+                            bv, bk, be = v, k, e
             best_v[p], best_k[p], best_e[p] = bv, bk, be
             m = min(m, bv)
         if m == INF:
@@ -245,8 +262,10 @@ def run(
             k0 = max(0, -(-(ready[p] + r) // slot) - ns)
             k1 = min(T - 1, (dl - r) // slot, pick_k)
             for k in range(k0, k1 + 1):
+                if not fit[p, k]:
+                    continue
                 v, e = _value(W, w, p, k, r, slot, ready[p], dl, kw[p], fixed[p])
-                if v <= lim and _fits(free, p, k, ns, need[p]):
+                if v <= lim:
                     if k < pick_k or (k == pick_k and p < pick_p):
                         pick_k, pick_p, pick_end, pick_v = k, p, e, v
                     break
@@ -258,8 +277,10 @@ def run(
         # The same pool started earlier (with the capacity this job saw).
         oi[_I_EARLY_SO] = -1
         for k in range(max(0, -(-(ready[p] + r) // slot) - ns), pick_k):
+            if not fit[p, k]:
+                continue
             v, e = _value(W, w, p, k, r, slot, ready[p], dl, kw[p], fixed[p])
-            if v < INF and _fits(free, p, k, ns, need[p]):
+            if v < INF:
                 oi[_I_EARLY_SO] = (k + ns) * slot - r if e else k * slot
                 of[_F_EARLY_V] = v
                 break

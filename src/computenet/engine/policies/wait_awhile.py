@@ -27,4 +27,8 @@ def choose(pb: Problem, v: JobView) -> Decision:
 
 
 def plan(pb: Problem) -> PlanReply:
+    from computenet.engine.policies import home_compiled
+
+    if home_compiled.usable(pb):  # the same reply; no-room jobs found in a compiled loop
+        return home_compiled.run_home(pb, NAME, choose, explain.costs_more())
     return run_sequential(pb, NAME, choose, explain.costs_more())
