@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -164,6 +164,8 @@ class Bound:
     infeasible: list[Infeasible]
     prices: FArray
     converged: bool
+    guide: list[tuple[int, int, int, float]] = field(default_factory=list)
+    # the LP solution that sets the bound (``_Relaxation.guide``)
     root: float = 0.0  # the LP relaxation's own value (before branching)
     nodes: int = 0  # relaxations solved while branching
     elastic: bool = False  # the capacity cannot hold every job: bound without capacity
@@ -195,13 +197,14 @@ class _Node:
     prices: FArray
     site_weight: list[FArray]
     columns: list[tuple[int, int, int]]
+    weights: list[float]  # the LP weight of each of ``columns``
 
 
 class _Relaxation:
     """The LP relaxation of a request (see the module docstring), solved by column
     generation, optionally with some jobs' sites restricted (for branching)."""
 
-    def __init__(self, pb: Problem, capacity_share: float = 1.0) -> None:
+    def __init__(self, pb: Problem) -> None:
         self.pb = pb
         self.infeasible: list[Infeasible] = []
         self.jobs: list[_Job] = []
@@ -217,7 +220,7 @@ class _Relaxation:
                 )
                 continue
             self.jobs.append(j)
-        self.free = _average_free(pb) * capacity_share
+        self.free = _average_free(pb)
         self.no_cap = float(sum(j.best for j in self.jobs))
         # The price of leaving (part of) a job out (an "elastic" column, so that every
         # restricted LP is feasible). Far above what moving jobs around could save, so
@@ -241,7 +244,7 @@ class _Relaxation:
         for jn, mask in allowed.items():
             rows_ok = mask[self.sites[jn]]
             if not rows_ok.any():
-                return _Node(INF, True, False, "", np.zeros_like(free), [], [])
+                return _Node(INF, True, False, "", np.zeros_like(free), [], [], [])
             base[jn] = np.where(rows_ok[:, None], jobs[jn].base, INF)
         col_job: list[int] = []
         col_key: list[tuple[int, int, int]] = []
@@ -342,10 +345,27 @@ class _Relaxation:
             for ci, (jn, r, _c) in enumerate(col_key[: len(xs) - len(jobs)]):
                 if xs[ci] > 1e-9:
                     weight[jn][self.sites[jn][r]] += xs[ci]
-        keep = [col_key[ci] for ci in range(min(len(col_key), len(xs))) if xs[ci] > 1e-9]
+        pos = [ci for ci in range(min(len(col_key), len(xs) - len(jobs))) if xs[ci] > 1e-9]
         return _Node(
-            best_lb, converged, elastic, stopped, lam_full.reshape(free.shape), weight, keep
+            best_lb,
+            converged,
+            elastic,
+            stopped,
+            lam_full.reshape(free.shape),
+            weight,
+            [col_key[ci] for ci in pos],
+            [float(xs[ci]) for ci in pos],
         )
+
+    def guide(self, node: _Node) -> list[tuple[int, int, int, float]]:
+        """The node's LP solution as (job index in the request, pair, start offset in
+        seconds, weight), heaviest first."""
+        out = []
+        for (jn, r, c), w in zip(node.columns, node.weights, strict=True):
+            j = self.jobs[jn]
+            out.append((j.v.index, int(j.pairs[r]), round(float(j.x[r, c]) * self.pb.slot), w))
+        out.sort(key=lambda t: (-t[3], t[0], t[1], t[2]))
+        return out
 
 
 def _branch_job(rel: _Relaxation, node: _Node) -> tuple[int, int] | None:
@@ -366,20 +386,18 @@ def _branch_job(rel: _Relaxation, node: _Node) -> tuple[int, int] | None:
     return None if best is None else (best[1], best[2])
 
 
-def lower_bound(pb: Problem, capacity_share: float = 1.0, branch_nodes: int = 0) -> Bound:
+def lower_bound(pb: Problem, branch_nodes: int = 0) -> Bound:
     """The bound and the capacity prices. At most ``pb.req.bound_rounds`` rounds of
     column generation, each LP at most ``pb.req.lp_iteration_limit`` simplex iterations
     (counts, not seconds), and at most ``branch_nodes`` more relaxations solved while
-    branching on where a job split between sites runs (below). ``capacity_share``
-    scales the free capacity (for prices from a sample of the jobs; the value is then a
-    bound for that sample only).
+    branching on where a job split between sites runs (below).
 
     Branching: every schedule runs each job at exactly one site, so for a job the LP
     splits between sites, ``min(LB(job at s), LB(job not at s))`` is still a lower bound
     on every schedule, and usually a higher one (gangs that fill a pool cannot share it
     in a real schedule). Nodes are solved best first; the bound is the lowest value
     among the nodes not yet branched on (a node is never below its parent)."""
-    rel = _Relaxation(pb, capacity_share)
+    rel = _Relaxation(pb)
     notes: list[str] = []
     if not rel.jobs:
         return Bound(0.0, notes, rel.infeasible, np.zeros_like(rel.free), True)
@@ -393,7 +411,7 @@ def lower_bound(pb: Problem, capacity_share: float = 1.0, branch_nodes: int = 0)
         notes.append(
             f"column generation stopped after {pb.req.bound_rounds} rounds (bound still valid)"
         )
-    out = Bound(value, notes, rel.infeasible, root.prices, root.converged)
+    out = Bound(value, notes, rel.infeasible, root.prices, root.converged, rel.guide(root))
     out.root = value
     out.elastic, out.stopped = root.elastic, bool(root.stopped)
     if branch_nodes <= 0 or root.elastic or root.stopped:
@@ -429,8 +447,9 @@ def lower_bound(pb: Problem, capacity_share: float = 1.0, branch_nodes: int = 0)
     final = heap[0][0] if heap else value
     out.value = max(value, final)
     if heap and heap[0][3] is not None:
-        # The prices of the node that sets the bound: with the split gangs whole.
+        # The prices and solution of the node that sets the bound: split gangs whole.
         out.prices = heap[0][3].prices
+        out.guide = rel.guide(heap[0][3])
     out.nodes = solved
     if solved:
         notes.append(
@@ -503,7 +522,7 @@ def solve(pb: Problem, branch_nodes: int = BRANCH_NODES) -> tuple[Bound, Problem
                     f"{t.root:,.2f}, after branching {t.value:,.2f} CNY)"
                 )
                 if t.value > b.value:
-                    b.value, b.prices, exact = t.value, t.prices, tree_pb
+                    b.value, b.prices, b.guide, exact = t.value, t.prices, t.guide, tree_pb
     if coarse:
         # Tariff windows leave ~1e-14 of rounding in the coarse sums.
         b.value -= 1e-8 * abs(b.value)
