@@ -24,6 +24,7 @@ POLICIES = MappingProxyType(
         "wait-awhile": "computenet.engine.policies.wait_awhile",
         "greedy": "computenet.engine.policies.greedy",
         "milp": "computenet.engine.policies.milp",
+        "priced": "computenet.engine.policies.priced",
         "bound": "computenet.engine.policies.bound",
     }
 )
