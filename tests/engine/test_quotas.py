@@ -4,7 +4,6 @@ checkpointable work that loses less than one checkpoint interval."""
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import replace
 
 import pytest
@@ -142,24 +141,30 @@ def test_quotas_are_never_exceeded_except_by_borrowing_idle_quota(case) -> None:
     req = replace(request(net, jobs, running=running, policy=policy), quotas=q)
     rep = plan(req)
     tenant_of = {j.id: j.tenant for j in jobs} | {h.job_id: h.tenant for h in holders}
-    before = Counter()
-    for a in running:
-        before[tenant_of[a.job_id], a.accelerator] += a.count
-    after = Counter(before)
-    for p in rep.placements:
-        after[tenant_of[p.job_id], p.accelerator] += p.count
-    for kind in ("A100", "H100"):
-        cohort = sum(tq.nominal.get(kind, 0) for tq in quotas)
-        idle = max(0, cohort - sum(before[tq.tenant, kind] for tq in quotas))
-        borrowed = 0
-        for tq in quotas:
-            # Never past nominal + borrowing limit (unless it already was).
-            assert after[tq.tenant, kind] <= max(tq.limit(kind), before[tq.tenant, kind])
-            borrowed += max(
-                0, after[tq.tenant, kind] - max(tq.nominal.get(kind, 0), before[tq.tenant, kind])
+    times = {a.start_s for a in running} | {p.start_s for p in rep.placements} | {T0}
+    for at in sorted(times):  # quota held only rises where a run starts
+
+        def held(runs, tenant: str, kind: str, at: int = at) -> int:
+            return sum(
+                r.count
+                for r in runs
+                if tenant_of[r.job_id] == tenant
+                and r.accelerator == kind
+                and r.start_s <= at < r.end_s
             )
-        # What tenants hold beyond their nominal quota came out of the cohort's idle quota.
-        assert borrowed <= idle
+
+        for kind in ("A100", "H100"):
+            cohort = sum(tq.nominal.get(kind, 0) for tq in quotas)
+            before = {tq.tenant: held(running, tq.tenant, kind) for tq in quotas}
+            idle = max(0, cohort - sum(before.values()))
+            borrowed = 0
+            for tq in quotas:
+                after = before[tq.tenant] + held(rep.placements, tq.tenant, kind)
+                # Never past nominal + borrowing limit (unless it already was).
+                assert after <= max(tq.limit(kind), before[tq.tenant])
+                borrowed += max(0, after - max(tq.nominal.get(kind, 0), before[tq.tenant]))
+            # What tenants hold beyond their nominal quota came out of the idle quota.
+            assert borrowed <= idle
     answered = [p.job_id for p in rep.placements] + [d.job_id for d in rep.deferred]
     answered += [i.job_id for i in rep.infeasible]
     assert sorted(answered) == sorted(j.id for j in jobs)

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Literal
@@ -141,12 +141,15 @@ class Quotas:
 
 
 class Usage:
-    """Accelerators held per (tenant, type), and the cohort's nominal quota and use per
-    type; admission updates it as it admits."""
+    """Quota held over time: per (tenant, type), and the cohort's per type, as a
+    ``CapacityLedger`` keyed by tenant instead of site (a job holds its quota over its
+    run, as it holds its accelerators). Admission adds the jobs it accepts."""
+
+    COHORT = "\x00cohort"
 
     def __init__(self, quotas: Quotas) -> None:
         self.quotas = {q.tenant: q for q in quotas.tenants}
-        self.held: dict[tuple[str, str], int] = defaultdict(int)
+        self.ledger = CapacityLedger()
         self.cohort_nominal: dict[str, int] = defaultdict(int)
         for q in quotas.tenants:
             for kind, n in q.nominal.items():
@@ -154,58 +157,65 @@ class Usage:
 
     @classmethod
     def of_request(cls, req: PlanRequest, quotas: Quotas) -> Usage:
+        """The quota held by the request's running allocations (those of managed tenants
+        that have not ended)."""
         u = cls(quotas)
         tenant_of = {h.job_id: h.tenant for h in quotas.holders}
         for a in req.running_allocations():
             t = tenant_of.get(a.job_id)
             if t is not None and a.end_s > req.now_s:
-                u.add(t, a.accelerator, a.count)
+                u.add(t, a.accelerator, a.count, a.start_s, a.end_s)
         return u
 
-    def add(self, tenant: str, kind: str, count: int) -> None:
-        self.held[tenant, kind] += count
+    def add(self, tenant: str, kind: str, count: int, start_s: int, end_s: int) -> None:
+        if tenant not in self.quotas:
+            return
+        self.ledger.add(Allocation("", tenant, kind, count, start_s, end_s))
+        self.ledger.add(Allocation("", self.COHORT, kind, count, start_s, end_s))
 
-    def cohort_used(self, kind: str) -> int:
-        return sum(n for (t, k), n in self.held.items() if k == kind and t in self.quotas)
+    def held(self, tenant: str, kind: str, start_s: int, end_s: int) -> int:
+        """Most accelerators of ``kind`` the tenant holds at any moment of the interval."""
+        return self.ledger.peak(tenant, kind, start_s, end_s)
 
-    def borrowed(self, tenant: str, kind: str) -> int:
-        q = self.quotas.get(tenant)
-        nominal = q.nominal.get(kind, 0) if q else 0
-        return max(0, self.held[tenant, kind] - nominal)
-
-    def dominant_share(self, tenant: str) -> float:
-        """The tenant's largest share of the cohort's nominal quota over all types,
-        divided by its weight (dominant-resource fairness)."""
+    def dominant_share(self, tenant: str, at_s: int) -> float:
+        """The tenant's largest share of the cohort's nominal quota over all types at
+        ``at_s``, divided by its weight (dominant-resource fairness)."""
         q = self.quotas.get(tenant)
         if q is None:
             return 0.0
         share = 0.0
         for kind, total in self.cohort_nominal.items():
             if total > 0:
-                share = max(share, self.held[tenant, kind] / total)
+                share = max(share, self.held(tenant, kind, at_s, at_s + 1) / total)
         return share / q.weight
 
-    def fits(self, tenant: str, kind: str, count: int) -> tuple[bool, bool]:
-        """(fits, borrows): whether ``count`` more of ``kind`` fit the tenant's quota, and
-        whether they need borrowing. Unmanaged tenants always fit."""
+    def fits(
+        self, tenant: str, kind: str, count: int, start_s: int, end_s: int
+    ) -> tuple[bool, int]:
+        """(fits, borrowed): whether ``count`` more of ``kind`` over the interval fit the
+        tenant's quota, and how many it then holds beyond its nominal quota. Unmanaged
+        tenants always fit."""
         q = self.quotas.get(tenant)
         if q is None:
-            return True, False
-        after = self.held[tenant, kind] + count
-        if after <= q.nominal.get(kind, 0):
-            return True, False
+            return True, 0
+        after = self.held(tenant, kind, start_s, end_s) + count
+        nominal = q.nominal.get(kind, 0)
+        if after <= nominal:
+            return True, 0
         if after > q.limit(kind):
-            return False, True
-        # Borrow only what the cohort leaves idle now.
-        idle = self.cohort_nominal.get(kind, 0) - self.cohort_used(kind)
-        return count <= idle, True
+            return False, after - nominal
+        # Borrow only what the cohort leaves idle over the whole interval.
+        used = self.ledger.peak(self.COHORT, kind, start_s, end_s)
+        return used + count <= self.cohort_nominal.get(kind, 0), after - nominal
 
-    def describe(self, tenant: str, kind: str, count: int) -> str:
+    def describe(self, tenant: str, kind: str, count: int, start_s: int, end_s: int) -> str:
         q = self.quotas[tenant]
-        idle = self.cohort_nominal.get(kind, 0) - self.cohort_used(kind)
+        idle = self.cohort_nominal.get(kind, 0) - self.ledger.peak(
+            self.COHORT, kind, start_s, end_s
+        )
         return (
-            f"{QUOTA}: tenant {tenant} holds {self.held[tenant, kind]} {kind} "
-            f"(nominal {q.nominal.get(kind, 0)}, borrowing limit "
+            f"{QUOTA}: tenant {tenant} holds {self.held(tenant, kind, start_s, end_s)} "
+            f"{kind} (nominal {q.nominal.get(kind, 0)}, borrowing limit "
             f"{q.borrowing_limit.get(kind, 0)}, cohort idle {max(0, idle)}); "
             f"{count} more do not fit"
         )
@@ -216,12 +226,11 @@ class Usage:
 
 @dataclass(frozen=True)
 class Admitted:
-    """The jobs admitted (each restricted to the type it was admitted on), the jobs
-    deferred by quota, and the jobs that borrow (id -> accelerators over nominal)."""
+    """The jobs admitted in admission order (each restricted to the type it was admitted
+    on), and the jobs deferred by quota."""
 
     jobs: tuple[TrainingJob, ...]
     denied: tuple[Deferral, ...]
-    borrowing: Mapping[str, int]
 
 
 def kinds_of(req: PlanRequest, job: TrainingJob) -> list[str]:
@@ -239,72 +248,116 @@ def restrict(req: PlanRequest, job: TrainingJob, kind: str) -> TrainingJob:
     )
 
 
-def _fair_order(jobs: Iterable[TrainingJob], usage: Usage) -> Iterable[TrainingJob]:
-    """Jobs by priority, then the tenant with the lowest weighted dominant share (read
-    afresh as admission goes on), then arrival; each tenant's own jobs in job order."""
-    queues: dict[str, list[TrainingJob]] = defaultdict(list)
-    for j in jobs:
-        queues[j.tenant].append(j)
-    for q in queues.values():
-        q.sort(key=_job_key, reverse=True)  # pop() takes the first in job order
-    while queues:
-        tenant = min(
-            queues,
-            key=lambda t: (
-                -queues[t][-1].priority,
-                usage.dominant_share(t),
-                _job_key(queues[t][-1]),
-                t,
-            ),
-        )
-        job = queues[tenant].pop()
-        if not queues[tenant]:
-            del queues[tenant]
-        yield job
+def _speed(req: PlanRequest, job: TrainingJob, kind: str) -> float:
+    if job.accelerator_speed:
+        return job.accelerator_speed.get(kind, 0.0)
+    return req.network.speed(kind)
+
+
+def earliest_run(req: PlanRequest, job: TrainingJob, kind: str) -> tuple[int, int]:
+    """The job's run on ``kind`` if it started as soon as it may (s, s)."""
+    start = max(req.now_s, job.earliest_start_s)
+    return start, start + math.ceil(job.work_h * 3600.0 / max(1e-9, _speed(req, job, kind)))
 
 
 def _job_key(job: TrainingJob) -> tuple[int, int, int, str]:
     return (-job.priority, job.earliest_start_s, job.deadline_s, job.id)
 
 
+def _fair_order(req: PlanRequest, usage: Usage) -> list[TrainingJob]:
+    """Jobs by priority, then the tenant with the lowest weighted dominant share now
+    (counting the jobs ordered before as held), then arrival."""
+    queues: dict[str, list[TrainingJob]] = defaultdict(list)
+    for j in req.jobs:
+        queues[j.tenant].append(j)
+    for q in queues.values():
+        q.sort(key=_job_key, reverse=True)  # pop() takes the first in job order
+    share = {t: usage.dominant_share(t, req.now_s) for t in queues}
+    total = {k: max(1, n) for k, n in usage.cohort_nominal.items()}
+    out = []
+    while queues:
+        tenant = min(
+            queues,
+            key=lambda t: (-queues[t][-1].priority, share[t], _job_key(queues[t][-1]), t),
+        )
+        job = queues[tenant].pop()
+        if not queues[tenant]:
+            del queues[tenant]
+        tq = usage.quotas.get(tenant)
+        if tq is not None:
+            kinds = [k for k in kinds_of(req, job) if k in total] or list(total)
+            grow = max((job.accelerators / total[k] for k in kinds), default=0.0)
+            share[tenant] += grow / tq.weight
+        out.append(job)
+    return out
+
+
 def admit(req: PlanRequest, quotas: Quotas, mode: Admission, usage: Usage) -> Admitted:
-    """Admit the request's jobs under ``quotas`` in ``mode`` order; ``usage`` (held quota)
-    is updated with the admitted jobs."""
-    jobs = sorted(req.jobs, key=_job_key) if mode == "fifo" else _fair_order(req.jobs, usage)
+    """Admit the request's jobs under ``quotas`` in ``mode`` order: a job is admitted if it
+    fits its tenant's quota were it to start as soon as it may (on the first type that
+    fits within nominal quota, else the first that fits by borrowing). ``usage`` is
+    updated with the admitted jobs' earliest runs; ``check_placements`` then holds the
+    placements to the quota over the runs they were given."""
+    jobs = sorted(req.jobs, key=_job_key) if mode == "fifo" else _fair_order(req, usage)
     admitted: list[TrainingJob] = []
     denied: list[Deferral] = []
-    borrowing: dict[str, int] = {}
     for job in jobs:
         if job.tenant not in usage.quotas:
             admitted.append(job)
             continue
         kinds = kinds_of(req, job)
-        pick = _pick_kind(usage, job, kinds)
-        if pick is None:
-            kind = kinds[0] if kinds else "any accelerator"
+        kind = _pick_kind(req, usage, job, kinds)
+        if kind is None:
             why = (
-                usage.describe(job.tenant, kind, job.accelerators) if kinds else f"{QUOTA}: no type"
+                usage.describe(
+                    job.tenant, kinds[0], job.accelerators, *earliest_run(req, job, kinds[0])
+                )
+                if kinds
+                else f"{QUOTA}: tenant {job.tenant}: no accelerator type to admit it on"
             )
             denied.append(Deferral(job.id, why))
             continue
-        kind, borrows = pick
-        usage.add(job.tenant, kind, job.accelerators)
-        if borrows:
-            borrowing[job.id] = usage.borrowed(job.tenant, kind)
+        usage.add(job.tenant, kind, job.accelerators, *earliest_run(req, job, kind))
         admitted.append(restrict(req, job, kind))
-    return Admitted(tuple(admitted), tuple(denied), MappingProxyType(borrowing))
+    return Admitted(tuple(admitted), tuple(denied))
 
 
-def _pick_kind(usage: Usage, job: TrainingJob, kinds: list[str]) -> tuple[str, bool] | None:
+def _pick_kind(req: PlanRequest, usage: Usage, job: TrainingJob, kinds: list[str]) -> str | None:
     """The first type within nominal quota, else the first that fits by borrowing."""
     borrow: str | None = None
     for kind in kinds:
-        ok, borrows = usage.fits(job.tenant, kind, job.accelerators)
-        if ok and not borrows:
-            return kind, False
+        ok, over = usage.fits(job.tenant, kind, job.accelerators, *earliest_run(req, job, kind))
+        if ok and not over:
+            return kind
         if ok and borrow is None:
             borrow = kind
-    return (borrow, True) if borrow is not None else None
+    return borrow
+
+
+def check_placements(
+    req: PlanRequest, quotas: Quotas, order: list[TrainingJob], placements: list[Placement]
+) -> tuple[list[Placement], list[Deferral]]:
+    """Hold ``placements`` to the quotas over the runs they were given, in admission
+    ``order``: one that would take its tenant past its quota is deferred (``quota:``);
+    one that borrows says so."""
+    usage = Usage.of_request(req, quotas)
+    rank = {j.id: n for n, j in enumerate(order)}
+    tenant_of = {j.id: j.tenant for j in order}
+    kept: list[Placement] = []
+    dropped: list[Deferral] = []
+    for p in sorted(placements, key=lambda p: rank.get(p.job_id, len(rank))):
+        t = tenant_of.get(p.job_id, "")
+        ok, over = usage.fits(t, p.accelerator, p.count, p.start_s, p.end_s)
+        if not ok:
+            dropped.append(
+                Deferral(p.job_id, usage.describe(t, p.accelerator, p.count, p.start_s, p.end_s))
+            )
+            continue
+        usage.add(t, p.accelerator, p.count, p.start_s, p.end_s)
+        kept.append(
+            p if not over else replace(p, reason=f"{p.reason}; borrows {over} {p.accelerator}")
+        )
+    return kept, dropped
 
 
 # ---------------------------------------------------------------------- the wrapper
@@ -312,22 +365,32 @@ def _pick_kind(usage: Usage, job: TrainingJob, kinds: list[str]) -> tuple[str, b
 Inner = Callable[[PlanRequest], PlanReply]
 
 
+def in_order(jobs: tuple[TrainingJob, ...]) -> tuple[TrainingJob, ...]:
+    """The jobs with priorities that make the policies' own order (``base.job_order``,
+    priority first) follow the admission order."""
+    n = len(jobs)
+    return tuple(replace(j, priority=n - k) for k, j in enumerate(jobs))
+
+
 def plan_with_quotas(
     req: PlanRequest, quotas: Quotas, inner: Inner, mode: Admission, preempts: bool
 ) -> PlanReply:
     """Admit the request's jobs under ``quotas``, plan the admitted ones with ``inner``
-    (the request without quotas), and, when ``preempts``, place jobs whose deadline is at
-    risk by preempting lower-priority checkpointable work."""
-    usage = Usage.of_request(req, quotas)
-    adm = admit(req, quotas, mode, usage)
-    reply = inner(replace(req, jobs=adm.jobs, quotas=None))
-    reply = _note_borrowing(reply, adm.borrowing)
-    deferred = list(reply.deferred) + list(adm.denied)
+    (the request without quotas, in admission order), hold the placements to the quotas,
+    and, when ``preempts``, place jobs whose deadline is at risk by preempting
+    lower-priority checkpointable work."""
+    adm = admit(req, quotas, mode, Usage.of_request(req, quotas))
+    reply = inner(replace(req, jobs=in_order(adm.jobs), quotas=None))
+    kept, dropped = check_placements(req, quotas, list(adm.jobs), list(reply.placements))
+    reply = replace(reply, placements=tuple(kept))
+    deferred = list(reply.deferred) + list(adm.denied) + dropped
     infeasible = list(reply.infeasible)
-    placements = list(reply.placements)
+    placements = list(kept)
     preemptions: list[Preemption] = []
     if preempts:
-        placed, taken = _preempt_for_at_risk(req, quotas, inner, reply, adm)
+        unplaced = {d.job_id for d in deferred}
+        unplaced |= {d.job_id for d in infeasible if d.constraint in ("capacity", "deadline")}
+        placed, taken = _preempt_for_at_risk(req, quotas, inner, placements, unplaced)
         done = {p.job_id for p in placed}
         placements += placed
         preemptions += taken
@@ -349,31 +412,12 @@ def plan_with_quotas(
     )
 
 
-def _note_borrowing(reply: PlanReply, borrowing: Mapping[str, int]) -> PlanReply:
-    if not borrowing:
-        return reply
-    out = []
-    for p in reply.placements:
-        n = borrowing.get(p.job_id)
-        out.append(
-            p if n is None else replace(p, reason=f"{p.reason}; borrows {n} {p.accelerator}")
-        )
-    return replace(reply, placements=tuple(out))
-
-
 # ---------------------------------------------------------------------- preemption
 
 
 def _latest_start_s(req: PlanRequest, job: TrainingJob) -> float:
-    speeds = [s for s in job.accelerator_speed.values() if s > 0] if job.accelerator_speed else []
-    fastest = max(speeds) if speeds else max(req.network.speed(k) for k in req.network.accelerators)
-    return job.deadline_s - job.work_h * 3600.0 / fastest
-
-
-def _speed(req: PlanRequest, job: TrainingJob, kind: str) -> float:
-    if job.accelerator_speed:
-        return job.accelerator_speed.get(kind, 0.0)
-    return req.network.speed(kind)
+    speeds = [_speed(req, job, k) for k in kinds_of(req, job)]
+    return job.deadline_s - job.work_h * 3600.0 / max([1e-9, *speeds])
 
 
 def lost_s(holder: Holder, alloc: Allocation, now_s: int) -> int:
@@ -385,19 +429,31 @@ def lost_s(holder: Holder, alloc: Allocation, now_s: int) -> int:
     return (now_s - started) % max(1, holder.checkpoint_interval_s)
 
 
+@dataclass
+class _Preempting:
+    """What preemption in one request works with: the request's allocations and their
+    holders, this request's placements so far, and the allocations already stopped."""
+
+    req: PlanRequest
+    quotas: Quotas
+    inner: Inner
+    holders: Mapping[str, Holder]
+    allocs: Mapping[str, Allocation]
+    placements: list[Placement]
+    tenant_of: Mapping[str, str]
+    gone: set[str] = field(default_factory=set)
+
+
 def _preempt_for_at_risk(
     req: PlanRequest,
     quotas: Quotas,
     inner: Inner,
-    reply: PlanReply,
-    adm: Admitted,
+    placements: list[Placement],
+    unplaced: set[str],
 ) -> tuple[list[Placement], list[Preemption]]:
     """Place unplaced at-risk jobs by stopping lower-priority checkpointable work: at most
     ``MAX_PREEMPTION_TRIES`` re-plans, highest priority first."""
-    unplaced = {d.job_id for d in reply.deferred} | {d.job_id for d in adm.denied}
-    unplaced |= {d.job_id for d in reply.infeasible if d.constraint in ("capacity", "deadline")}
     holders = {h.job_id: h for h in quotas.holders}
-    allocs = {a.job_id: a for a in req.running_allocations() if a.end_s > req.now_s}
     lowest = min((h.priority for h in holders.values() if h.checkpointable), default=None)
     if lowest is None:
         return [], []
@@ -411,88 +467,80 @@ def _preempt_for_at_risk(
         ),
         key=_job_key,
     )
+    if not at_risk:
+        return [], []
+    ctx = _Preempting(
+        req,
+        quotas,
+        inner,
+        holders,
+        {a.job_id: a for a in req.running_allocations() if a.end_s > req.now_s},
+        list(placements),
+        {j.id: j.tenant for j in req.jobs} | {h.job_id: h.tenant for h in quotas.holders},
+    )
     placed: list[Placement] = []
     taken: list[Preemption] = []
-    gone: set[str] = set()
-    tries = 0
-    for job in at_risk:
-        if tries >= MAX_PREEMPTION_TRIES:
-            break
+    for job in at_risk[:MAX_PREEMPTION_TRIES]:
         for kind in kinds_of(req, job):
-            now_taken = [*reply.placements, *placed]
-            plan = _victims(req, quotas, job, kind, holders, allocs, gone, now_taken)
-            if plan is None:
+            found = _victims(ctx, job, kind)
+            if found is None:
                 continue
-            tries += 1
-            victims, site = plan
-            got = _replan(req, inner, job, kind, site, gone | victims, now_taken)
+            victims, site = found
+            got = _replan(ctx, job, kind, site, victims)
             if got is not None:
-                gone |= victims
+                ctx.gone |= victims
+                ctx.placements.append(got)
                 placed.append(got)
-                for vid in sorted(victims):
-                    h, a = holders[vid], allocs[vid]
-                    loss = lost_s(h, a, req.now_s)
-                    taken.append(
-                        Preemption(
-                            vid,
-                            job.id,
-                            a.site_id,
-                            a.accelerator,
-                            a.count,
-                            loss,
-                            f"{PREEMPTED}: by {job.id} (priority {job.priority} > "
-                            f"{h.priority}) whose deadline is at risk; "
-                            + (
-                                f"loses {loss / 3600:.2f} h of run since its last checkpoint "
-                                f"(interval {h.checkpoint_interval_s / 3600:.2f} h)"
-                                if loss
-                                else "had not started: loses no work"
-                            ),
-                        )
-                    )
-            break  # one attempt per job
+                taken += [_preemption(ctx, vid, job) for vid in sorted(victims)]
+            break  # one re-plan per job
     return placed, taken
 
 
-def _victims(
-    req: PlanRequest,
-    quotas: Quotas,
-    job: TrainingJob,
-    kind: str,
-    holders: Mapping[str, Holder],
-    allocs: Mapping[str, Allocation],
-    gone: set[str],
-    placed: list[Placement],
-) -> tuple[set[str], str] | None:
+def _preemption(ctx: _Preempting, vid: str, job: TrainingJob) -> Preemption:
+    h, a = ctx.holders[vid], ctx.allocs[vid]
+    loss = lost_s(h, a, ctx.req.now_s)
+    lost = (
+        f"loses {loss / 3600:.2f} h of run since its last checkpoint "
+        f"(interval {h.checkpoint_interval_s / 3600:.2f} h)"
+        if loss
+        else "had not started: loses no work"
+    )
+    return Preemption(
+        vid,
+        job.id,
+        a.site_id,
+        a.accelerator,
+        a.count,
+        loss,
+        f"{PREEMPTED}: by {job.id} (priority {job.priority} > {h.priority}), whose deadline "
+        f"is at risk; {lost}",
+    )
+
+
+def _victims(ctx: _Preempting, job: TrainingJob, kind: str) -> tuple[set[str], str] | None:
     """The cheapest set of lower-priority checkpointable allocations of ``kind`` at one
-    site whose accelerators, with those free now, fit ``job``'s gang and leave its tenant
-    within quota; ``None`` if no site has one."""
-    now = req.now_s
+    site whose accelerators, with those free, fit ``job``'s gang from now and leave its
+    tenant within quota; ``None`` if no site has one."""
+    req = ctx.req
+    now, until = earliest_run(req, job, kind)
     cap: dict[str, int] = defaultdict(int)
     for s in req.network.sites:
-        if s.id in req.down_sites:
-            continue
-        for p in s.pools:
-            if p.accelerator == kind:
-                cap[s.id] += p.count
+        if s.id not in req.down_sites:
+            cap[s.id] += sum(p.count for p in s.pools if p.accelerator == kind)
+    # What overlaps the job's run from now blocks it (counted whole: an upper bound on the
+    # accelerators taken at once); stopping an allocation frees it.
     busy: dict[str, int] = defaultdict(int)
     cands: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
-    # Allocations that overlap the job's run from now block it; stopping one frees it.
-    until = now + math.ceil(job.work_h * 3600.0 / max(1e-9, _speed(req, job, kind)))
-    for jid, a in allocs.items():
-        if a.accelerator != kind or jid in gone or a.start_s >= until:
+    for jid, a in ctx.allocs.items():
+        if a.accelerator != kind or jid in ctx.gone or a.start_s >= until or a.end_s <= now:
             continue
         busy[a.site_id] += a.count
-    for jid, a in allocs.items():
-        if a.accelerator != kind or jid in gone or a.site_id not in cap:
-            continue
-        h = holders.get(jid)
-        if h is None or not h.checkpointable or h.priority >= job.priority:
-            continue
-        cands[a.site_id].append((h.priority, lost_s(h, a, now), jid))
-    for pl in placed:
-        if pl.accelerator == kind and pl.start_s < until:
-            busy[pl.site_id] += pl.count
+        h = ctx.holders.get(jid)
+        if h is not None and h.checkpointable and h.priority < job.priority:
+            cands[a.site_id].append((h.priority, lost_s(h, a, req.now_s), jid))
+    for p in ctx.placements:
+        if p.accelerator == kind and p.start_s < until and p.end_s > now:
+            busy[p.site_id] += p.count
     best: tuple[int, str, set[str]] | None = None
     for site_id in sorted(cands):
         free = cap[site_id] - busy[site_id]
@@ -501,15 +549,11 @@ def _victims(
         for _, lost, jid in sorted(cands[site_id]):
             if free >= job.accelerators:
                 break
-            a = allocs[jid]
-            if a.start_s < until:
-                free += a.count
+            free += ctx.allocs[jid].count
             chosen.add(jid)
-            loss += lost * a.count
-        if free < job.accelerators or not chosen:
-            continue
-        tenant_of = {j.id: j.tenant for j in req.jobs}
-        if not _quota_after(quotas, job, kind, chosen | gone, holders, allocs, placed, tenant_of):
+            loss += lost * ctx.allocs[jid].count
+        run = earliest_run(req, job, kind)
+        if free < job.accelerators or not chosen or not _quota_after(ctx, job, kind, chosen, run):
             continue
         if best is None or (loss, site_id) < best[:2]:
             best = (loss, site_id, chosen)
@@ -517,41 +561,32 @@ def _victims(
 
 
 def _quota_after(
-    quotas: Quotas,
-    job: TrainingJob,
-    kind: str,
-    gone: set[str],
-    holders: Mapping[str, Holder],
-    allocs: Mapping[str, Allocation],
-    placed: list[Placement],
-    tenant_of: Mapping[str, str],
+    ctx: _Preempting, job: TrainingJob, kind: str, victims: set[str], run: tuple[int, int]
 ) -> bool:
-    """Whether ``job`` fits its tenant's quota once the ``gone`` allocations are stopped
-    and the ``placed`` ones (this request's) are held."""
-    usage = Usage(quotas)
-    for jid, a in allocs.items():
-        h = holders.get(jid)
-        if h is not None and jid not in gone:
-            usage.add(h.tenant, a.accelerator, a.count)
-    for p in placed:
-        usage.add(tenant_of[p.job_id], p.accelerator, p.count)
-    return usage.fits(job.tenant, kind, job.accelerators)[0]
+    """Whether ``job`` over ``run`` fits its tenant's quota once the victims (and the
+    earlier ones) are stopped, with this request's placements held."""
+    usage = Usage(ctx.quotas)
+    for jid, a in ctx.allocs.items():
+        t = ctx.tenant_of.get(jid)
+        if t is not None and jid not in victims and jid not in ctx.gone:
+            usage.add(t, a.accelerator, a.count, a.start_s, a.end_s)
+    for p in ctx.placements:
+        usage.add(ctx.tenant_of[p.job_id], p.accelerator, p.count, p.start_s, p.end_s)
+    return usage.fits(job.tenant, kind, job.accelerators, *run)[0]
 
 
 def _replan(
-    req: PlanRequest,
-    inner: Inner,
-    job: TrainingJob,
-    kind: str,
-    site_id: str,
-    gone: set[str],
-    placed: list[Placement],
+    ctx: _Preempting, job: TrainingJob, kind: str, site_id: str, victims: set[str]
 ) -> Placement | None:
-    """``job`` planned alone on ``kind`` with the ``gone`` allocations freed and the
-    ``placed`` ones taken; its placement if it starts now at ``site_id``."""
+    """``job`` planned alone on ``kind`` with the victims' (and earlier victims')
+    accelerators free and this request's placements taken; its placement if it starts
+    within the first slot at ``site_id``."""
+    req = ctx.req
+    gone = ctx.gone | victims
     running = [a for a in req.running_allocations() if a.job_id not in gone]
     running += [
-        Allocation(p.job_id, p.site_id, p.accelerator, p.count, p.start_s, p.end_s) for p in placed
+        Allocation(p.job_id, p.site_id, p.accelerator, p.count, p.start_s, p.end_s)
+        for p in ctx.placements
     ]
     sub = replace(
         req,
@@ -560,8 +595,12 @@ def _replan(
         capacity=CapacityLedger(running),
         quotas=None,
     )
-    out = inner(sub)
-    for p in out.placements:
-        if p.job_id == job.id and p.site_id == site_id and p.start_s < req.now_s + req.slot_s:
+    for p in ctx.inner(sub).placements:
+        if (
+            p.job_id == job.id
+            and p.site_id == site_id
+            and p.start_s < req.now_s + req.slot_s
+            and _quota_after(ctx, job, kind, victims, (p.start_s, p.end_s))
+        ):
             return replace(p, reason=f"{p.reason}; by preemption")
     return None

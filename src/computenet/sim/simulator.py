@@ -301,7 +301,8 @@ class Simulator:
         self._plan_calls = 0
         self._q = EventQueue(workload.start_s)
         self._quota_of = {q.tenant: q for q in config.quotas}
-        self._held: dict[tuple[str, str], int] = {}  # (tenant, type) -> accelerators held
+        # Quota held over time, keyed by tenant in place of site (managed tenants only).
+        self._quota_held = CapacityLedger()
 
     # ------------------------------------------------------------------ run
 
@@ -584,7 +585,7 @@ class Simulator:
                 self._transfers.append(t)
                 j.transfer_gb += t.size_gb
                 j.transfer_cost_cny += t.cost_cny
-            self._check_quota(j, p.accelerator, p.count)
+            self._check_quota(j, p.accelerator, p.count, start, end)
             j.state = JobState.RESERVED
             j.attempt += 1
             j.site_id, j.accelerator, j.count = p.site_id, p.accelerator, p.count
@@ -593,8 +594,8 @@ class Simulator:
             alloc = Allocation(j.job.id, p.site_id, p.accelerator, p.count, start, end)
             pool.allocations[j.job.id] = alloc
             self._ledger.add(alloc)
-            key = (j.job.tenant, p.accelerator)
-            self._held[key] = self._held.get(key, 0) + p.count
+            if j.job.tenant in self._quota_of:
+                self._quota_held.add(replace(alloc, site_id=j.job.tenant))
             self._queue.pop(j.job.id, None)
             self._q.schedule(start, EventKind.START, j.job.id, j.attempt)
             self._q.schedule(end, EventKind.FINISH, j.job.id, j.attempt)
@@ -622,15 +623,17 @@ class Simulator:
         alloc = self._pools[(j.site_id, j.accelerator)].allocations.pop(j.job.id, None)
         if alloc is not None:
             self._ledger.remove(alloc)
-            self._held[j.job.tenant, alloc.accelerator] -= alloc.count
+            if j.job.tenant in self._quota_of:
+                self._quota_held.remove(replace(alloc, site_id=j.job.tenant))
 
-    def _check_quota(self, j: _Job, accelerator: str, count: int) -> None:
-        """A placement past the tenant's nominal quota plus its borrowing limit breaks
-        the quota (borrowing within the limit is allowed)."""
+    def _check_quota(self, j: _Job, accelerator: str, count: int, start: int, end: int) -> None:
+        """A placement that takes its tenant past its nominal quota plus its borrowing
+        limit at any moment of its run breaks the quota (borrowing within the limit is
+        allowed)."""
         q = self._quota_of.get(j.job.tenant)
         if q is None:
             return
-        after = self._held.get((j.job.tenant, accelerator), 0) + count
+        after = self._quota_held.peak(j.job.tenant, accelerator, start, end) + count
         if after > q.limit(accelerator):
             self._violate(
                 j.job.id,
