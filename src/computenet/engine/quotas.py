@@ -37,7 +37,6 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from types import MappingProxyType
 from typing import Literal
 
 from computenet.engine.capacity import CapacityLedger
@@ -50,12 +49,12 @@ from computenet.engine.types import (
     Preemption,
 )
 from computenet.errors import InputError
-from computenet.model import TrainingJob
+from computenet.model import PRIORITY_CLASSES, TrainingJob
+
+__all__ = ["PRIORITY_CLASSES"]  # re-exported: the defaults live in the leaf ``model``
 
 Admission = Literal["fifo", "fair"]
 
-PRIORITY_CLASSES: Mapping[str, int] = MappingProxyType({"low": 0, "normal": 100, "high": 1000})
-"""Default priority classes (name -> ``TrainingJob.priority``); an operator may add more."""
 
 PREEMPT_SLACK_S = 2 * 3600
 """A job whose latest start (deadline - shortest run) is less than this after now has its
