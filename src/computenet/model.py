@@ -16,6 +16,7 @@ import enum
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -350,6 +351,11 @@ class Dataset:
 
 
 # --------------------------------------------------------------------------- work
+
+
+PRIORITY_CLASSES: Mapping[str, int] = MappingProxyType({"low": 0, "normal": 100, "high": 1000})
+"""Named priority classes (name -> ``TrainingJob.priority``) that hold unless an operator
+sets others: Kueue's WorkloadPriorityClass, as a number that orders and may preempt."""
 
 
 @dataclass(frozen=True)

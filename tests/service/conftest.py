@@ -68,7 +68,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         conn.execute(
             "TRUNCATE tenants, tokens, jobs, audit, datasets, site_feeds, site_health, stale_runs,"
             " tenant_permissions, loop_leader, provider_sites, ledger_transactions,"
-            " ledger_postings, market_offers, market_orders, pool_certificates"
+            " ledger_postings, market_offers, market_orders, pool_certificates, tenant_quotas,"
+            " priority_classes"
         )
     return url
 

@@ -43,6 +43,15 @@ CommandText = Annotated[
 ]
 """A shell command: newlines and tabs allowed, no other control characters."""
 
+ClassName = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
+"""A priority class name: lower-case letters, digits, ``_.-``."""
+
+AcceleratorCounts = dict[
+    Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$")],
+    Annotated[int, Field(ge=0, le=10_000_000)],
+]
+"""Accelerators per accelerator type, e.g. ``{"A100": 8}``."""
+
 Permission = Literal["commands"]
 """``commands``: the tenant may submit a ``command`` that an executor runs."""
 
@@ -92,6 +101,12 @@ class JobIn(BaseModel):
         "permission); default none",
     )
     priority: int = Field(default=0, ge=-1000, le=1000, description="higher goes first")
+    priority_class: ClassName | None = Field(
+        default=None,
+        description="a named priority class (GET /v1/priority-classes; defaults low, normal, "
+        "high), used instead of priority; a higher class may preempt checkpointable work of a "
+        "lower one under the fair-share policy",
+    )
     checkpointable: bool = Field(
         default=False,
         description="the job saves a checkpoint every checkpoint_interval_s and can resume "
@@ -236,6 +251,43 @@ class TenantOut(BaseModel):
     created_s: int
     permissions: list[str] = Field(description="granted permissions, sorted")
     sites: list[str] = Field(default_factory=list, description="a provider's own sites, sorted")
+
+
+class QuotaIn(BaseModel):
+    """A tenant's quota: ``nominal`` accelerators per type it is guaranteed, how many more
+    it may borrow while other tenants leave theirs idle (``borrowing_limit``, default none),
+    and its ``weight`` in fair sharing."""
+
+    model_config = ConfigDict(extra="forbid")
+    nominal: AcceleratorCounts = Field(max_length=32, description='e.g. {"A100": 8}')
+    borrowing_limit: AcceleratorCounts = Field(
+        default_factory=dict, max_length=32, description='e.g. {"A100": 4}; default none'
+    )
+    weight: float = Field(
+        default=1.0, gt=0, le=1000, allow_inf_nan=False, description="fair-share weight"
+    )
+
+
+class QuotaOut(BaseModel):
+    tenant_id: str
+    nominal: dict[str, int]
+    borrowing_limit: dict[str, int]
+    weight: float
+    usage: dict[str, int] = Field(
+        description="accelerators per type its placed or running jobs hold"
+    )
+    updated_s: int
+    updated_by: str
+
+
+class PriorityClassIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    priority: int = Field(ge=-1000, le=1000, description="the priority jobs of this class get")
+
+
+class PriorityClassOut(BaseModel):
+    name: str
+    priority: int
 
 
 class AuditOut(BaseModel):

@@ -25,6 +25,8 @@ def call(method: str, path: str, url: str | None, token: str | None, **kwargs: A
         raise ComputenetError(
             f"cannot reach the service at {base} ({exc}); is `computenet serve` running?"
         ) from exc
+    if resp.status_code == 204:  # done, nothing to say (a DELETE)
+        return None
     if resp.status_code < 400:
         return resp.json()
     try:

@@ -19,6 +19,7 @@ import computenet.cli.hubs
 import computenet.cli.jobs
 import computenet.cli.measure
 import computenet.cli.plan
+import computenet.cli.quotas
 import computenet.cli.serve
 import computenet.cli.simulate
 import computenet.cli.submit

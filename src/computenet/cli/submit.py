@@ -23,6 +23,9 @@ def submit(
     command: Annotated[str | None, typer.Option(help="shell command to run")] = None,
     deadline_s: Annotated[int | None, typer.Option(help="deadline, UTC epoch s")] = None,
     priority: Annotated[int, typer.Option(help="higher goes first")] = 0,
+    priority_class: Annotated[
+        str | None, typer.Option(help="a named priority class (computenet priorities list)")
+    ] = None,
     accelerator_type: Annotated[
         list[str] | None, typer.Option(help="an allowed accelerator type (repeat; default any)")
     ] = None,
@@ -44,6 +47,8 @@ def submit(
         "duration_h": duration_h,
         "priority": priority,
     }
+    if priority_class is not None:
+        body["priority_class"] = priority_class
     if command is not None:
         body["command"] = command
     if deadline_s is not None:

@@ -112,7 +112,11 @@ class ControlLoop:
             decisions = self.planner.plan(rows, self.health.down_sites())
             for job_id, (new_state, fields) in decisions.items():
                 if new_state is None:
-                    self.repo.set_fields(job_id, **fields)
+                    action = fields.pop("audit_action", None)
+                    if action is not None:  # a quota denial: audited when first given
+                        self.repo.note_waiting(job_id, str(fields["message"]), action)
+                    else:
+                        self.repo.set_fields(job_id, **fields)
                 else:
                     self.repo.transition(job_id, new_state, **fields)
         finally:

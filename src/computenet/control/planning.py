@@ -22,6 +22,7 @@ from computenet.store.models import JobRow
 from computenet.store.repository import Repository, now_s
 
 DEFAULT_DEADLINE_S = 7 * 24 * 3600  # a job without a deadline must finish within 7 days
+QUOTA_REASON = "quota:"  # how ``engine.quotas`` starts the reason of a quota deferral
 MIN_WORK_H = 1.0 / 3600  # a resumed job has at least a second of work left
 
 Decision = tuple[str | None, dict[str, Any]]  # (new state or None: stay queued, fields)
@@ -59,8 +60,9 @@ class Planner:
         if with_command:
             out.update(self._plan_group(plan, with_command, now, down | self.no_commands, []))
         gangs = {r.id: r.accelerators for r in with_command}
+        tenants = {r.id: r.tenant_id for r in with_command}
         placed = [
-            dict(fields, job_id=job_id, accelerators=gangs[job_id])
+            dict(fields, job_id=job_id, accelerators=gangs[job_id], tenant_id=tenants[job_id])
             for job_id, (state, fields) in out.items()
             if state == "placed"
         ]
@@ -143,17 +145,80 @@ class Planner:
             carbon_price_cny_per_t=self.settings.carbon_price_cny_per_t,
             forecasts=forecasts,
             down_sites=down,
+            quotas=self._quotas(also),
         )
         reply = plan(request)
         out: dict[str, Decision] = {
             p.job_id: ("placed", _placed(p, reply.policy)) for p in reply.placements
         }
+        for pre in reply.preemptions:
+            if not self._preempt(pre):
+                # The victim moved on meanwhile: its accelerators may still be taken.
+                why = f"waiting: the work it would preempt ({pre.job_id}) changed; planned again"
+                out[pre.by_job_id] = (None, {"message": why})
         for d in reply.deferred:
-            out[d.job_id] = (None, {"message": f"waiting: {d.reason}"})
+            fields: dict[str, Any] = {"message": f"waiting: {d.reason}"}
+            if d.reason.startswith(QUOTA_REASON):
+                fields["audit_action"] = "job.quota_wait"  # audited once per new message
+            out[d.job_id] = (None, fields)
         for inf in reply.infeasible:
             why = f"infeasible ({inf.constraint}): {inf.reason}"
             out[inf.job_id] = ("failed", {"message": why})
         return out
+
+    def _quotas(self, also: list[dict[str, Any]]) -> Any:
+        """The quota inputs of a request (``engine.quotas.Quotas``), or ``None`` when no
+        tenant has a quota: the quotas, and who holds each allocation (work placed earlier
+        in this tick holds its quota but cannot be preempted)."""
+        from computenet.engine.quotas import Holder, Quotas, TenantQuota
+
+        rows = self.repo.quotas()
+        if not rows:
+            return None
+        holders = [
+            Holder(
+                r.id,
+                r.tenant_id,
+                r.priority,
+                bool(r.checkpointable) and r.state in ("placed", "running"),
+                r.checkpoint_interval_s or self.settings.checkpoint_interval_s,
+                r.run_started_s or r.start_s or 0,
+            )
+            for r in self.repo.jobs_in(["placed", "transferring", "running"])
+        ]
+        holders += [Holder(f["job_id"], f["tenant_id"]) for f in also]
+        return Quotas(
+            tuple(
+                TenantQuota(q["tenant_id"], q["nominal"], q["borrowing_limit"], q["weight"])
+                for q in rows
+            ),
+            tuple(holders),
+        )
+
+    def _preempt(self, pre: Any) -> bool:
+        """Carry out one of the engine's preemptions: the victim goes back to planning
+        with the work of its checkpoints (its run is cancelled at the site by the loop's
+        stale-run sweep), audited as ``job.preempt``."""
+        row = next(
+            (
+                r
+                for r in self.repo.jobs_at(pre.site_id, ["placed", "running"])
+                if r.id == pre.job_id
+            ),
+            None,
+        )
+        if row is None:
+            return False
+        checkpoints, work_h = _saved_work(row, now_s(), self.settings.checkpoint_interval_s)
+        return self.repo.preempt(
+            row.id,
+            pre.site_id,
+            pre.reason,
+            by_job_id=pre.by_job_id,
+            checkpoints_added=checkpoints,
+            work_added_h=work_h,
+            lost_s=pre.lost_s,
+        )
 
     def _datasets(self, rows: list[JobRow]) -> tuple[Any, ...]:
         wanted = sorted({d for r in rows for d in (r.datasets or [])})
@@ -226,6 +291,22 @@ def engine_datasets(repo: Repository, ids: list[str]) -> tuple[Any, ...]:
         )
         for d in repo.datasets_by_id(sorted(set(ids)))
     )
+
+
+def _saved_work(r: JobRow, now: int, default_interval_s: int) -> tuple[int, float]:
+    """``(checkpoints, reference hours)`` a running checkpointable job has saved since its
+    current run started (as ``control.failover``, with the site answering)."""
+    if r.state != "running" or not r.checkpointable or r.run_started_s is None:
+        return 0, 0.0
+    if r.start_s is None or r.end_s is None or r.end_s <= r.start_s:
+        return 0, 0.0
+    interval_s = r.checkpoint_interval_s or default_interval_s
+    checkpoints = max(0, now - r.run_started_s) // interval_s
+    if checkpoints == 0:
+        return 0, 0.0
+    left_h = r.duration_h - float(r.work_done_h or 0.0)
+    share = min(1.0, checkpoints * interval_s / (r.end_s - r.start_s))
+    return int(checkpoints), left_h * share
 
 
 def _placed(p: Any, policy: str) -> dict[str, Any]:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from types import MappingProxyType
+from types import MappingProxyType, ModuleType
 
+from computenet.engine import quotas
 from computenet.engine.problem import Problem
 from computenet.engine.types import PlanReply, PlanRequest
 from computenet.errors import UnknownNameError
@@ -26,18 +27,26 @@ POLICIES = MappingProxyType(
         "milp": "computenet.engine.policies.milp",
         "priced": "computenet.engine.policies.priced",
         "bound": "computenet.engine.policies.bound",
+        "quota-fifo": "computenet.engine.policies.quota_fifo",
+        "fair-share": "computenet.engine.policies.fair_share",
     }
 )
-"""Policy name -> module with a ``plan(problem) -> PlanReply`` function."""
+"""Policy name -> module with a ``plan(problem) -> PlanReply`` function. A module may
+declare how it admits jobs under quotas (``ADMISSION``: ``"fifo"``, the default, or
+``"fair"``) and whether it preempts (``PREEMPTS``, default false); see ``engine.quotas``."""
 
 
 def policy_fn(name: str) -> PolicyFn:
     """The policy registered as ``name``."""
+    fn: PolicyFn = _module(name).plan
+    return fn
+
+
+def _module(name: str) -> ModuleType:
     module = POLICIES.get(name)
     if module is None:
         raise UnknownNameError("policy", name, POLICIES, source="policy")
-    fn: PolicyFn = importlib.import_module(module).plan
-    return fn
+    return importlib.import_module(module)
 
 
 def plan(request: PlanRequest) -> PlanReply:
@@ -48,6 +57,15 @@ def plan(request: PlanRequest) -> PlanReply:
     later) or ``Infeasible`` with the constraint that made them so.
     """
     fn = policy_fn(request.policy)
+    if request.quotas is not None:
+        mod = _module(request.policy)
+        return quotas.plan_with_quotas(
+            request,
+            request.quotas,
+            lambda req: fn(Problem(req)),
+            getattr(mod, "ADMISSION", "fifo"),
+            bool(getattr(mod, "PREEMPTS", False)),
+        )
     # Every policy, the bound included, works on the same sub-slot grid, so the bound
     # prices runs with exactly the signal values the policies see.
     return fn(Problem(request))

@@ -25,6 +25,7 @@ DEFAULT_BOUND_ROUNDS = 40
 
 if TYPE_CHECKING:
     from computenet.engine.capacity import CapacityLedger
+    from computenet.engine.quotas import Quotas
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,10 @@ class PlanRequest:
     ``lp_iteration_limit`` (simplex iterations per LP solve) and ``bound_rounds``
     (column-generation rounds of ``bound``) bound the solvers' work; replies note when a
     budget stopped a solver.
+
+    ``quotas`` (``engine.quotas.Quotas``): the tenants' quotas and who holds the running
+    allocations; given, every policy admits jobs within them, and policies that preempt may
+    stop lower-priority checkpointable work (``PlanReply.preemptions``). ``None``: no quotas.
     """
 
     now_s: int
@@ -97,6 +102,7 @@ class PlanRequest:
     milp_node_limit: int = DEFAULT_MILP_NODE_LIMIT
     lp_iteration_limit: int = DEFAULT_LP_ITERATION_LIMIT
     bound_rounds: int = DEFAULT_BOUND_ROUNDS
+    quotas: Quotas | None = None
 
     def running_allocations(self) -> tuple[Allocation, ...]:
         """The allocations already committed: ``running``, or the ledger's."""
@@ -179,6 +185,22 @@ class Infeasible:
 
 
 @dataclass(frozen=True)
+class Preemption:
+    """Stop ``job_id`` (its ``count`` x ``accelerator`` at ``site_id``) so that
+    ``by_job_id`` can run; it loses ``lost_s`` seconds of run since its last checkpoint
+    (less than one checkpoint interval; 0 if it had not started). The caller stops it before
+    committing the reply's placements, and asks about it again later."""
+
+    job_id: str
+    by_job_id: str
+    site_id: str
+    accelerator: str
+    count: int
+    lost_s: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class PlanReply:
     """What the engine decided, with totals over the placements. ``notes`` says anything
     the reader of the figures should know (e.g. how a bound was obtained)."""
@@ -192,3 +214,4 @@ class PlanReply:
     carbon_kg: float = 0.0
     lower_bound_cny: float | None = None
     notes: tuple[str, ...] = ()
+    preemptions: tuple[Preemption, ...] = ()

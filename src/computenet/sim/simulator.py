@@ -34,10 +34,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 from computenet.engine.capacity import CapacityLedger
+from computenet.engine.quotas import Holder, Quotas, TenantQuota
 from computenet.engine.types import (
     Allocation,
     PlanReply,
     PlanRequest,
+    Preemption,
     SiteForecast,
     Transfer,
 )
@@ -94,6 +96,10 @@ class SimConfig:
     outages: tuple[Outage, ...] = ()
     max_late_s: int = 7 * 86400
     home_reserve: float = DEFAULT_HOME_RESERVE
+    quotas: tuple[TenantQuota, ...] = ()
+    """Tenants' quotas (``engine.quotas``): given, every request carries them with who
+    holds each allocation, the engine admits within them and may preempt, and a placement
+    that takes a tenant past its nominal quota plus borrowing limit is a violation."""
 
 
 def _sibling(module: str, name: str, what: str) -> Any:
@@ -172,6 +178,8 @@ class JobOutcome:
     late: bool
     cut_off: bool
     reason: str = ""
+    tenant: str = "default"
+    priority: int = 0
 
     @property
     def wait_s(self) -> int | None:
@@ -313,6 +321,9 @@ class Simulator:
         self._power_memo: dict[tuple[str, str, str, float, int], tuple[float, float]] = {}
         self._plan_calls = 0
         self._q = EventQueue(workload.start_s)
+        self._quota_of = {q.tenant: q for q in config.quotas}
+        # Quota held over time, keyed by tenant in place of site (managed tenants only).
+        self._quota_held = CapacityLedger()
 
     # ------------------------------------------------------------------ run
 
@@ -475,6 +486,7 @@ class Simulator:
             forecasts=self._forecasts(now),
             replicas={d: self._frozen_replicas(d) for d in ds_ids if d in self._replicas},
             home_reserve=self.config.home_reserve,
+            quotas=self._quotas(),
         )
         self._plan_calls += 1
         return self.planner(req)
@@ -484,6 +496,27 @@ class Simulator:
         if hit is None:
             hit = self._replicas_frozen[ds_id] = frozenset(self._replicas[ds_id])
         return hit
+
+    def _quotas(self) -> Quotas | None:
+        """The quota inputs of a request: the quotas, and who holds each allocation."""
+        if not self.config.quotas:
+            return None
+        holders = []
+        for pool in self._pools.values():
+            for jid in pool.allocations:
+                j = self._jobs[jid].job
+                holders.append(
+                    Holder(
+                        jid,
+                        j.tenant,
+                        j.priority,
+                        j.checkpointable,
+                        j.checkpoint_interval_s,
+                        self._jobs[jid].start_s,
+                    )
+                )
+        holders.sort(key=lambda h: h.job_id)
+        return Quotas(self.config.quotas, tuple(holders))
 
     def _expire_waiting(self) -> None:
         now = self._q.now_s
@@ -525,6 +558,8 @@ class Simulator:
 
     def _apply(self, reply: PlanReply, asked: set[str]) -> None:
         now = self._q.now_s
+        for pre in reply.preemptions:
+            self._on_preemption(pre)
         for p in sorted(reply.placements, key=lambda p: (p.start_s, p.job_id)):
             j = self._jobs.get(p.job_id)
             if j is None or p.job_id not in asked or j.state is not JobState.WAITING:
@@ -581,6 +616,7 @@ class Simulator:
                 self._transfers.append(t)
                 j.transfer_gb += t.size_gb
                 j.transfer_cost_cny += t.cost_cny
+            self._check_quota(j, p.accelerator, p.count, start, end)
             j.state = JobState.RESERVED
             j.attempt += 1
             j.site_id, j.accelerator, j.count = p.site_id, p.accelerator, p.count
@@ -589,6 +625,8 @@ class Simulator:
             alloc = Allocation(j.job.id, p.site_id, p.accelerator, p.count, start, end)
             pool.allocations[j.job.id] = alloc
             self._ledger.add(alloc)
+            if j.job.tenant in self._quota_of:
+                self._quota_held.add(replace(alloc, site_id=j.job.tenant))
             self._queue.pop(j.job.id, None)
             self._q.schedule(start, EventKind.START, j.job.id, j.attempt)
             self._q.schedule(end, EventKind.FINISH, j.job.id, j.attempt)
@@ -616,6 +654,45 @@ class Simulator:
         alloc = self._pools[(j.site_id, j.accelerator)].allocations.pop(j.job.id, None)
         if alloc is not None:
             self._ledger.remove(alloc)
+            if j.job.tenant in self._quota_of:
+                self._quota_held.remove(replace(alloc, site_id=j.job.tenant))
+
+    def _check_quota(self, j: _Job, accelerator: str, count: int, start: int, end: int) -> None:
+        """A placement that takes its tenant past its nominal quota plus its borrowing
+        limit at any moment of its run breaks the quota (borrowing within the limit is
+        allowed)."""
+        q = self._quota_of.get(j.job.tenant)
+        if q is None:
+            return
+        after = self._quota_held.peak(j.job.tenant, accelerator, start, end) + count
+        if after > q.limit(accelerator):
+            self._violate(
+                j.job.id,
+                "quota",
+                f"tenant {j.job.tenant} would hold {after} {accelerator}, over its nominal "
+                f"{q.nominal.get(accelerator, 0)} + borrowing limit "
+                f"{q.borrowing_limit.get(accelerator, 0)}",
+            )
+
+    def _on_preemption(self, pre: Preemption) -> None:
+        """Stop a victim the engine chose: a running one loses the work since its last
+        checkpoint, a reserved one its reservation; both wait to be planned again."""
+        j = self._jobs.get(pre.job_id)
+        if j is None or j.state not in (JobState.RUNNING, JobState.RESERVED):
+            self._violate(pre.job_id, "unknown-job", "preempted a job that holds nothing")
+            return
+        if j.state is JobState.RUNNING:
+            if not j.job.checkpointable:
+                self._violate(pre.job_id, "preemption", "preempted work that cannot checkpoint")
+            self._preempt(j, self._q.now_s)
+        else:
+            self._release(j)
+            j.preemptions += 1
+            j.state = JobState.WAITING
+            j.attempt += 1
+            j.waiting_since_s = self._q.now_s
+            self._queue[j.job.id] = None
+        j.reason = pre.reason
 
     def _charge(self, j: _Job, start_s: int, end_s: int, *, completed: bool) -> None:
         """Charge a run over ``[start_s, end_s)`` with the site's true price and carbon."""
@@ -751,6 +828,8 @@ class Simulator:
                     late=late,
                     cut_off=j.cut_off,
                     reason=j.reason,
+                    tenant=j.job.tenant,
+                    priority=j.job.priority,
                 )
             )
         end = max([s.end_s for s in self._segments] + [self._q.now_s])

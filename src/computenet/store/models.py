@@ -264,3 +264,28 @@ class PoolCertificateRow(Base):
     certificate_id: Mapped[str] = mapped_column(String(16))
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     submitted_s: Mapped[int] = mapped_column(BigInteger)
+
+
+class TenantQuotaRow(Base):
+    """A tenant's quota (``engine.quotas.TenantQuota``): nominal accelerators and the
+    borrowing limit per accelerator type (``{"A100": 8}``), and its fair-share weight. No
+    row: the tenant's work is not quota-managed."""
+
+    __tablename__ = "tenant_quotas"
+    tenant_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    nominal: Mapped[dict[str, int]] = mapped_column(JSON)
+    borrowing_limit: Mapped[dict[str, int]] = mapped_column(JSON)
+    weight: Mapped[float] = mapped_column(Float)
+    updated_s: Mapped[int] = mapped_column(BigInteger)
+    updated_by: Mapped[str] = mapped_column(String(40))
+
+
+class PriorityClassRow(Base):
+    """A named priority class (``priority_class`` of a submission) and the priority it
+    gives; the defaults of ``engine.quotas.PRIORITY_CLASSES`` hold unless overridden."""
+
+    __tablename__ = "priority_classes"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    priority: Mapped[int] = mapped_column(Integer)
+    updated_s: Mapped[int] = mapped_column(BigInteger)
+    updated_by: Mapped[str] = mapped_column(String(40))

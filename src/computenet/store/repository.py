@@ -24,16 +24,19 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from computenet.control.lifecycle import TERMINAL, check_transition
 from computenet.errors import ConflictError, InputError, MissingDependencyError, NotFoundError
+from computenet.model import PRIORITY_CLASSES
 from computenet.store.models import (
     AuditRow,
     DatasetRow,
     JobRow,
     LoopLeaderRow,
+    PriorityClassRow,
     ProviderSiteRow,
     SiteFeedRow,
     SiteHealthRow,
     StaleRunRow,
     TenantPermissionRow,
+    TenantQuotaRow,
     TenantRow,
     TokenRow,
 )
@@ -284,6 +287,17 @@ _SQLITE_INSERT_JOB = (
 _SQLITE_INSERT_AUDIT = (
     "INSERT INTO audit (at_s, actor, action, object_id, detail) VALUES (?, ?, 'job.submit', ?, ?)"
 )
+
+
+def _quota_dict(row: TenantQuotaRow) -> dict[str, Any]:
+    return {
+        "tenant_id": row.tenant_id,
+        "nominal": dict(row.nominal),
+        "borrowing_limit": dict(row.borrowing_limit),
+        "weight": row.weight,
+        "updated_s": row.updated_s,
+        "updated_by": row.updated_by,
+    }
 
 
 def dataset_dict(row: DatasetRow) -> dict[str, Any]:
@@ -841,32 +855,90 @@ class Repository:
         with new checkpoints passes through ``checkpointed`` and keeps the work they saved.
         ``run_left_behind``: its run could not be cancelled there, so it is recorded as a
         stale run to cancel when the site answers again."""
-        t = now_s()
         with self.writes.begin() as s:
             row = s.get(JobRow, job_id)
             if row is None or row.site_id != site_id or row.state not in ("placed", "running"):
                 return False
-            if run_left_behind and row.dispatch_id is not None:
-                s.add(
-                    StaleRunRow(
-                        job_id=row.id,
-                        site_id=site_id,
-                        request_id=row.dispatch_id,
-                        local_id=row.local_id,
-                        since_s=t,
-                    )
-                )
-            if row.state == "running" and checkpoints_added > 0:
-                self._transition(
-                    s, row, "checkpointed", "system", site=site_id, checkpoints=checkpoints_added
-                )
-            self._transition(s, row, "submitted", "system", site=site_id, reason=reason)
-            row.work_done_h = float(row.work_done_h or 0.0) + work_added_h
-            row.checkpoints = int(row.checkpoints or 0) + checkpoints_added
-            for name in _PLACEMENT_FIELDS:
-                setattr(row, name, None)
-            row.message = reason
+            self._send_back(s, row, reason, run_left_behind, checkpoints_added, work_added_h)
             return True
+
+    def _send_back(
+        self,
+        s: Session,
+        row: JobRow,
+        reason: str,
+        run_left_behind: bool,
+        checkpoints_added: int,
+        work_added_h: float,
+    ) -> None:
+        """A placed or running job back to planning (see ``replan_from_down_site``)."""
+        t = now_s()
+        site_id = str(row.site_id)
+        if run_left_behind and row.dispatch_id is not None:
+            s.add(
+                StaleRunRow(
+                    job_id=row.id,
+                    site_id=site_id,
+                    request_id=row.dispatch_id,
+                    local_id=row.local_id,
+                    since_s=t,
+                )
+            )
+        if row.state == "running" and checkpoints_added > 0:
+            self._transition(
+                s, row, "checkpointed", "system", site=site_id, checkpoints=checkpoints_added
+            )
+        self._transition(s, row, "submitted", "system", site=site_id, reason=reason)
+        row.work_done_h = float(row.work_done_h or 0.0) + work_added_h
+        row.checkpoints = int(row.checkpoints or 0) + checkpoints_added
+        for name in _PLACEMENT_FIELDS:
+            setattr(row, name, None)
+        row.message = reason
+
+    def preempt(
+        self,
+        job_id: str,
+        site_id: str,
+        reason: str,
+        *,
+        by_job_id: str,
+        checkpoints_added: int,
+        work_added_h: float,
+        lost_s: int,
+    ) -> bool:
+        """Stop a placed or running job at ``site_id`` for ``by_job_id`` and send it back
+        to planning, in one transaction, audited as ``job.preempt``: a running one keeps
+        the work of its checkpoints, and its run is recorded as a stale run that the
+        control loop cancels at the site. False if the job is no longer there."""
+        with self.writes.begin() as s:
+            row = s.get(JobRow, job_id)
+            if row is None or row.site_id != site_id or row.state not in ("placed", "running"):
+                return False
+            running = row.state == "running"
+            self._send_back(s, row, reason, running, checkpoints_added, work_added_h)
+            _audit(
+                s,
+                "system",
+                "job.preempt",
+                job_id,
+                by=by_job_id,
+                site=site_id,
+                lost_s=lost_s,
+                checkpoints=checkpoints_added,
+                reason=reason,
+            )
+            return True
+
+    def note_waiting(self, job_id: str, message: str, action: str | None = None) -> None:
+        """Set a queued job's message; when ``action`` is given and the message is new,
+        audit it (a quota denial is audited once, not at every planning tick)."""
+        with self.writes.begin() as s:
+            row = s.get(JobRow, job_id)
+            if row is None or row.message == message:
+                return
+            row.message = message
+            if action is not None:
+                _audit(s, "system", action, job_id, message=message)
 
     def stale_runs(self, site_id: str | None = None) -> list[StaleRunRow]:
         """Stale runs at ``site_id`` (default: at every site), oldest first."""
@@ -1144,6 +1216,91 @@ class Repository:
     def site_feeds(self) -> dict[str, dict[str, Any]]:
         with self.sessions() as s:
             return {r.site_id: feed_dict(r) for r in s.scalars(select(SiteFeedRow))}
+
+    # -- quotas and priority classes ------------------------------------------------
+
+    def set_quota(
+        self,
+        tenant_id: str,
+        nominal: dict[str, int],
+        borrowing_limit: dict[str, int],
+        weight: float,
+        actor: str,
+    ) -> dict[str, Any]:
+        """Set ``tenant_id``'s quota (audited as ``quota.set``); returns it with its usage."""
+        with self.writes.begin() as s:
+            if s.get(TenantRow, tenant_id) is None:
+                raise NotFoundError(f"no tenant {tenant_id!r}")
+            row = s.get(TenantQuotaRow, tenant_id)
+            if row is None:
+                row = TenantQuotaRow(tenant_id=tenant_id)
+                s.add(row)
+            row.nominal = dict(sorted(nominal.items()))
+            row.borrowing_limit = dict(sorted(borrowing_limit.items()))
+            row.weight = float(weight)
+            row.updated_s = now_s()
+            row.updated_by = actor
+            _audit(
+                s,
+                actor,
+                "quota.set",
+                tenant_id,
+                nominal=row.nominal,
+                borrowing_limit=row.borrowing_limit,
+                weight=row.weight,
+            )
+            out = _quota_dict(row)
+        return out | {"usage": self._usage().get(tenant_id, {})}
+
+    def delete_quota(self, tenant_id: str, actor: str) -> None:
+        """Remove ``tenant_id``'s quota (its work is then not quota-managed)."""
+        with self.writes.begin() as s:
+            row = s.get(TenantQuotaRow, tenant_id)
+            if row is None:
+                raise NotFoundError(f"tenant {tenant_id!r} has no quota")
+            s.delete(row)
+            _audit(s, actor, "quota.delete", tenant_id)
+
+    def quotas(self, principal: Principal | None = None) -> list[dict[str, Any]]:
+        """Quotas with the accelerators each tenant holds now per type (``usage``): all of
+        them for an admin (or ``None``: the control loop), a tenant's own for others."""
+        with self.sessions() as s:
+            q = select(TenantQuotaRow).order_by(TenantQuotaRow.tenant_id)
+            if principal is not None and principal.role != "admin":
+                q = q.where(TenantQuotaRow.tenant_id == principal.tenant_id)
+            rows = [_quota_dict(r) for r in s.scalars(q)]
+        usage = self._usage()
+        return [r | {"usage": usage.get(r["tenant_id"], {})} for r in rows]
+
+    def _usage(self) -> dict[str, dict[str, int]]:
+        """Accelerators per tenant and type held by jobs placed or running (not ended)."""
+        t = now_s()
+        out: dict[str, dict[str, int]] = {}
+        for r in self.jobs_in(["placed", "transferring", "running"]):
+            if r.accelerator and (r.end_s is None or r.end_s > t):
+                per = out.setdefault(r.tenant_id, {})
+                per[r.accelerator] = per.get(r.accelerator, 0) + r.accelerators
+        return out
+
+    def set_priority_class(self, name: str, priority: int, actor: str) -> dict[str, Any]:
+        """Define or change a named priority class (audited as ``priority_class.set``)."""
+        with self.writes.begin() as s:
+            row = s.get(PriorityClassRow, name)
+            if row is None:
+                row = PriorityClassRow(name=name)
+                s.add(row)
+            row.priority = int(priority)
+            row.updated_s = now_s()
+            row.updated_by = actor
+            _audit(s, actor, "priority_class.set", name, priority=row.priority)
+        return {"name": name, "priority": int(priority)}
+
+    def priority_classes(self) -> dict[str, int]:
+        """Name -> priority: the defaults (``model.PRIORITY_CLASSES``) with the operator's
+        classes over them."""
+        with self.sessions() as s:
+            rows = {r.name: r.priority for r in s.scalars(select(PriorityClassRow))}
+        return dict(sorted((dict(PRIORITY_CLASSES) | rows).items(), key=lambda kv: kv[1]))
 
     # -- audit --------------------------------------------------------------------------
 

@@ -38,7 +38,9 @@ async def submit_job(
     ``Idempotency-Key`` returns the same job (200) and never creates a second.
 
     Defaults: no deadline (it must finish within 7 days), any accelerator type, no
-    datasets, no command (the executor runs a placeholder that succeeds), priority 0."""
+    datasets, no command (the executor runs a placeholder that succeeds), priority 0.
+    ``priority_class`` names a class (``GET /v1/priority-classes``) whose priority the job
+    gets instead."""
     st = state(request)
     if body.command is not None:
         await _check_may_run_commands(st, who)
@@ -58,6 +60,9 @@ async def submit_job(
                 where="datasets",
                 fix="register it with POST /v1/datasets and use the id it returns",
             )
+    priority = body.priority
+    if body.priority_class is not None:
+        priority = await _class_priority(st, body.priority_class, body.priority)
     spec = JobSpec(
         name=body.name,
         accelerators=body.accelerators,
@@ -66,7 +71,7 @@ async def submit_job(
         accelerator_types=tuple(body.accelerator_types),
         datasets=tuple(body.datasets),
         command=body.command,
-        priority=body.priority,
+        priority=priority,
         checkpointable=body.checkpointable,
         checkpoint_interval_s=body.checkpoint_interval_s,
     )
@@ -76,6 +81,25 @@ async def submit_job(
     return JSONResponse(
         job, status_code=201 if created else 200, headers={"Location": f"/v1/jobs/{job['id']}"}
     )
+
+
+async def _class_priority(st: ServiceState, name: str, priority: int) -> int:
+    """The priority of class ``name``; a clear error when it is unknown or when a different
+    ``priority`` was given too."""
+    classes = await asyncio.to_thread(st.repo.priority_classes)
+    if name not in classes:
+        raise InputError(
+            f"unknown priority class {name!r}",
+            where="priority_class",
+            fix=f"use one of: {', '.join(classes)} (GET /v1/priority-classes)",
+        )
+    if priority not in (0, classes[name]):
+        raise InputError(
+            f"priority {priority} and priority_class {name!r} ({classes[name]}) disagree",
+            where="priority_class",
+            fix="give one of priority or priority_class",
+        )
+    return classes[name]
 
 
 async def _check_may_run_commands(st: ServiceState, who: Principal) -> None:
