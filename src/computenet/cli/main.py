@@ -21,6 +21,7 @@ import computenet.cli.plan
 import computenet.cli.serve
 import computenet.cli.simulate
 import computenet.cli.submit
+import computenet.cli.sweep
 import computenet.cli.tenants  # noqa: F401
 
 
