@@ -234,7 +234,8 @@ def chart_cost_carbon(metrics: Sequence[PolicyMetrics]) -> str:
     for ax, vals in ((a1, cost), (a2, carbon)):
         top = max(vals) if vals else 1
         for yi, v in zip(y, vals, strict=True):
-            ax.text(v + top * 0.01, yi, _fmt(v, 1 if top < 100 else 0), va="center", fontsize=8)
+            digits = 3 if top < 1 else 1 if top < 100 else 0
+            ax.text(v + top * 0.01, yi, _fmt(v, digits), va="center", fontsize=8)
         ax.set_xlim(0, top * 1.18 if top > 0 else 1)
     fig.tight_layout()
     return _svg(fig)
@@ -337,6 +338,14 @@ def why_missed(outcome: JobOutcome) -> str:
     if outcome.state not in ("done",):
         return f"still {outcome.state} when the simulation ended"
     parts = []
+    window_s = outcome.deadline_s - outcome.arrival_s
+    if outcome.first_start_s is not None and outcome.finish_s is not None:
+        run_s = outcome.finish_s - outcome.first_start_s
+        if not outcome.preemptions and run_s > window_s:
+            parts.append(
+                f"its run of {run_s / 3600:.1f} h is longer than the {window_s / 3600:.1f} h "
+                "from arrival to deadline"
+            )
     if outcome.wait_s is not None and outcome.wait_s > 0:
         parts.append(f"waited {outcome.wait_s / 3600:.1f} h for its first start")
     if outcome.preemptions:
@@ -345,7 +354,7 @@ def why_missed(outcome: JobOutcome) -> str:
             f"{outcome.lost_accelerator_h:.1f} accelerator-h lost"
         )
     if outcome.first_start_s is not None and outcome.first_start_s >= outcome.deadline_s:
-        parts.append("started after its deadline (no room in time; placed late on purpose)")
+        parts.append("started after its deadline")
     if outcome.reason:
         parts.append(f"last placement: {outcome.reason}")
     return "; ".join(parts) or "ran longer than its deadline allowed"
@@ -472,7 +481,8 @@ h2{font-size:20px;margin:36px 0 8px;border-bottom:2px solid #eee;padding-bottom:
 .card b{display:block;font-size:26px;color:#1b6ca8}
 .card.bad b{color:#d1495b}.card span{color:#555;font-size:13px}
 table{border-collapse:collapse;width:100%;font-size:13px;margin:8px 0}
-th,td{padding:5px 8px;text-align:left;border-bottom:1px solid #eee;overflow-wrap:anywhere}
+th,td{padding:5px 8px;text-align:left;border-bottom:1px solid #eee}
+td{overflow-wrap:break-word}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#fafafa}
 tr.base td{color:#666;font-style:italic}
 figure{margin:14px 0}figure svg{width:100%;height:auto}
@@ -581,13 +591,15 @@ def explain_cost(comp: Comparison, fm: PolicyMetrics, base: PolicyMetrics) -> st
         return ""
     f, b = cost_split(fr), cost_split(br)
     price = fm.carbon_price_cny_per_t
-    carbon_cny = price * (fm.carbon_kg - base.carbon_kg) / 1000.0
+    d_kg = fm.carbon_kg - base.carbon_kg
+    carbon_cny = price * d_kg / 1000.0
+    d_co2 = f"{d_kg / 1000:+,.2f} t" if abs(d_kg) >= 1000 else f"{d_kg:+,.1f} kg"
     return (
         f"{fm.policy} against {BASELINE}: cost {_delta(fm.cost_cny - base.cost_cny)} "
         f"(energy {_delta(f.energy_cny - b.energy_cny)}, compute "
         f"{_delta(f.compute_cny - b.compute_cny)}, transfer "
-        f"{_delta(f.transfer_cny - b.transfer_cny)}); carbon "
-        f"{(fm.carbon_kg - base.carbon_kg) / 1000:+,.2f} t CO₂, worth {_delta(carbon_cny)} at "
+        f"{_delta(f.transfer_cny - b.transfer_cny)}); carbon {d_co2} CO₂, worth "
+        f"{_delta(carbon_cny)} at "
         f"{price:,.0f} CNY/t; objective {_delta(fm.objective_cny - base.objective_cny)} "
         f"({_pct(fm.objective_cny, base.objective_cny)})."
     )
