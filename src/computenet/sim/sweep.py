@@ -341,9 +341,24 @@ class RayRunner:
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
                 i = pending.pop(ref)
-                out[i] = ray.get(ref)
+                try:
+                    out[i] = ray.get(ref)
+                except ray.exceptions.RayError as exc:
+                    sc, pol, price = tasks[i]
+                    for left in pending:
+                        ray.cancel(left)
+                    raise ComputenetError(
+                        f"--ray: grid point {pol} at {price:g} CNY/t, seed {sc.seed}, load "
+                        f"{sc.load:g} failed on the cluster: {_first_line(exc)}"
+                    ) from None
                 done(i)
         return [out[i] for i in range(len(tasks))]
+
+
+def _first_line(exc: BaseException) -> str:
+    """The last line of a remote error (the exception itself, not Ray's traceback)."""
+    lines = [x for x in str(exc).splitlines() if x.strip()]
+    return lines[-1].strip() if lines else type(exc).__name__
 
 
 # --------------------------------------------------------------------------- the sweep
