@@ -23,6 +23,7 @@ from computenet.sim.report import (
     CARBON_COLOUR,
     POLICY_COLOURS,
     missed_jobs,
+    missed_rows,
     policy_colours,
     render,
     shorten_words,
@@ -294,3 +295,28 @@ def test_where_core_and_personal_data_ran(comp, page) -> None:
                 assert b[3] == str(comp.network.site(b[2]).jurisdiction)
     # Core data never left its home site under any policy.
     assert all(b[2] == "east" and b[4] == b[5] for b in body if b[0] == "core")
+
+
+def test_the_json_carries_each_policys_cost_split(comp) -> None:
+    d = comp.to_json()
+    for p in d["policies"]:
+        sp = p["cost_split"]
+        assert set(sp) == {"energy_cny", "compute_cny", "transfer_cny"}
+        assert sum(sp.values()) == pytest.approx(p["cost_cny"], abs=1e-4)
+
+
+def test_missed_rows_are_capped_per_policy_with_a_note(comp) -> None:
+    rows, notes = missed_rows(comp, per_policy=0)
+    assert rows == []
+    assert notes == [f"{p}: 1 more missed jobs not listed here" for p in POLICIES]
+
+
+def test_a_page_without_the_baseline_still_has_its_headline() -> None:
+    net, wl = _case()
+    one = compare(net, wl, ["greedy"], SimConfig(), sweep_policy=None, bound=False)
+    page = render(one)
+    head = _section(page, "headline")
+    assert "data-card='baseline-misses'" not in head and "data-card='objective'" not in head
+    rows = _table_rows(head, "headline-split")
+    assert [r[0] for r in rows[1:]] == ["greedy"]
+    assert "data-table='missed'" in page and "data-table='sensitive-data'" in page

@@ -415,7 +415,7 @@ def missed_rows(comp: Comparison, per_policy: int = 50) -> tuple[list[list[str]]
         )
     for pol, n in count.items():
         if n > per_policy:
-            notes.append(f"{pol}: {n - per_policy} more missed jobs not listed (see the JSON)")
+            notes.append(f"{pol}: {n - per_policy} more missed jobs not listed here")
     return rows, notes
 
 
