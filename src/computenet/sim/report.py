@@ -1074,13 +1074,21 @@ def _sweep_best(sweep: SweepResult) -> list[tuple[str, str, bool, str]]:
         for price in sweep.grid.carbon_prices_cny_per_t:
             cell = [r for r in rows if r["load"] == load and r["carbon_price_cny_per_t"] == price]
             best = min(cell, key=lambda r: (r["objective_cny"], r["policy"]))
+            base = next((r for r in cell if r["policy"] == BASELINE), None)
             d = best.get("objective_vs_fifo_home_pct")
+            vs = (
+                ""
+                if d is None or base is None
+                else (
+                    f"; {d:+.1f}% vs {BASELINE}, misses {best['deadline_misses']:g} vs "
+                    f"{base['deadline_misses']:g}"
+                )
+            )
             cards.append(
                 (
                     best["policy"],
-                    f"lowest objective at load {load:g}, {price:,.0f} CNY/t"
-                    + ("" if d is None else f" ({d:+.1f}% vs {BASELINE})"),
-                    False,
+                    f"lowest objective at load {load:g}, {price:,.0f} CNY/t{vs}",
+                    best["deadline_misses"] > (base["deadline_misses"] if base else 0),
                     "best",
                 )
             )
