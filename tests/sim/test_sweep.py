@@ -307,3 +307,35 @@ def test_help_names_every_axis_and_ray() -> None:
         "--report",
     ):
         assert flag in res.output
+
+
+@pytest.mark.browser
+def test_the_sweep_page_draws_its_charts_in_headless_chromium(swept, tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    from computenet.sim.report import write_sweep_report
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    page = write_sweep_report(swept, tmp_path / "sweep.html")
+    dom = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    m = re.search(r'data-charts="(\d+)" data-charts-drawn="(\d+)"', dom)
+    assert m and m.group(1) == m.group(2) == "2", m

@@ -67,3 +67,24 @@ def test_sweep_on_ray_gives_the_figures_of_a_local_sweep(ray_head: RayHead, tmp_
         assert deterministic_figures(pa) == deterministic_figures(pb)
     assert a["summary"] == b["summary"] and a["scenarios"] == b["scenarios"]
     assert "run on Ray" in (there / "s.html").read_text()
+
+
+def test_a_point_that_fails_on_ray_is_one_error_naming_it(ray_head: RayHead) -> None:
+    from simkit import dataset, job
+
+    from computenet.errors import ComputenetError
+    from computenet.sim.simulator import SimConfig
+    from computenet.sim.sweep import Grid, RayRunner, build_scenario, run_sweep
+    from computenet.sim.workload import Workload
+
+    net = netkit.network(netkit.site("a", 4), accelerators=(netkit.A100,))
+    j = job("j", 0, 1.0)
+    wl = Workload((j,), (dataset("j", "a"),), {"j": "a"})
+    sc = build_scenario(net, wl, seed=0, load=1.0, config=SimConfig())
+    # A policy the engine does not know (the command refuses it before; the library here
+    # lets it through, so the worker's error must come back whole).
+    grid = Grid(("no-such-policy",), (0.0,), (0,), (1.0,))
+    with RayRunner(ray_head.gcs) as runner, pytest.raises(ComputenetError) as err:
+        run_sweep([sc], grid, runner)
+    text = str(err.value)
+    assert "no-such-policy at 0 CNY/t, seed 0, load 1" in text and "failed on the cluster" in text
