@@ -69,15 +69,20 @@ def test_sweep_on_ray_gives_the_figures_of_a_local_sweep(ray_head: RayHead, tmp_
     assert "run on Ray" in (there / "s.html").read_text()
 
 
-def test_a_point_that_fails_on_ray_is_one_error_naming_it(ray_head: RayHead) -> None:
+def test_a_point_that_fails_on_ray_is_one_error_naming_it(
+    ray_head: RayHead, tmp_path: Path
+) -> None:
     from simkit import dataset, job
 
+    from computenet.catalog import load_network
     from computenet.errors import ComputenetError
     from computenet.sim.simulator import SimConfig
     from computenet.sim.sweep import Grid, RayRunner, build_scenario, run_sweep
     from computenet.sim.workload import Workload
 
-    net = netkit.network(netkit.site("a", 4), accelerators=(netkit.A100,))
+    # Only computenet's own types in the scenario, so the worker can read it and the
+    # failure is the policy's.
+    net = load_network(netkit.network_file(tmp_path / "net.toml", {"a": {"a100": 4}}))
     j = job("j", 0, 1.0)
     wl = Workload((j,), (dataset("j", "a"),), {"j": "a"})
     sc = build_scenario(net, wl, seed=0, load=1.0, config=SimConfig())
@@ -88,3 +93,4 @@ def test_a_point_that_fails_on_ray_is_one_error_naming_it(ray_head: RayHead) -> 
         run_sweep([sc], grid, runner)
     text = str(err.value)
     assert "no-such-policy at 0 CNY/t, seed 0, load 1" in text and "failed on the cluster" in text
+    assert "unknown policy 'no-such-policy'" in text, text
