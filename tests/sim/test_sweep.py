@@ -22,7 +22,7 @@ from computenet.cli.main import app
 from computenet.errors import ComputenetError, InputError
 from computenet.model import Classification
 from computenet.sim.compare import BASELINE
-from computenet.sim.report import POLICY_COLOURS, render_sweep
+from computenet.sim.report import POLICY_COLOURS
 from computenet.sim.simulator import SimConfig
 from computenet.sim.sweep import (
     Grid,
@@ -36,6 +36,7 @@ from computenet.sim.sweep import (
     run_point,
     run_sweep,
 )
+from computenet.sim.sweep_report import render_sweep
 from computenet.sim.workload import Workload
 
 POLICIES = ("fifo-home", "greedy")
@@ -314,7 +315,7 @@ def test_the_sweep_page_draws_its_charts_in_headless_chromium(swept, tmp_path: P
     import shutil
     import subprocess
 
-    from computenet.sim.report import write_sweep_report
+    from computenet.sim.sweep_report import write_sweep_report
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from computenet.sim.sweep import Grid, Runner, Scenario, SweepResult
 
 SWEEP_POLICIES = "fifo-home,carbon-now,wait-awhile,greedy"
+SWEEP_PRICES = "0,1000"  # CNY per tonne CO2
+SWEEP_LOADS = "1,2,4"
 DEMO_START = "2023-07-03"  # as ``computenet demo``: a summer Monday
 
 
@@ -204,13 +206,15 @@ def print_summary(console: Any, sweep: SweepResult) -> None:
 def sweep(
     policy: str = typer.Option(SWEEP_POLICIES, "--policy", help="Comma-separated policies."),
     carbon_prices: str = typer.Option(
-        "0,1000", "--carbon-prices", help="Carbon prices (CNY per tonne CO2), comma-separated."
+        SWEEP_PRICES,
+        "--carbon-prices",
+        help="Carbon prices (CNY per tonne CO2), comma-separated.",
     ),
     seeds: str = typer.Option(
         "0,1", "--seeds", help="Seeds of workload, fill, forecasts and outages: 0,1,2 or 0-4."
     ),
     loads: str = typer.Option(
-        "1,2,4",
+        SWEEP_LOADS,
         "--loads",
         help="Load levels: each cuts every pool to 1/LEVEL of its accelerators (1: as it is; "
         "never below the widest gang), so each accelerator meets LEVEL x the demand.",
@@ -220,7 +224,7 @@ def sweep(
         "--ray",
         metavar="ADDRESS",
         help="Run each grid point as a Ray task on this cluster (HOST:PORT of the head, "
-        "ray://HOST:PORT or auto); without it, here. Needs computenet[ray].",
+        "ray://HOST:PORT or auto); without it, here. Needs Ray (the ray extra of computenet).",
     ),
     cpus_per_task: float = typer.Option(
         1.0, "--cpus-per-task", help="With --ray: CPUs Ray reserves for each grid point."
@@ -349,7 +353,7 @@ def sweep(
     print_summary(console, result)
     json_out.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
     console.print(f"wrote {json_out}", markup=False, highlight=False)
-    from computenet.sim.report import write_sweep_report
+    from computenet.sim.sweep_report import write_sweep_report
 
     write_sweep_report(result, report)
     console.print(

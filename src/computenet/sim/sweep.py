@@ -30,8 +30,6 @@ from computenet.sim.metrics import summarise
 from computenet.sim.simulator import SimConfig, simulate
 from computenet.sim.workload import Workload
 
-DEFAULT_LOADS = (1.0, 2.0, 4.0)
-DEFAULT_SWEEP_PRICES_CNY_PER_T = (0.0, 1000.0)
 # Figures that depend on the machine, not on the simulation: left out of comparisons of
 # runs (``deterministic_figures``) and of the summary.
 TIMING_KEYS = frozenset({"wall_s", "events_per_s"})
