@@ -240,7 +240,9 @@ def sweep(
         None, "--days", help="Days of arrivals (demo workload: default 1; trace: all)."
     ),
     skip_days: float = typer.Option(0.0, "--skip-days", help="With --trace: skip its first days."),
-    max_jobs: int = typer.Option(None, "--max-jobs", help="Replay only the first N jobs."),
+    max_jobs: int = typer.Option(
+        None, "--max-jobs", help="With --trace: replay only its first N jobs."
+    ),
     jobs_per_day: int = typer.Option(
         100, "--jobs-per-day", help="Demo workload: jobs arriving per day."
     ),
@@ -289,15 +291,7 @@ def sweep(
         tuple(parse_seeds(seeds)),
         tuple(parse_loads(loads)),
     )
-    if trace is not None and trace_format is None:
-        raise InputError("--trace needs --trace-format", source="--trace-format")
-    if trace is None and (trace_format or time_unit or skip_days or max_jobs is not None):
-        raise InputError(
-            "--trace-format, --time-unit, --skip-days and --max-jobs go with --trace",
-            source="--trace",
-        )
-    if trace is not None and not trace.is_file():
-        raise InputError(f"no file {trace}", source="--trace")
+    _check_workload_options(trace, trace_format, time_unit, skip_days, max_jobs, jobs_per_day)
     check_names(forecast, trace_format or "csv", time_unit)
     check_numbers(
         {
@@ -310,14 +304,9 @@ def sweep(
             "--capacity": capacity,
         }
     )
-    if jobs_per_day < 1:
-        raise InputError("must be at least 1", source="--jobs-per-day")
     if not (cpus_per_task > 0):
         raise InputError("must be above 0", source="--cpus-per-task")
-    writable(json_out, "--json")
-    writable(report, "--report")
-    if json_out.resolve() == report.resolve():
-        raise InputError("--json and --report name the same file", source="--report")
+    _check_outputs(json_out, report)
     address = check_ray_address(ray_address) if ray_address is not None else None
     t0 = parse_start(start or ("2023-01-01" if trace is not None else DEMO_START))
     net, notes = build_network(network, zones, carbon_dir, price_dir, latency, capacity)
@@ -361,6 +350,36 @@ def sweep(
     )
 
 
+def _check_workload_options(
+    trace: Path | None,
+    trace_format: str | None,
+    time_unit: str | None,
+    skip_days: float,
+    max_jobs: int | None,
+    jobs_per_day: int,
+) -> None:
+    """The trace options go together, and with a trace that is there."""
+    if trace is not None and trace_format is None:
+        raise InputError("--trace needs --trace-format", source="--trace-format")
+    if trace is None and (trace_format or time_unit or skip_days or max_jobs is not None):
+        raise InputError(
+            "--trace-format, --time-unit, --skip-days and --max-jobs go with --trace",
+            source="--trace",
+        )
+    if trace is not None and not trace.is_file():
+        raise InputError(f"no file {trace}", source="--trace")
+    if jobs_per_day < 1:
+        raise InputError("must be at least 1", source="--jobs-per-day")
+
+
+def _check_outputs(json_out: Path, report: Path) -> None:
+    """Both files can be written, and they are two files."""
+    writable(json_out, "--json")
+    writable(report, "--report")
+    if json_out.resolve() == report.resolve():
+        raise InputError("--json and --report name the same file", source="--report")
+
+
 def _config(forecast: str, home_reserve: float) -> Any:
     from computenet.sim.simulator import SimConfig
 
@@ -386,8 +405,6 @@ def _workloads(
     if trace is None:
         d = days if days is not None else 1.0
         n = max(1, round(jobs_per_day * d))
-        if max_jobs is not None:
-            n = min(n, max_jobs)
 
         def demo(seed: int) -> Any:
             tr = demo_trace(days=d, jobs=n, seed=seed)
