@@ -340,3 +340,17 @@ def test_the_sweep_page_draws_its_charts_in_headless_chromium(swept, tmp_path: P
     ).stdout
     m = re.search(r'data-charts="(\d+)" data-charts-drawn="(\d+)"', dom)
     assert m and m.group(1) == m.group(2) == "2", m
+
+
+def test_sweep_replays_a_trace_file(two_sites, tmp_path: Path) -> None:
+    trace = tmp_path / "t.csv"
+    rows = [f"{i * 1800},{3600 * (1 + i % 3)},{1 + i % 4}" for i in range(12)]
+    trace.write_text("arrival_s,duration_s,accelerators\n" + "\n".join(rows) + "\n")
+    args = [a for a in sweep_args(tmp_path) if a not in ("--jobs-per-day", "40")]
+    args[args.index("--days") + 1] = "1"
+    res = CliRunner().invoke(app, [*args, "--trace", str(trace), "--trace-format", "csv"])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    d = json.loads((tmp_path / "s.json").read_text())
+    assert {s["jobs"] for s in d["scenarios"]} == {12}
+    assert "csv trace t.csv" in d["title"]
+    assert len(d["points"]) == 16 and all(p["violations"] == 0 for p in d["points"])
