@@ -801,11 +801,21 @@ def _sites_table(comp: Comparison) -> str:
             f"{s.price.mean(w0, w1):.3f}",
             f"{s.carbon.mean(w0, w1):.0f}",
             shorten_words(s.sources.get("carbon", "")) if s.sources else "",
+            shorten_words(s.sources.get("price", "")) if s.sources else "",
         ]
         for s in comp.network.sites
     ]
     return _table(
-        ["id", "name", "accelerators", "PUE", "mean CNY/kWh", "mean gCO₂/kWh", "carbon source"],
+        [
+            "id",
+            "name",
+            "accelerators",
+            "PUE",
+            "mean CNY/kWh",
+            "mean gCO₂/kWh",
+            "carbon source",
+            "price source",
+        ],
         rows,
         name="sites",
     )
