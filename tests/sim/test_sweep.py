@@ -263,6 +263,8 @@ def test_sweep_runs_here_with_a_progress_bar(two_sites, tmp_path: Path) -> None:
         (["--policy", "greedy,nope"], "nope"),
         (["--seeds", "0,0"], "--seeds"),
         (["--seeds", "3-1"], "--seeds"),
+        (["--seeds", "-1"], "--seeds"),
+        (["--seeds", "0-99999999"], "--seeds"),
         (["--loads", "1,0"], "--loads"),
         (["--carbon-prices", "-5"], "--carbon-prices"),
         (["--ray", "http://127.0.0.1:8265"], "--ray"),

@@ -33,6 +33,7 @@ SWEEP_POLICIES = "fifo-home,carbon-now,wait-awhile,greedy"
 SWEEP_PRICES = "0,1000"  # CNY per tonne CO2
 SWEEP_LOADS = "1,2,4"
 DEMO_START = "2023-07-03"  # as ``computenet demo``: a summer Monday
+MAX_SEEDS = 10_000  # a typo such as 0-1000000 must not build a million-point grid
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -43,19 +44,18 @@ def parse_seeds(text: str) -> list[int]:
             continue
         lo, dash, hi = part.partition("-")
         try:
-            if dash and lo:
-                a, b = int(lo), int(hi)
-                if b < a:
-                    raise ValueError
-                out.extend(range(a, b + 1))
-            else:
-                out.append(int(part))
+            a, b = (int(lo), int(hi)) if dash else (int(part), int(part))
+            if not (0 <= a <= b < 2**32) or b - a >= MAX_SEEDS:
+                raise ValueError
+            out.extend(range(a, b + 1))
         except ValueError:
             raise InputError(
                 f"{part!r} is not a seed or a range of seeds",
                 source="--seeds",
-                fix="write e.g. 0,1,2 or 0-4",
+                fix=f"write e.g. 0,1,2 or 0-4 (seeds 0 to 2**32-1, at most {MAX_SEEDS:,})",
             ) from None
+        if len(out) > MAX_SEEDS:
+            raise InputError(f"more than {MAX_SEEDS:,} seeds", source="--seeds")
     if not out:
         raise InputError("no seed given", source="--seeds", fix="write e.g. 0,1,2 or 0-4")
     if len(set(out)) != len(out):

@@ -46,7 +46,6 @@ class Scenario:
     config: SimConfig  # policy and carbon price are set per grid point
     offered_load: float  # offered load / accelerators on the cut network (rho)
     capacity_share: float = 1.0  # accelerators after the cut / before
-    notes: tuple[str, ...] = ()
 
     @property
     def accelerators(self) -> int:
@@ -55,6 +54,8 @@ class Scenario:
 
 @dataclass(frozen=True)
 class GridPoint:
+    """One run of the sweep: a policy at a carbon price (CNY/t) on one scenario."""
+
     policy: str
     carbon_price_cny_per_t: float
     seed: int
