@@ -590,7 +590,8 @@ def explain_cost(comp: Comparison, fm: PolicyMetrics, base: PolicyMetrics) -> st
     price = fm.carbon_price_cny_per_t
     d_kg = fm.carbon_kg - base.carbon_kg
     carbon_cny = price * d_kg / 1000.0
-    d_co2 = f"{d_kg / 1000:+,.2f} t" if abs(d_kg) >= 1000 else f"{d_kg:+,.1f} kg"
+    d_co2 = f"{abs(d_kg) / 1000:,.2f} t" if abs(d_kg) >= 1000 else f"{abs(d_kg):,.1f} kg"
+    d_co2 = ("+" if d_kg >= 0 else "−") + d_co2
     return (
         f"{fm.policy} against {BASELINE}: cost {_delta(fm.cost_cny - base.cost_cny)} "
         f"(energy {_delta(f.energy_cny - b.energy_cny)}, compute "
