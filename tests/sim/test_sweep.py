@@ -356,3 +356,16 @@ def test_sweep_replays_a_trace_file(two_sites, tmp_path: Path) -> None:
     assert {s["jobs"] for s in d["scenarios"]} == {12}
     assert "csv trace t.csv" in d["title"]
     assert len(d["points"]) == 16 and all(p["violations"] == 0 for p in d["points"])
+
+
+def test_a_ray_address_where_nothing_listens_is_refused_at_once() -> None:
+    import socket
+
+    from computenet.sim.sweep import RayRunner
+
+    pytest.importorskip("ray")
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ComputenetError, match=rf"--ray: nothing answers at 127.0.0.1:{port}"):
+        RayRunner(f"127.0.0.1:{port}").connect()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import socket
 import statistics
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -297,6 +298,7 @@ class RayRunner:
         self._ray = ray
         if ray.is_initialized():
             return
+        self._probe()
         env: dict[str, Any] = {}
         if self.ship_code:
             import computenet
@@ -315,6 +317,21 @@ class RayRunner:
                 f"{type(exc).__name__}: {exc}. Is the head running (ray status)?"
             ) from None
         self._owned = True
+
+    def _probe(self, timeout_s: float = 5.0) -> None:
+        """Refuse an address where nothing listens within ``timeout_s``: ``ray.init``
+        would retry it for minutes."""
+        if self.address == "auto":
+            return
+        host, _, port = self.address.removeprefix("ray://").rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+                pass
+        except (OSError, ValueError) as exc:
+            raise ComputenetError(
+                f"--ray: nothing answers at {self.address} ({exc}). Is the head running "
+                "(ray status), and is this its GCS address (ray start --head prints it)?"
+            ) from None
 
     def close(self) -> None:
         if self._owned and self._ray is not None:
