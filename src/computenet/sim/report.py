@@ -1,5 +1,8 @@
-"""One self-contained HTML page per comparison: headline numbers, the policy table, charts
-and a plain statement of what was measured, modelled and filled.
+"""One self-contained HTML page per comparison: headline numbers (the objective and its cost
+split, for the focus policy and the fifo-home baseline), the policy table, charts (one
+colour per policy in all of them; one carbon axis for every site), the jobs that missed
+their deadline and why, where core and personal data ran, and a plain statement of what was
+measured, modelled and filled.
 
 Charts are drawn with matplotlib (Agg backend) into inline SVG, so the page needs no
 network, no CDN and no JavaScript library; it opens offline in any browser. A few lines of
