@@ -95,6 +95,13 @@ def test_the_same_point_gives_the_same_figures(swept) -> None:
     ) == (deterministic_figures(row))
 
 
+def test_worker_processes_give_the_same_figures(swept) -> None:
+    again = run_sweep(list(swept.scenarios), GRID, LocalRunner(workers=2))
+    assert [deterministic_figures(r) for r in again.points] == [
+        deterministic_figures(r) for r in swept.points
+    ]
+
+
 def test_load_level_cuts_every_pool_and_raises_the_offered_load() -> None:
     net, wl = _net(), _workload(0)
     same, rho1 = at_load(net, wl, 1.0)
@@ -273,6 +280,8 @@ def test_sweep_runs_here_with_a_progress_bar(two_sites, tmp_path: Path) -> None:
         (["--forecast", "psychic"], "--forecast"),
         (["--home-reserve", "1.5"], "--home-reserve"),
         (["--jobs-per-day", "0"], "--jobs-per-day"),
+        (["--workers", "0"], "--workers"),
+        (["--workers", "2", "--ray", "127.0.0.1:6379"], "--workers"),
     ],
 )
 def test_bad_options_are_refused_before_any_run(

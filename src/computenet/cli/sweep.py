@@ -226,6 +226,9 @@ def sweep(
         help="Run each grid point as a Ray task on this cluster (HOST:PORT of the head, "
         "ray://HOST:PORT or auto); without it, here. Needs Ray (the ray extra of computenet).",
     ),
+    workers: int = typer.Option(
+        1, "--workers", help="Without --ray: grid points run at once on this machine (processes)."
+    ),
     cpus_per_task: float = typer.Option(
         1.0, "--cpus-per-task", help="With --ray: CPUs Ray reserves for each grid point."
     ),
@@ -306,6 +309,14 @@ def sweep(
     )
     if not (cpus_per_task > 0):
         raise InputError("must be above 0", source="--cpus-per-task")
+    if workers < 1:
+        raise InputError("must be at least 1", source="--workers")
+    if workers > 1 and ray_address is not None:
+        raise InputError(
+            "--workers is for a sweep on this machine; with --ray, the cluster runs the "
+            "points (--cpus-per-task)",
+            source="--workers",
+        )
     _check_outputs(json_out, report)
     address = check_ray_address(ray_address) if ray_address is not None else None
     t0 = parse_start(start or ("2023-01-01" if trace is not None else DEMO_START))
@@ -323,7 +334,7 @@ def sweep(
         deadline_slack,
     )
     runner: Runner = (
-        LocalRunner() if address is None else RayRunner(address, cpus_per_task=cpus_per_task)
+        LocalRunner(workers) if address is None else RayRunner(address, cpus_per_task=cpus_per_task)
     )
     if isinstance(runner, RayRunner):
         runner.connect()  # a cluster that is not there is found before the scenarios are built

@@ -4,8 +4,9 @@ One *scenario* per (seed, load level) fixes what is simulated: the network with 
 scaled to the load level, the workload drawn with that seed, the faults. One *grid point*
 runs one policy at one carbon price on one scenario (``run_point``, a pure function of its
 arguments: the simulator is deterministic, so the same point gives the same figures in this
-process and on a Ray worker). A ``Runner`` carries the points out: ``LocalRunner`` in this
-process, ``RayRunner`` as one Ray task per point; ``run_sweep`` is the same for both.
+process, in a worker process and on a Ray worker). A ``Runner`` carries the points out:
+``LocalRunner`` on this machine, ``RayRunner`` as one Ray task per point; ``run_sweep`` is the
+same for both.
 
 A load level L multiplies the demand each accelerator meets: every pool of the network is
 cut to 1/L of its accelerators (1: the network as it is), never below the widest gang the
@@ -234,16 +235,36 @@ class Runner(Protocol):
 
 
 class LocalRunner:
-    """Every point in this process, one after the other."""
+    """Every point on this machine: in this process one after the other, or with
+    ``workers`` > 1 in that many worker processes (started fresh, not forked, so they
+    inherit no threads of this one)."""
 
     name = "local"
 
+    def __init__(self, workers: int = 1) -> None:
+        if workers < 1:
+            raise InputError("must be at least 1", source="--workers")
+        self.workers = workers
+
     def run(self, tasks: Sequence[Task], done: Done) -> list[dict[str, Any]]:
-        out = []
-        for i, (scenario, policy, price) in enumerate(tasks):
-            out.append(run_point(scenario, policy, price))
-            done(i)
-        return out
+        if self.workers == 1 or len(tasks) < 2:
+            out = []
+            for i, (scenario, policy, price) in enumerate(tasks):
+                out.append(run_point(scenario, policy, price))
+                done(i)
+            return out
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        results: dict[int, dict[str, Any]] = {}
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(self.workers, len(tasks)), mp_context=ctx) as pool:
+            futures = {pool.submit(run_point, *task): i for i, task in enumerate(tasks)}
+            for fut in as_completed(futures):
+                i = futures[fut]
+                results[i] = fut.result()
+                done(i)
+        return [results[i] for i in range(len(tasks))]
 
 
 def check_ray_address(address: str) -> str:
