@@ -35,6 +35,7 @@ class RayHead:
     python: str  # this interpreter, by absolute path (the head's PATH differs)
     canary: str  # a secret the starting process had in its environment
     gpus: int = 1  # GPUs the head declares
+    gcs: str = ""  # HOST:PORT of the head's GCS, what ``ray.init(address=...)`` joins
 
 
 def _free_ports(count: int) -> list[int]:
@@ -79,7 +80,12 @@ def ray_head() -> Iterator[RayHead]:
     try:
         if started.returncode != 0:
             pytest.fail(f"the Ray head did not start:\n{started.stdout}{started.stderr}")
-        yield RayHead(started.stdout.strip().splitlines()[-1], sys.executable, canary)
+        yield RayHead(
+            started.stdout.strip().splitlines()[-1],
+            sys.executable,
+            canary,
+            gcs=f"127.0.0.1:{head_port}",
+        )
     finally:
         subprocess.run([str(SCRIPT), "stop"], env=env, capture_output=True, check=False)
         shutil.rmtree(state, ignore_errors=True)

@@ -23,6 +23,7 @@ import computenet.cli.quotas
 import computenet.cli.serve
 import computenet.cli.simulate
 import computenet.cli.submit
+import computenet.cli.sweep
 import computenet.cli.tenants  # noqa: F401
 
 

@@ -34,6 +34,37 @@ class ParetoPoint:
 
 
 @dataclass(frozen=True)
+class CostSplit:
+    """What a run's cost (CNY) is made of: electricity, accelerator rental and data moved.
+    ``total_cny`` equals ``PolicyMetrics.cost_cny`` of the same run."""
+
+    energy_cny: float
+    compute_cny: float
+    transfer_cny: float
+
+    @property
+    def total_cny(self) -> float:
+        return self.energy_cny + self.compute_cny + self.transfer_cny
+
+    def to_json(self) -> dict[str, float]:
+        return {
+            "energy_cny": round(self.energy_cny, 6),
+            "compute_cny": round(self.compute_cny, 6),
+            "transfer_cny": round(self.transfer_cny, 6),
+        }
+
+
+def cost_split(result: SimResult) -> CostSplit:
+    """The cost split of one run, from what the simulated executor charged (every segment,
+    preempted ones included, and every transfer)."""
+    return CostSplit(
+        energy_cny=sum(s.energy_cost_cny for s in result.segments),
+        compute_cny=sum(s.compute_cost_cny for s in result.segments),
+        transfer_cny=sum(t.cost_cny for t in result.transfers),
+    )
+
+
+@dataclass(frozen=True)
 class Comparison:
     """Everything one comparison produced."""
 
@@ -51,13 +82,19 @@ class Comparison:
     def metric(self, policy: str) -> PolicyMetrics | None:
         return next((m for m in self.metrics if m.policy == policy), None)
 
+    def result(self, policy: str) -> SimResult | None:
+        return next((r for r in self.results if r.policy == policy), None)
+
     def to_json(self) -> dict[str, Any]:
         """``{"policies": [...]}`` plus context; each policy object carries the figures of
         ``PolicyMetrics`` and its change against ``fifo-home`` when that ran."""
         base = self.metric(BASELINE)
         pols = []
+        splits = {r.policy: cost_split(r) for r in self.results}
         for m in self.metrics:
             d = m.to_json()
+            if m.policy in splits:
+                d["cost_split"] = splits[m.policy].to_json()
             if base is not None and m.policy != BASELINE:
                 d["vs_fifo_home"] = {
                     "cost_pct": _pct(m.cost_cny, base.cost_cny),
