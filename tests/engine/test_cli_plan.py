@@ -38,9 +38,13 @@ def test_plan_prints_json_with_reasons_and_keeps_core_data_home(tmp_path: Path) 
     assert placed["c"]["site_id"] == "beijing"
     assert placed["a"]["alternatives"] and placed["a"]["reason"].startswith("greedy:")
     assert placed["a"]["breakdown"]["cost_cny"] > 0
-    assert out["infeasible"] == [
-        {"job_id": "big", "constraint": "gang", "reason": out["infeasible"][0]["reason"]}
-    ]
+    big = out["infeasible"][0]
+    assert big["job_id"] == "big" and big["constraint"] == "gang"
+    assert big["why"]["code"] == "gang" and big["why"]["message"] == big["reason"]
+    assert big["reasons"] == [big["why"]]
+    rule = [r for r in placed["c"]["reasons"] if r["code"] == "data_rule"]
+    assert rule and all(r["classification"] == "core" and r["dataset_id"] == "med" for r in rule)
+    assert placed["a"]["reasons"][0]["role"] == "placed"
 
 
 def test_plan_table_names_the_rejected_sites(tmp_path: Path) -> None:

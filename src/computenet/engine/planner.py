@@ -10,6 +10,7 @@ import importlib
 from collections.abc import Callable
 from types import MappingProxyType
 
+from computenet.engine import why
 from computenet.engine.problem import Problem
 from computenet.engine.types import PlanReply, PlanRequest
 from computenet.errors import UnknownNameError
@@ -44,9 +45,11 @@ def plan(request: PlanRequest) -> PlanReply:
 
     Placements carry their cost/carbon ``Breakdown`` (CNY, kWh, kg CO2) and the best
     rejected alternatives; jobs that cannot be placed come back as ``Deferral`` (retry
-    later) or ``Infeasible`` with the constraint that made them so.
+    later) or ``Infeasible`` with the constraint that made them so. Each decision carries
+    its structured reason (``why``, ``engine.reasons``).
     """
     fn = policy_fn(request.policy)
     # Every policy, the bound included, works on the same sub-slot grid, so the bound
     # prices runs with exactly the signal values the policies see.
-    return fn(Problem(request))
+    pb = Problem(request)
+    return why.attach(pb, fn(pb))

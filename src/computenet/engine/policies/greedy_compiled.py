@@ -266,7 +266,7 @@ def _plan(pb: Problem) -> PlanReply:
 def _no_room_words(pb: Problem) -> Callable[[str, int, int, bool], Deferral | Infeasible]:
     """``no_room(job_id, count, mask, wait)``: ``explain.no_room`` for a job whose usable
     pools are the bits of ``mask``, their names in words worked out once per set."""
-    words: dict[int, tuple[str, str]] = {}
+    words: dict[int, tuple[str, tuple[str, ...]]] = {}
     horizon_end = pb.T * pb.slot
 
     def no_room(job_id: str, count: int, mask: int, wait: bool) -> Deferral | Infeasible:
@@ -346,14 +346,7 @@ def _describer(
             )
         if len(alts) < 2 and ii[_I_LB_P] >= 0:
             more = ff[_F_LB_V] - value
-            alts.append(
-                Alternative(
-                    ids[site_of_pair[ii[_I_LB_P]]],
-                    None,
-                    None,
-                    f"costs at least {more:,.2f} CNY more",
-                )
-            )
+            alts.append(explain.costs_at_least(ids[site_of_pair[ii[_I_LB_P]]], more, name))
         d = datasets[j.datasets[0]] if j.datasets else None
         home = site_index[d.home_site] if d is not None else -1
         if ii[_I_RULE_SITE] >= 0 and d is not None:
