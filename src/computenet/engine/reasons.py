@@ -164,9 +164,9 @@ class Reason:
         return out
 
 
-def reason(code: Code | str, role: Role | str, **facts: Fact | None) -> Reason:
+def reason(code: Code | str, role: Role | str, **facts: Fact | list[str] | None) -> Reason:
     """A ``Reason`` with its facts sorted by key; ``None`` facts and non-finite numbers
-    are left out (JSON has no infinity)."""
+    are left out (JSON has no infinity); lists become tuples."""
     kept: list[tuple[str, Fact]] = []
     for k in sorted(facts):
         v = facts[k]
