@@ -52,6 +52,8 @@ def test_cost_and_transfer_time_give_the_differences_behind_a_move() -> None:
     assert copy.code is Code.TRANSFER_TIME and copy.get("from_site") == "A"
     assert copy.get("size_gb") == 10.0 and copy.get("transfer_cost_cny") == 5.0
     assert "copies ds-j (10 GB) A -> B" in copy.message
+    for r in (*p.why, *(a.why for a in p.alternatives if a.why)):  # facts in key order
+        assert [k for k, _ in r.facts] == sorted(k for k, _ in r.facts)
     alt = p.alternatives[0].why
     assert alt is not None and alt.code is Code.COST and alt.get("site_id") == "A"
     # Staying home saves the 5 CNY copy but emits 0.67 kg more, worth 6.7 CNY at 10,000/t.

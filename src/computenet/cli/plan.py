@@ -314,10 +314,10 @@ def reply_json(reply: Any) -> dict[str, Any]:
     for key in ("placements", "deferred", "infeasible"):
         for item, raw in zip(getattr(reply, key), out[key], strict=True):
             own = item.why
-            if isinstance(own, tuple):
-                raw["why"] = reasons.to_json_list(own)
-            else:
+            if own is None or isinstance(own, reasons.Reason):
                 raw["why"] = own.to_json() if own is not None else None
+            else:
+                raw["why"] = reasons.to_json_list(own)
             for a, ra in zip(
                 getattr(item, "alternatives", ()), raw.get("alternatives", ()), strict=True
             ):

@@ -12,8 +12,10 @@ A reason already set (``why``) is kept: a policy that knows better may set its o
 
 from __future__ import annotations
 
+import gc
 import math
 from dataclasses import replace
+from typing import TypeVar
 
 import numpy as np
 
@@ -29,6 +31,8 @@ from computenet.engine.types import (
     Placement,
     PlanReply,
 )
+
+T = TypeVar("T")
 
 CONSTRAINT_CODES = {
     "capacity": Code.CAPACITY,
@@ -51,6 +55,19 @@ MEASURES = {"cheapest-now": "cost", "carbon-now": "carbon"}
 def attach(pb: Problem, reply: PlanReply) -> PlanReply:
     """``reply`` with ``why`` set on every placement, alternative, deferral and infeasible
     job (see the module docstring)."""
+    # Many small acyclic objects (a few reasons per placement): the cycle collector would
+    # rescan the reply's growing heap again and again and free nothing (it took two thirds
+    # of this step's time on the planner benchmark's 3,000-job request).
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        return _attach(pb, reply)
+    finally:
+        if was:
+            gc.enable()
+
+
+def _attach(pb: Problem, reply: PlanReply) -> PlanReply:
     index = {j.id: n for n, j in enumerate(pb.req.jobs)}
     return replace(
         reply,
@@ -71,13 +88,29 @@ def attach(pb: Problem, reply: PlanReply) -> PlanReply:
 def _placement(pb: Problem, p: Placement, n: int | None, policy: str) -> Placement:
     why = p.why or _placed(pb, p, n, policy)
     alts = p.alternatives
-    if any(a.why is None for a in alts) and n is not None:
-        v = pb.views[n]
-        if isinstance(v, JobView):
-            alts = tuple(a if a.why else replace(a, why=_alt(pb, v, p, a, policy)) for a in alts)
+    if n is not None and any(a.why is None for a in alts):
+        alts = tuple(a if a.why else _with(a, why=_alt(pb, n, p, a, policy)) for a in alts)
     if why is p.why and alts is p.alternatives:
         return p
-    return replace(p, why=why, alternatives=alts)
+    return _with(p, why=why, alternatives=alts)
+
+
+def _with(obj: T, **changes: object) -> T:
+    """``dataclasses.replace(obj, **changes)`` without its per-field work (it ran once per
+    placement and alternative, a third of this step): the frozen dataclass's fields
+    copied, ``changes`` set. The types here have no ``__post_init__`` to run again."""
+    new = object.__new__(type(obj))
+    new.__dict__.update(obj.__dict__, **changes)
+    return new
+
+
+def _view(pb: Problem, n: int, build: bool) -> JobView | None:
+    """Job ``n``'s view if the policy built it (or, with ``build``, built now: the compiled
+    greedy builds none, and building one per placement would cost more than the plan)."""
+    v = pb._view_cache.get(n)
+    if v is None and build:
+        v = pb.views[n]
+    return v if isinstance(v, JobView) else None
 
 
 def _placed(pb: Problem, p: Placement, n: int | None, policy: str) -> tuple[Reason, ...]:
@@ -86,39 +119,37 @@ def _placed(pb: Problem, p: Placement, n: int | None, policy: str) -> tuple[Reas
     ready = max([pb.now, job.earliest_start_s if job else pb.now] + [t.end_s for t in p.transfers])
     code = {"carbon-now": Code.CARBON, "fifo-home": Code.HOME}.get(policy, Code.COST)
     home = _home_site(pb, job) if policy in ("fifo-home", "wait-awhile") and job else None
-    out = [
-        rs.reason(
-            code,
-            Role.PLACED,
-            policy=policy,
-            site_id=p.site_id,
-            accelerator=p.accelerator,
-            start_s=p.start_s,
-            start_in_h=(p.start_s - pb.now) / 3600,
-            wait_h=max(0, p.start_s - ready) / 3600,
-            objective_cny=bd.objective_cny,
-            cost_cny=bd.cost_cny,
-            energy_cost_cny=bd.energy_cost_cny,
-            compute_cost_cny=bd.compute_cost_cny,
-            transfer_cost_cny=bd.transfer_cost_cny,
-            carbon_kg=bd.carbon_kg,
-            carbon_price_cny_per_t=pb.cp,
-            home_site=home,
-        )
+    # The facts in key order, written out: this runs once per placement (``rs.reason``
+    # would sort and check them; the tests check the order).
+    facts: list[tuple[str, rs.Fact]] = [
+        ("accelerator", p.accelerator),
+        ("carbon_kg", float(bd.carbon_kg)),
+        ("carbon_price_cny_per_t", pb.cp),
+        ("compute_cost_cny", float(bd.compute_cost_cny)),
+        ("cost_cny", float(bd.cost_cny)),
+        ("energy_cost_cny", float(bd.energy_cost_cny)),
+        ("home_site", home or ""),
+        ("objective_cny", float(bd.objective_cny)),
+        ("policy", policy),
+        ("site_id", p.site_id),
+        ("start_in_h", (p.start_s - pb.now) / 3600),
+        ("start_s", p.start_s),
+        ("transfer_cost_cny", float(bd.transfer_cost_cny)),
+        ("wait_h", max(0, p.start_s - ready) / 3600),
     ]
-    for t in p.transfers:
-        out.append(
-            rs.reason(
-                Code.TRANSFER_TIME,
-                Role.PLACED,
-                dataset_id=t.dataset_id,
-                from_site=t.from_site,
-                site_id=t.to_site,
-                size_gb=t.size_gb,
-                transfer_h=(t.end_s - t.start_s) / 3600,
-                transfer_cost_cny=t.cost_cny,
-            )
+    if home is None:
+        del facts[6]
+    out = [Reason(code, Role.PLACED, tuple(facts))]
+    for t in p.transfers:  # the facts in key order, as above
+        copy: tuple[tuple[str, rs.Fact], ...] = (
+            ("dataset_id", t.dataset_id),
+            ("from_site", t.from_site),
+            ("site_id", t.to_site),
+            ("size_gb", float(t.size_gb)),
+            ("transfer_cost_cny", float(t.cost_cny)),
+            ("transfer_h", (t.end_s - t.start_s) / 3600),
         )
+        out.append(Reason(Code.TRANSFER_TIME, Role.PLACED, copy))
     return tuple(out)
 
 
@@ -136,39 +167,44 @@ def _home_site(pb: Problem, job: object) -> str:
 # --------------------------------------------------------------------------- alternatives
 
 
-def _alt(pb: Problem, v: JobView, p: Placement, a: Alternative, policy: str) -> Reason:
+def _alt(pb: Problem, n: int, p: Placement, a: Alternative, policy: str) -> Reason:
     s = pb.net.site_index.get(a.site_id)
     if s is None:
         return rs.reason(Code.INPUT, Role.REJECTED, site_id=a.site_id, detail=a.reason)
     if a.objective_cny is not None:
-        return _priced(pb, v, p, a, s, policy)
-    return _refused(pb, v, a.site_id, s)
+        return _priced(pb, n, p, a, policy)
+    return _refused(pb, n, a.site_id, s)
 
 
-def _priced(pb: Problem, v: JobView, p: Placement, a: Alternative, s: int, policy: str) -> Reason:
-    """An option that had a price and lost on it (or, with no start, a lower bound on it)."""
+def _priced(pb: Problem, n: int, p: Placement, a: Alternative, policy: str) -> Reason:
+    """An option that had a price and lost on it (or, with no start, a lower bound on it).
+    The difference is the one the policy saw, in its own measure; the cost and carbon
+    differences come with it where the policy built the job's view (priced again at the
+    alternative's start), not on the compiled greedy's path."""
     measure = MEASURES.get(policy, "objective")
-    chosen = _measure(p.breakdown, measure)
-    bd = _breakdown_at(pb, v, s, a, measure) if a.start_s is not None else None
-    facts: dict[str, rs.Fact | None] = {
-        "policy": policy,
-        "site_id": a.site_id,
-        "start_s": a.start_s,
-        "start_in_h": None if a.start_s is None else (a.start_s - pb.now) / 3600,
-        "same_site": a.site_id == p.site_id,
-        "at_least": a.start_s is None,
-    }
+    # Built as a dict of values that are never None (``rs.reason`` would check each): this
+    # runs for every alternative of every placement.
+    facts: dict[str, rs.Fact] = {"policy": policy, "site_id": a.site_id}
+    if a.start_s is None:
+        facts["at_least"] = True
+    else:
+        facts["start_s"] = a.start_s
+        facts["start_in_h"] = (a.start_s - pb.now) / 3600
+    if a.site_id == p.site_id:
+        facts["same_site"] = True
+    v = _view(pb, n, build=False)
+    bd = _breakdown_at(pb, v, a, measure) if v is not None and a.start_s is not None else None
     if bd is not None:
-        facts["objective_diff_cny"] = bd.objective_cny - p.breakdown.objective_cny
-        facts["cost_diff_cny"] = bd.cost_cny - p.breakdown.cost_cny
-        facts["carbon_diff_kg"] = bd.carbon_kg - p.breakdown.carbon_kg
-    # The difference the policy saw, in its own measure (the alternative's value is in it).
-    seen = float(a.objective_cny or 0.0) - chosen
+        facts["objective_diff_cny"] = float(bd.objective_cny - p.breakdown.objective_cny)
+        facts["cost_diff_cny"] = float(bd.cost_cny - p.breakdown.cost_cny)
+        facts["carbon_diff_kg"] = float(bd.carbon_kg - p.breakdown.carbon_kg)
+    seen = float(a.objective_cny or 0.0) - _measure(p.breakdown, measure)
     if measure == "carbon":
         facts["carbon_diff_kg"] = seen / 1000.0
-        return rs.reason(Code.CARBON, Role.REJECTED, **facts)
+        return Reason(Code.CARBON, Role.REJECTED, tuple(sorted(facts.items())))
     facts["cost_diff_cny" if measure == "cost" else "objective_diff_cny"] = seen
-    return rs.reason(Code.COST, Role.REJECTED, measure=measure, **facts)
+    facts["measure"] = measure
+    return Reason(Code.COST, Role.REJECTED, tuple(sorted(facts.items())))
 
 
 def _measure(bd: Breakdown, measure: str) -> float:
@@ -179,12 +215,11 @@ def _measure(bd: Breakdown, measure: str) -> float:
     return bd.objective_cny
 
 
-def _breakdown_at(
-    pb: Problem, v: JobView, s: int, a: Alternative, measure: str
-) -> Breakdown | None:
+def _breakdown_at(pb: Problem, v: JobView, a: Alternative, measure: str) -> Breakdown | None:
     """The breakdown of the alternative's run: at its site and start, on the pool whose
     value under the policy's measure is the alternative's (the first on a tie)."""
     assert a.start_s is not None and a.objective_cny is not None
+    s = pb.net.site_index[a.site_id]
     rows = np.flatnonzero(pb.net.pair_site[v.pairs] == s)
     best: tuple[float, Breakdown] | None = None
     for i in rows.tolist():
@@ -195,30 +230,45 @@ def _breakdown_at(
     return None if best is None else best[1]
 
 
-def _refused(pb: Problem, v: JobView, site_id: str, s: int) -> Reason:
+def _refused(pb: Problem, n: int, site_id: str, s: int) -> Reason:
     """Why a site was no option at all, checked in ``explain._rejected``'s order."""
-    site = pb.net.sites[s]
-    for info in v.datasets:
-        facts = rules.breach_facts(info.dataset, site, pb.net.sites[info.home])
+    net = pb.net
+    site = net.sites[s]
+    job = pb.req.jobs[n]
+    v = _view(pb, n, build=False)
+    if v is not None:
+        homes = [(info.dataset, info.home, info.time_s[s]) for info in v.datasets]
+    else:  # one dataset, no replicas (the compiled greedy's jobs): copied from its home
+        homes = []
+        for ds_id in job.datasets:
+            d = pb._datasets.get(ds_id)
+            if d is not None and d.home_site in net.site_index:
+                h = net.site_index[d.home_site]
+                homes.append((d, h, 0.0 if h == s else d.size_gb * net.s_per_gb[h, s]))
+    for d, h, copy_s in homes:
+        facts = rules.breach_facts(d, site, net.sites[h])
         if facts is not None:
             return rs.reason(Code.DATA_RULE, Role.REJECTED, **facts)
-        if not math.isfinite(info.time_s[s]):
+        if not math.isfinite(copy_s):
             return rs.reason(
-                Code.TRANSFER_TIME,
-                Role.REJECTED,
-                dataset_id=info.dataset.id,
-                site_id=site_id,
-                reachable=False,
+                Code.TRANSFER_TIME, Role.REJECTED, dataset_id=d.id, site_id=site_id, reachable=False
             )
     if pb.down[s]:
         return rs.reason(Code.SITE_DOWN, Role.REJECTED, site_id=site_id)
-    rows = np.flatnonzero(pb.net.pair_site[v.pairs] == s)
-    if rows.size:
+    v = _view(pb, n, build=True)
+    rows = np.flatnonzero(net.pair_site[v.pairs] == s) if v is not None else np.zeros(0, int)
+    if v is not None and rows.size:
         late = int(np.min(v.ready[rows] + v.run_s[rows]) - v.deadline_off)
         if late > 0:
             return rs.reason(Code.DEADLINE, Role.REJECTED, site_id=site_id, late_h=late / 3600)
-    accs = ", ".join(sorted({pb.net.pair_acc[int(p)] for p in v.pairs[rows]})) or "-"
-    return rs.reason(Code.CAPACITY, Role.REJECTED, site_id=site_id, count=v.count, accelerator=accs)
+    accs = ", ".join(sorted({net.pair_acc[int(p)] for p in v.pairs[rows]})) if v else ""
+    return rs.reason(
+        Code.CAPACITY,
+        Role.REJECTED,
+        site_id=site_id,
+        count=job.accelerators,
+        accelerator=accs or "-",
+    )
 
 
 # --------------------------------------------------------------------------- unplaced
