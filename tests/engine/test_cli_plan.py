@@ -76,3 +76,17 @@ def test_missing_column_is_reported(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["plan", "--network", "china", "--jobs", str(f)])
     assert isinstance(res.exception, InputError)
     assert "missing column" in str(res.exception)
+
+
+def test_plan_prints_each_reason_with_its_code_and_user_text_as_written(tmp_path: Path) -> None:
+    """Ids are the user's text: a dataset named like Rich markup shows up in the data rule's
+    message exactly as written, next to the reason code."""
+    res = _run(
+        tmp_path,
+        ["[b]j[/b],2,2,2023-07-03T00:00:00Z,2023-07-03T20:00:00Z,[red]d[/red],10,core,beijing"],
+    )
+    assert res.exit_code == 0, res.output
+    assert "[b]j[/b]: [cost] greedy: beijing" in res.output
+    assert ": [data_rule] violates data rule: core data [red]d[/red] may not leave its home" in (
+        " ".join(res.output.split())
+    )

@@ -235,11 +235,16 @@ def to_json_list(rs: Iterable[Reason]) -> list[dict[str, Any]]:
 
 
 def when(start_in_h: float) -> str:
-    """A start (hours after the planning time) in words."""
-    return "now" if start_in_h <= 0 else f"in {start_in_h:.1f} h"
+    """A start (hours after the planning time) in words: "now", "in 3 min", "in 1.2 h"."""
+    if start_in_h <= 0:
+        return "now"
+    if start_in_h < 1:
+        return f"in {max(1, round(start_in_h * 60))} min"
+    return f"in {start_in_h:.1f} h"
 
 
 def _signed(x: float, unit: str) -> str:
+    x = round(x, 2) + 0.0  # no "-0.00"
     return f"{'+' if x >= 0 else '-'}{abs(x):,.2f} {unit}"
 
 
