@@ -334,3 +334,12 @@ def test_compiled_greedy_alternatives_get_the_codes_of_their_words(monkeypatch) 
             if code is not Code.COST:
                 assert a.why.message == a.reason
     assert {Code.DATA_RULE, Code.COST} <= seen
+
+
+def test_every_code_has_a_description_and_detail_only_codes_say_so() -> None:
+    assert set(reasons.DESCRIPTIONS) == set(Code)
+    detail_only = {Code.ACCELERATOR_TYPE, Code.GANG, Code.INPUT, Code.NO_EXECUTOR, Code.FALLBACK}
+    for code in Code:
+        r = reasons.reason(code, Role.INFEASIBLE, detail="the engine's sentence")
+        assert r.message == "the engine's sentence"
+        assert (code in reasons.FACTS) != (code in detail_only), code

@@ -58,6 +58,30 @@ class Code(enum.StrEnum):
     FALLBACK = "fallback"  # no engine or network: placed on this machine
 
 
+DESCRIPTIONS: Mapping[Code, str] = {
+    Code.COST: "the lowest objective (CNY, carbon priced in) won; an option cost more",
+    Code.CARBON: "the lowest carbon won (carbon-now); an option emitted more",
+    Code.HOME: "kept at its data's home site, started as soon as there was room",
+    Code.DATA_RULE: "a data rule (DSL / PIPL class and scope) forbids the site",
+    Code.CAPACITY: "no free accelerators of an accepted type when it could run",
+    Code.DEADLINE: "the run cannot finish by the job's deadline there",
+    Code.LATENCY: "too far (round-trip time) from the service's users",
+    Code.TRANSFER_TIME: "copying the data takes time, or cannot happen at all",
+    Code.QUOTA: "the tenant's quota leaves no room",
+    Code.SITE_DOWN: "the site does not answer (marked down)",
+    Code.PREEMPTED: "taken off its accelerators for work of higher priority",
+    Code.POWER_CAP: "the site's power budget leaves no room",
+    Code.GRID_EVENT: "a grid event (demand response, curtailment) at the site",
+    Code.HORIZON: "outside the planning horizon: planned in a later round",
+    Code.ACCELERATOR_TYPE: "no site has an accelerator type it accepts",
+    Code.GANG: "the gang is larger than any usable pool",
+    Code.INPUT: "the job or its dataset cannot be planned as given",
+    Code.NO_EXECUTOR: "no site's executor can run it (e.g. runs no commands)",
+    Code.FALLBACK: "no engine or network: placed on this machine",
+}
+"""What each code means, in a few words (for a legend on a page or in ``--help``)."""
+
+
 class Role(enum.StrEnum):
     """Which decision a reason explains, in the order a job's reasons are listed."""
 
