@@ -48,6 +48,9 @@ CONSTRAINT_CODES = {
 """``Infeasible.constraint`` names (older than the codes) -> the code they mean. A name
 not listed that is itself a code (``quota``, ``power_cap``) is that code."""
 
+PLACED_CODES = {"carbon-now": Code.CARBON, "fifo-home": Code.HOME}
+"""The code of a placement by its policy (default ``cost``: the lowest objective)."""
+
 MEASURES = {"cheapest-now": "cost", "carbon-now": "carbon"}
 """What a policy compares options by (default: the objective in CNY)."""
 
@@ -88,10 +91,11 @@ def _attach(pb: Problem, reply: PlanReply) -> PlanReply:
 def _placement(pb: Problem, p: Placement, n: int | None, policy: str) -> Placement:
     why = p.why or _placed(pb, p, n, policy)
     alts = p.alternatives
-    if n is not None and any(a.why is None for a in alts):
-        alts = tuple(a if a.why else _with(a, why=_alt(pb, n, p, a, policy)) for a in alts)
-    if why is p.why and alts is p.alternatives:
-        return p
+    if n is not None:
+        done: list[Alternative] = []
+        for a in alts:
+            done.append(a if a.why is not None else _with(a, why=_alt(pb, n, p, a, policy)))
+        alts = tuple(done)
     return _with(p, why=why, alternatives=alts)
 
 
@@ -117,7 +121,7 @@ def _placed(pb: Problem, p: Placement, n: int | None, policy: str) -> tuple[Reas
     bd = p.breakdown
     job = pb.req.jobs[n] if n is not None else None
     ready = max([pb.now, job.earliest_start_s if job else pb.now] + [t.end_s for t in p.transfers])
-    code = {"carbon-now": Code.CARBON, "fifo-home": Code.HOME}.get(policy, Code.COST)
+    code = PLACED_CODES.get(policy, Code.COST)
     home = _home_site(pb, job) if policy in ("fifo-home", "wait-awhile") and job else None
     # The facts in key order, written out: this runs once per placement (``rs.reason``
     # would sort and check them; the tests check the order).
@@ -180,25 +184,27 @@ def _priced(pb: Problem, n: int, p: Placement, a: Alternative, policy: str) -> R
     """An option that had a price and lost on it (or, with no start, a lower bound on it).
     The difference is the one the policy saw, in its own measure; the cost and carbon
     differences come with it where the policy built the job's view (priced again at the
-    alternative's start), not on the compiled greedy's path."""
+    alternative's start), not on the compiled greedy's path. Built as a dict of values
+    that are never None (``rs.reason`` would check each): this runs for every alternative
+    of every placement."""
     measure = MEASURES.get(policy, "objective")
-    # Built as a dict of values that are never None (``rs.reason`` would check each): this
-    # runs for every alternative of every placement.
+    start = a.start_s
+    seen = float(a.objective_cny or 0.0) - _measure(p.breakdown, measure)
     facts: dict[str, rs.Fact] = {"policy": policy, "site_id": a.site_id}
-    if a.start_s is None:
+    if start is None:
         facts["at_least"] = True
     else:
-        facts["start_s"] = a.start_s
-        facts["start_in_h"] = (a.start_s - pb.now) / 3600
+        facts["start_s"] = start
+        facts["start_in_h"] = (start - pb.now) / 3600
     if a.site_id == p.site_id:
         facts["same_site"] = True
-    v = _view(pb, n, build=False)
-    bd = _breakdown_at(pb, v, a, measure) if v is not None and a.start_s is not None else None
-    if bd is not None:
-        facts["objective_diff_cny"] = float(bd.objective_cny - p.breakdown.objective_cny)
-        facts["cost_diff_cny"] = float(bd.cost_cny - p.breakdown.cost_cny)
-        facts["carbon_diff_kg"] = float(bd.carbon_kg - p.breakdown.carbon_kg)
-    seen = float(a.objective_cny or 0.0) - _measure(p.breakdown, measure)
+    v = pb._view_cache.get(n) if start is not None else None
+    if isinstance(v, JobView):
+        bd = _breakdown_at(pb, v, a, measure)
+        if bd is not None:
+            facts["objective_diff_cny"] = float(bd.objective_cny - p.breakdown.objective_cny)
+            facts["cost_diff_cny"] = float(bd.cost_cny - p.breakdown.cost_cny)
+            facts["carbon_diff_kg"] = float(bd.carbon_kg - p.breakdown.carbon_kg)
     if measure == "carbon":
         facts["carbon_diff_kg"] = seen / 1000.0
         return Reason(Code.CARBON, Role.REJECTED, tuple(sorted(facts.items())))
