@@ -4,8 +4,10 @@
 compiled problem knows, so the policies stay as they are: a placement's reason comes from
 its breakdown, start and transfers; a rejected alternative is classified the way
 ``explain`` rejects options (a data rule, data that cannot reach the site, a site down, a
-missed deadline, no room), or priced again at its start to give the cost and carbon
-difference it lost by; deferrals and infeasible jobs keep the reason ``explain`` gave them,
+missed deadline, no room), or given the difference the policy saw in its own measure
+(and, where the policy built the job's view, priced again at its start for the cost and
+carbon differences; the compiled greedy builds none, and building them would cost more
+than the plan); deferrals and infeasible jobs keep the reason ``explain`` gave them,
 and those built elsewhere (a job the engine refused as given) get theirs from the refusal.
 A reason already set (``why``) is kept: a policy that knows better may set its own.
 """
