@@ -38,9 +38,13 @@ def test_plan_prints_json_with_reasons_and_keeps_core_data_home(tmp_path: Path) 
     assert placed["c"]["site_id"] == "beijing"
     assert placed["a"]["alternatives"] and placed["a"]["reason"].startswith("greedy:")
     assert placed["a"]["breakdown"]["cost_cny"] > 0
-    assert out["infeasible"] == [
-        {"job_id": "big", "constraint": "gang", "reason": out["infeasible"][0]["reason"]}
-    ]
+    big = out["infeasible"][0]
+    assert big["job_id"] == "big" and big["constraint"] == "gang"
+    assert big["why"]["code"] == "gang" and big["why"]["message"] == big["reason"]
+    assert big["reasons"] == [big["why"]]
+    rule = [r for r in placed["c"]["reasons"] if r["code"] == "data_rule"]
+    assert rule and all(r["classification"] == "core" and r["dataset_id"] == "med" for r in rule)
+    assert placed["a"]["reasons"][0]["role"] == "placed"
 
 
 def test_plan_table_names_the_rejected_sites(tmp_path: Path) -> None:
@@ -97,3 +101,17 @@ def test_work_kind_column_sets_the_power_and_bad_kinds_are_named(tmp_path: Path)
     text = str(res.exception)
     assert "line 3, work_kind" in text and "gaming" in text
     assert "training, inference, other" in text
+
+
+def test_plan_prints_each_reason_with_its_code_and_user_text_as_written(tmp_path: Path) -> None:
+    """Ids are the user's text: a dataset named like Rich markup shows up in the data rule's
+    message exactly as written, next to the reason code."""
+    res = _run(
+        tmp_path,
+        ["[b]j[/b],2,2,2023-07-03T00:00:00Z,2023-07-03T20:00:00Z,[red]d[/red],10,core,beijing"],
+    )
+    assert res.exit_code == 0, res.output
+    assert "[b]j[/b]: [cost] greedy: beijing" in res.output
+    assert ": [data_rule] violates data rule: core data [red]d[/red] may not leave its home" in (
+        " ".join(res.output.split())
+    )

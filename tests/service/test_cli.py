@@ -77,9 +77,16 @@ def test_tenant_submit_list_explain(server: str) -> None:
         time.sleep(0.05)
     assert page["total"] == 1 and page["items"][0]["state"] == "succeeded"
     text = cli("explain", job_id, **env)
-    assert f"job {job_id}: succeeded" in text and "why: cheapest-now: cheapest site now" in text
+    assert f"job {job_id}: succeeded" in text and "why [cost]: cheapest-now: " in text
     assert "carbon" in text
+    # The rejected sites come with their codes, as the API rendered them (engine.reasons).
+    explained = json.loads(cli("explain", job_id, "--json", **env))["reasons"]
+    for r in explained:
+        if r["role"] == "rejected":
+            assert f"  rejected {r['site_id']} [{r['code']}]: {r['message']}" in text
+    assert any(r["role"] == "rejected" for r in explained)
     # A name with Rich markup in it is listed as written (it used to crash the table).
     cli("submit", "[/x] [bold]", "--command", "echo hi", "--duration-h", "0.005", **env)
     listing = cli("jobs", **env)
     assert "[/x] [bold]" in listing and "of 2 jobs" in listing
+    assert "why" in listing and "│ cost" in listing  # the decision's code, per job

@@ -248,6 +248,7 @@ def test_a_dead_site_s_jobs_move_and_the_site_is_used_again(repo: Repository, ho
     waiting = submit(repo, "waiting")
     loop.plan_queued()  # placed at a, not yet started when a dies
     assert job(repo, waiting)["state"] == "placed" and job(repo, waiting)["site_id"] == "a"
+    assert job(repo, waiting)["reasons"][0]["role"] == "placed"
 
     alive.unlink()  # a's engine stops answering
     loop.tick()
@@ -256,9 +257,17 @@ def test_a_dead_site_s_jobs_move_and_the_site_is_used_again(repo: Repository, ho
     for i in (plain, resumable, waiting):
         j = job(repo, i)
         assert (j["state"], j["site_id"]) == ("running", "b"), j
+        # Planned again at b: its reasons are b's placement, and a is named as down.
+        assert j["reasons"][0]["site_id"] == "b", j["reasons"]
+        assert {"code": "site_down", "role": "rejected", "site_id": "a"}.items() <= (
+            j["reasons"][-1].items()
+        ), j["reasons"]
     # Its data may not leave a: it waits for a instead of moving.
     p = job(repo, pinned)
     assert p["state"] == "submitted" and "down (a)" in p["message"]
+    assert [(x["code"], x["role"], x["sites"]) for x in p["reasons"]] == [
+        ("site_down", "deferred", ["a"])
+    ]
     r = job(repo, resumable)
     assert r["checkpoints"] == 2 and r["work_done_h"] == pytest.approx(120 / planned_s)
     assert r["end_s"] - r["start_s"] < planned_s

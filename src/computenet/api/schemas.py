@@ -150,6 +150,19 @@ class AuditQuery(Page):
     object_id: Text | None = Field(default=None, max_length=80, description="one object's log")
 
 
+class ReasonOut(BaseModel):
+    """One structured reason (``computenet.engine.reasons``): ``code`` (a ``Code``),
+    ``role`` (placed, deferred, infeasible, rejected), ``message`` rendered from them, and
+    the facts behind it as further keys with units in their names (``site_id``,
+    ``objective_diff_cny``, ``cost_diff_cny``, ``carbon_diff_kg``, ``late_h``,
+    ``classification``, ``rule_source``, ...)."""
+
+    model_config = ConfigDict(extra="allow")
+    code: str = Field(description="the reason code, e.g. cost, data_rule, capacity, deadline")
+    role: str = Field(description="placed | deferred | infeasible | rejected")
+    message: str = Field(description="one sentence rendered from the code and the facts")
+
+
 class JobOut(BaseModel):
     id: str
     tenant_id: str
@@ -179,6 +192,10 @@ class JobOut(BaseModel):
     checkpoint_interval_s: int | None
     work_done_h: float = Field(description="work saved by checkpoints at sites it left, hours")
     checkpoints: int = Field(description="checkpoints it resumes from (0: from the start)")
+    reasons: list[ReasonOut] = Field(
+        default_factory=list,
+        description="why it was placed, deferred or refused and why alternatives lost, sorted",
+    )
 
 
 class JobList(BaseModel):
@@ -199,6 +216,9 @@ class Explanation(BaseModel):
     local_id: str | None = Field(description="what the site's engine calls the run")
     explanation: dict[str, Any] | None = Field(
         description="breakdown, transfers, alternatives and reason from the engine"
+    )
+    reasons: list[ReasonOut] = Field(
+        default_factory=list, description="the structured reasons, as /v1/jobs/{id}/explain"
     )
 
 

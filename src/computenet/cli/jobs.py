@@ -34,7 +34,7 @@ def jobs(
     if as_json:
         typer.echo(json.dumps(page, indent=2))
         return
-    table = Table("id", "name", "state", "site", "acc", "exit")
+    table = Table("id", "name", "state", "site", "acc", "exit", "why")
     for j in page["items"]:
         # Names are the user's text: shown as written, never read as markup.
         table.add_row(
@@ -47,8 +47,16 @@ def jobs(
                     j["site_id"] or "-",
                     j["accelerators"],
                     "-" if j["exit_code"] is None else j["exit_code"],
+                    _why(j.get("reasons") or []),
                 )
             )
         )
     Console(highlight=False).print(table)
     typer.echo(f"{len(page['items'])} of {page['total']} jobs")
+
+
+def _why(reasons: list[dict[str, object]]) -> str:
+    """The job's own decision in one cell: the first reason's code (the API lists the
+    decision first; ``computenet explain JOB`` prints every message); ``-`` before it is
+    planned."""
+    return str(reasons[0]["code"]) if reasons else "-"

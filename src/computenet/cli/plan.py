@@ -322,12 +322,32 @@ def plan_command(
     )
     reply = engine_plan(req)
     if as_json:
-        out = dataclasses.asdict(reply)
-        for p, raw in zip(reply.placements, out["placements"], strict=True):
-            raw["breakdown"]["cost_cny"] = p.breakdown.cost_cny
-        typer.echo(json.dumps(out, indent=2))
+        typer.echo(json.dumps(reply_json(reply), indent=2))
         return
     print_reply(reply, js, net, policy, carbon_price)
+
+
+def reply_json(reply: Any) -> dict[str, Any]:
+    """The reply as JSON: its dataclasses, with each ``why`` as reason JSON
+    (``engine.reasons``) and each decision's sorted ``reasons`` list beside it."""
+    from computenet.engine import reasons
+
+    out = dataclasses.asdict(reply)
+    for key in ("placements", "deferred", "infeasible"):
+        for item, raw in zip(getattr(reply, key), out[key], strict=True):
+            own = item.why
+            if own is None or isinstance(own, reasons.Reason):
+                raw["why"] = own.to_json() if own is not None else None
+            else:
+                raw["why"] = reasons.to_json_list(own)
+            for a, ra in zip(
+                getattr(item, "alternatives", ()), raw.get("alternatives", ()), strict=True
+            ):
+                ra["why"] = a.why.to_json() if a.why is not None else None
+            raw["reasons"] = [r.to_json() for r in reasons.of_decision(item)]
+    for p, raw in zip(reply.placements, out["placements"], strict=True):
+        raw["breakdown"]["cost_cny"] = p.breakdown.cost_cny
+    return out
 
 
 def print_reply(reply: Any, jobs: Sequence[Any], net: Any, policy: str, price: float) -> None:
@@ -351,20 +371,17 @@ def print_reply(reply: Any, jobs: Sequence[Any], net: Any, policy: str, price: f
         return
     con.print(_placements_table(reply, jobs, net, policy))
     for p in reply.placements:
-        con.print(_line((p.job_id, "bold"), f": {p.reason}"))
-        for tr in p.transfers:
-            con.print(
-                f"   copies {tr.dataset_id} ({tr.size_gb:g} GB) {tr.from_site} -> {tr.to_site}, "
-                f"{tr.cost_cny:,.2f} CNY, done {format_time(tr.end_s)}",
-                markup=False,
-            )
-        for a in p.alternatives:
+        for n, r in enumerate(p.why or ()):
+            head = (p.job_id, "bold") if n == 0 else ("   ", "")
+            con.print(_line(head, f"{': ' if n == 0 else ''}[{r.code}] {r.message}"))
+        for a in sorted(p.alternatives, key=_alt_key):
             when = "" if a.start_s is None else f" at {format_time(a.start_s)}"
-            con.print(f"   rejected {a.site_id}{when}: {a.reason}", markup=False)
+            text = a.reason if a.why is None else f"[{a.why.code}] {a.why.message}"
+            con.print(f"   rejected {a.site_id}{when}: {text}", markup=False)
     for d in reply.deferred:
-        con.print(_line((f"{d.job_id} deferred", "yellow"), f": {d.reason}"))
+        con.print(_line((f"{d.job_id} deferred", "yellow"), _why(d)))
     for i in reply.infeasible:
-        con.print(_line((f"{i.job_id} infeasible ({i.constraint})", "red"), f": {i.reason}"))
+        con.print(_line((f"{i.job_id} infeasible", "red"), _why(i)))
     if reply.lower_bound_cny is not None:
         con.print(f"lower bound on the objective: {reply.lower_bound_cny:,.2f} CNY", markup=False)
     for note in reply.notes:
@@ -374,6 +391,20 @@ def print_reply(reply: Any, jobs: Sequence[Any], net: Any, policy: str, price: f
         f"{reply.carbon_kg:,.2f} kg CO2 at {price:g} CNY/t",
         markup=False,
     )
+
+
+def _alt_key(a: Any) -> tuple[Any, ...]:
+    """Rejected options in the reasons' order (``engine.reasons.sort_key``)."""
+    from computenet.engine import reasons
+
+    return (0, reasons.sort_key(a.why)) if a.why is not None else (1, (a.reason, a.site_id))
+
+
+def _why(item: Any) -> str:
+    """``: [code] message`` of a deferral or infeasible job (its legacy text if it has no
+    structured reason)."""
+    r = item.why
+    return f": {item.reason}" if r is None else f" [{r.code}]: {r.message}"
 
 
 def _line(head: tuple[str, str], rest: str) -> Any:

@@ -20,6 +20,8 @@ from collections.abc import Mapping
 
 from computenet.control.health import Health
 from computenet.control.metrics import LoopMetrics
+from computenet.engine import reasons as rs
+from computenet.engine.reasons import Code, Role
 from computenet.executors.base import Executor
 from computenet.settings import Settings
 from computenet.store.models import JobRow, StaleRunRow
@@ -69,11 +71,13 @@ class Failover:
             reason = f"its site {site_id} went down; planned again from the start"
         else:
             reason = f"its site {site_id} went down before it started; planned again"
+        why = rs.reason(Code.SITE_DOWN, Role.DEFERRED, site_id=site_id, detail=reason)
         moved = self.repo.replan_from_down_site(
             r.id,
             site_id,
             reason,
             run_left_behind=left_behind,
+            reasons=[why.to_json()],
             checkpoints_added=checkpoints,
             work_added_h=work_h,
         )

@@ -15,6 +15,8 @@ from typing import Any
 
 from computenet.control import feeds as feeds_mod
 from computenet.control.sites import FALLBACK_SITE
+from computenet.engine import reasons as rs
+from computenet.engine.reasons import Code, Role
 from computenet.errors import ComputenetError
 from computenet.executors.base import Executor
 from computenet.settings import Settings
@@ -80,7 +82,7 @@ class Planner:
                 "are simulated); the operator can run them here with `serve --executor local` "
                 "or give sites an executor that runs commands"
             )
-            return {r.id: ("failed", {"message": f"cannot be planned: {why}"}) for r in rows}
+            return {r.id: _failed(Code.NO_EXECUTOR, why) for r in rows}
         try:
             out = self._plan_with(plan, rows, now, down, also)
         except ComputenetError:
@@ -92,7 +94,7 @@ class Planner:
                 try:
                     out.update(self._plan_with(plan, [r], now, down, also))
                 except ComputenetError as exc:
-                    out[r.id] = ("failed", {"message": f"cannot be planned: {exc}"})
+                    out[r.id] = _failed(Code.INPUT, str(exc))
         return self._wait_for_down_sites(plan, rows, now, down, also, out)
 
     def _wait_for_down_sites(
@@ -115,8 +117,8 @@ class Planner:
             return out
         for r in refused:
             if with_sites.get(r.id, ("failed", {}))[0] != "failed":
-                sites = ", ".join(sorted(gone))
-                out[r.id] = (None, {"message": f"waiting: the sites it may use are down ({sites})"})
+                why = rs.reason(Code.SITE_DOWN, Role.DEFERRED, sites=sorted(gone))
+                out[r.id] = (None, {"message": why.message, "reasons": [why.to_json()]})
         return out
 
     def _network_view(self) -> tuple[Any, dict[str, Any]]:
@@ -157,13 +159,13 @@ class Planner:
                 why = f"waiting: the work it would preempt ({pre.job_id}) changed; planned again"
                 out[pre.by_job_id] = (None, {"message": why})
         for d in reply.deferred:
-            fields: dict[str, Any] = {"message": f"waiting: {d.reason}"}
+            fields: dict[str, Any] = {"message": f"waiting: {d.reason}", "reasons": _json(d)}
             if d.reason.startswith(QUOTA_REASON):
                 fields["audit_action"] = "job.quota_wait"  # audited once per new message
             out[d.job_id] = (None, fields)
         for inf in reply.infeasible:
             why = f"infeasible ({inf.constraint}): {inf.reason}"
-            out[inf.job_id] = ("failed", {"message": why})
+            out[inf.job_id] = ("failed", {"message": why, "reasons": _json(inf)})
         return out
 
     def _quotas(self, also: list[dict[str, Any]]) -> Any:
@@ -309,8 +311,25 @@ def _saved_work(r: JobRow, now: int, default_interval_s: int) -> tuple[int, floa
     return int(checkpoints), left_h * share
 
 
+def _json(item: Any) -> list[dict[str, Any]]:
+    """A decision's reasons as stored with the job (``engine.reasons`` JSON, sorted)."""
+    return [r.to_json() for r in rs.of_decision(item)]
+
+
+def _failed(code: Code, why: str) -> Decision:
+    """A job that cannot be planned at all, for a reason outside the engine."""
+    return (
+        "failed",
+        {
+            "message": f"cannot be planned: {why}",
+            "reasons": [rs.reason(code, Role.INFEASIBLE, detail=why).to_json()],
+        },
+    )
+
+
 def _placed(p: Any, policy: str) -> dict[str, Any]:
     return {
+        "reasons": _json(p),
         "site_id": p.site_id,
         "accelerator": p.accelerator,
         "start_s": p.start_s,
@@ -337,5 +356,6 @@ def _fallback(r: JobRow, now: int) -> Decision:
             "start_s": now,
             "end_s": now + work_s,
             "explanation": {"reason": reason, "alternatives": []},
+            "reasons": [rs.reason(Code.FALLBACK, Role.PLACED, detail=reason).to_json()],
         },
     )

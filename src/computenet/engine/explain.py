@@ -13,7 +13,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from computenet.engine import reasons as rs
 from computenet.engine.problem import INF, FArray, IntArray, JobView, Options, Problem
+from computenet.engine.reasons import Code, Role
 from computenet.engine.types import Alternative, Breakdown, Deferral, Infeasible
 
 Reason = Callable[[float, float, int, int], str]
@@ -45,6 +47,20 @@ def costs_more() -> Reason:
         return f"costs {d:,.2f} CNY more"
 
     return reason
+
+
+def costs_at_least(site_id: str, more_cny: float, policy: str) -> Alternative:
+    """A site passed over unpriced: a lower bound on its objective is ``more_cny`` above
+    the chosen one's (the compiled greedy's pruning)."""
+    why = rs.reason(
+        Code.COST,
+        Role.REJECTED,
+        policy=policy,
+        site_id=site_id,
+        objective_diff_cny=more_cny,
+        at_least=True,
+    )
+    return Alternative(site_id, None, None, why.message, why)
 
 
 def alternatives(
@@ -172,30 +188,36 @@ def unplaced(
     return unplaced_by_time(pb, v, bool(opts.width and opts.time_ok[sel].any()), rows)
 
 
-def pairs_in_words(pb: Problem, pairs: IntArray) -> tuple[str, str]:
-    """The accelerator types and the sites (five named, then a count) of ``pairs``."""
+def pairs_in_words(pb: Problem, pairs: IntArray) -> tuple[str, tuple[str, ...]]:
+    """The accelerator types (in words) and the sites (sorted ids) of ``pairs``."""
     acc = ", ".join(sorted({pb.net.pair_acc[int(p)] for p in pairs}))
-    sites = sorted({pb.net.sites[int(pb.net.pair_site[int(p)])].id for p in pairs})
-    where = ", ".join(sites[:5]) + (f" and {len(sites) - 5} more" if len(sites) > 5 else "")
-    return acc, where
+    sites = tuple(sorted({pb.net.sites[int(pb.net.pair_site[int(p)])].id for p in pairs}))
+    return acc, sites
 
 
 def no_room(
-    job_id: str, count: int, acc: str, where: str, horizon_end_s: int, *, wait: bool
+    job_id: str,
+    count: int,
+    acc: str,
+    sites: tuple[str, ...],
+    horizon_end_s: int,
+    *,
+    wait: bool,
 ) -> Deferral | Infeasible:
-    """A job with starts allowed by time but no room at any: deferred when its deadline
-    allows waiting past the horizon (``wait``), else infeasible for capacity."""
+    """A job with starts allowed by time but no room at any of ``sites``: deferred when
+    its deadline allows waiting past the horizon (``wait``), else infeasible for
+    capacity."""
+    facts: dict[str, rs.Fact] = {
+        "count": count,
+        "accelerator": acc,
+        "sites": sites,
+        "horizon_h": horizon_end_s / 3600,
+    }
     if wait:
-        return Deferral(
-            job_id,
-            f"no room for {count} x {acc} at {where} in the next "
-            f"{horizon_end_s / 3600:.0f} h; the deadline allows waiting",
-        )
-    return Infeasible(
-        job_id,
-        "capacity",
-        f"no room for {count} x {acc} at {where} early enough to meet the deadline",
-    )
+        why = rs.reason(Code.CAPACITY, Role.DEFERRED, **facts)
+        return Deferral(job_id, why.message, why)
+    why = rs.reason(Code.CAPACITY, Role.INFEASIBLE, **facts)
+    return Infeasible(job_id, "capacity", why.message, why)
 
 
 def unplaced_by_time(
@@ -208,23 +230,28 @@ def unplaced_by_time(
     horizon_end = pb.T * pb.slot
     if time_ok:
         latest = int(np.max(v.deadline_off - v.run_s[sel]))
-        acc, where = pairs_in_words(pb, v.pairs[sel])
-        return no_room(job.id, v.count, acc, where, horizon_end, wait=latest >= horizon_end)
+        acc, sites = pairs_in_words(pb, v.pairs[sel])
+        return no_room(job.id, v.count, acc, sites, horizon_end, wait=latest >= horizon_end)
     if v.earliest_off >= horizon_end:
-        return Deferral(job.id, "its earliest start is after the planning horizon")
+        why = rs.reason(
+            Code.HORIZON,
+            Role.DEFERRED,
+            earliest_in_h=v.earliest_off / 3600,
+            horizon_h=horizon_end / 3600,
+        )
+        return Deferral(job.id, why.message, why)
     finish = v.ready[sel] + v.run_s[sel]
     late = int(np.min(finish) - v.deadline_off)
     if late > 0:
-        return Infeasible(
-            job.id,
-            "deadline",
-            f"misses its deadline by {late / 3600:.1f} h even at the best site "
-            f"({int(v.run_s[sel].min()) / 3600:.1f} h of run after data and start constraints)",
+        why = rs.reason(
+            Code.DEADLINE,
+            Role.INFEASIBLE,
+            late_h=late / 3600,
+            run_h=int(v.run_s[sel].min()) / 3600,
         )
+        return Infeasible(job.id, "deadline", why.message, why)
     if int(np.min(v.ready[sel])) >= horizon_end:
-        return Infeasible(job.id, "horizon", "its data cannot arrive within the planning horizon")
-    return Infeasible(
-        job.id,
-        "deadline",
-        "no slot-aligned start finishes by the deadline (the window is shorter than a slot)",
-    )
+        why = rs.reason(Code.HORIZON, Role.INFEASIBLE, horizon_h=horizon_end / 3600)
+        return Infeasible(job.id, "horizon", why.message, why)
+    why = rs.reason(Code.DEADLINE, Role.INFEASIBLE)
+    return Infeasible(job.id, "deadline", why.message, why)

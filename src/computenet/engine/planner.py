@@ -10,7 +10,7 @@ import importlib
 from collections.abc import Callable
 from types import MappingProxyType, ModuleType
 
-from computenet.engine import quotas
+from computenet.engine import quotas, why
 from computenet.engine.problem import Problem
 from computenet.engine.types import PlanReply, PlanRequest
 from computenet.errors import UnknownNameError
@@ -54,7 +54,8 @@ def plan(request: PlanRequest) -> PlanReply:
 
     Placements carry their cost/carbon ``Breakdown`` (CNY, kWh, kg CO2) and the best
     rejected alternatives; jobs that cannot be placed come back as ``Deferral`` (retry
-    later) or ``Infeasible`` with the constraint that made them so.
+    later) or ``Infeasible`` with the constraint that made them so. Each decision carries
+    its structured reason (``why``, ``engine.reasons``).
     """
     fn = policy_fn(request.policy)
     if request.quotas is not None:
@@ -62,10 +63,16 @@ def plan(request: PlanRequest) -> PlanReply:
         return quotas.plan_with_quotas(
             request,
             request.quotas,
-            lambda req: fn(Problem(req)),
+            lambda req: _with_reasons(fn, req),
             getattr(mod, "ADMISSION", "fifo"),
             bool(getattr(mod, "PREEMPTS", False)),
         )
-    # Every policy, the bound included, works on the same sub-slot grid, so the bound
-    # prices runs with exactly the signal values the policies see.
-    return fn(Problem(request))
+    return _with_reasons(fn, request)
+
+
+def _with_reasons(fn: PolicyFn, request: PlanRequest) -> PlanReply:
+    """The policy's reply with every decision's structured reason attached. Every policy,
+    the bound included, works on the same sub-slot grid, so the bound prices runs with
+    exactly the signal values the policies see."""
+    pb = Problem(request)
+    return why.attach(pb, fn(pb))

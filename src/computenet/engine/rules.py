@@ -133,3 +133,27 @@ def breach(dataset: Dataset, site: Site, home: Site) -> str | None:
             f"{site.id} has {site.security_level} ({rule.source})"
         )
     return None
+
+
+def breach_facts(dataset: Dataset, site: Site, home: Site) -> dict[str, str | int] | None:
+    """``breach`` as facts for a structured reason (``engine.reasons``, code
+    ``data_rule``): the dataset, its class, the rule's scope and source, the two sites'
+    jurisdictions and MLPS levels; ``None`` exactly when ``breach`` is."""
+    if breach(dataset, site, home) is None:
+        return None
+    rule = RULES[dataset.classification]
+    facts: dict[str, str | int] = {
+        "site_id": site.id,
+        "dataset_id": dataset.id,
+        "classification": str(dataset.classification),
+        "scope": str(effective_scope(dataset)),
+        "home_site": home.id,
+        "home_jurisdiction": str(home.jurisdiction),
+        "site_jurisdiction": str(site.jurisdiction),
+        "min_security_level": rule.min_security_level,
+        "security_level": site.security_level,
+        "rule_source": rule.source,
+    }
+    if dataset.classification is Classification.PERSONAL:
+        facts["individuals"] = dataset.individuals
+    return facts

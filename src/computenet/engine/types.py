@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from computenet.engine.reasons import Reason
 from computenet.model import HOUR_S, Dataset, Network, Signal, TrainingJob
 
 DEFAULT_LOOKAHEAD_S = 14 * 86400
@@ -141,12 +142,15 @@ class Transfer:
 
 @dataclass(frozen=True)
 class Alternative:
-    """A rejected option and why it lost (e.g. "costs 312 CNY more", "violates rule ...")."""
+    """A rejected option and why it lost (e.g. "costs 312 CNY more", "violates rule ...").
+    ``why`` is the structured reason (``engine.reasons``) that the CLI, the API and the
+    dashboard render; ``plan`` fills it in for every alternative."""
 
     site_id: str
     start_s: int | None
     objective_cny: float | None
     reason: str
+    why: Reason | None = None
 
 
 @dataclass(frozen=True)
@@ -164,24 +168,31 @@ class Placement:
     transfers: tuple[Transfer, ...] = ()
     alternatives: tuple[Alternative, ...] = ()
     reason: str = ""
+    why: tuple[Reason, ...] = ()
+    """Why it runs there and then, and what data it copies (``engine.reasons``, role
+    ``placed``); the alternatives carry their own. ``plan`` fills it in."""
 
 
 @dataclass(frozen=True)
 class Deferral:
-    """A job left for a later planning round (feasible, but not placed in this horizon)."""
+    """A job left for a later planning round (feasible, but not placed in this horizon).
+    ``why``: the structured reason (``engine.reasons``); ``plan`` fills it in."""
 
     job_id: str
     reason: str
+    why: Reason | None = None
 
 
 @dataclass(frozen=True)
 class Infeasible:
     """A job no schedule can satisfy; ``constraint`` names the one that made it so
-    (``capacity``, ``deadline``, ``data-rule``, ``accelerator-type``, ``dataset``, ...)."""
+    (``capacity``, ``deadline``, ``data-rule``, ``accelerator-type``, ``dataset``, ...).
+    ``why``: the structured reason (``engine.reasons``); ``plan`` fills it in."""
 
     job_id: str
     constraint: str
     reason: str
+    why: Reason | None = None
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,9 @@ class JobRow(Base):
     start_s: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     end_s: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     explanation: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # Why it was placed, deferred or refused, and why each alternative lost: the engine's
+    # structured reasons as JSON (``engine.reasons.Reason.to_json``), sorted.
+    reasons: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     # Dispatch bookkeeping: the request id handed to the executor makes repeats safe.
     executor: Mapped[str | None] = mapped_column(String(40), nullable=True)
     dispatch_id: Mapped[str | None] = mapped_column(String(40), nullable=True)

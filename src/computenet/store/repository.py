@@ -243,6 +243,7 @@ def job_dict(row: JobRow) -> dict[str, Any]:
         "message": row.message,
         "executor": row.executor,
         "local_id": row.local_id,
+        "reasons": list(row.reasons or []),
         "checkpointable": bool(row.checkpointable),
         "checkpoint_interval_s": row.checkpoint_interval_s,
         "work_done_h": float(row.work_done_h or 0.0),
@@ -354,7 +355,7 @@ _UNSET_FIELDS = (
 
 def _with_defaults(row: dict[str, Any]) -> dict[str, Any]:
     """A freshly inserted job as ``job_dict`` would show it (nothing placed yet)."""
-    return dict(row, **dict.fromkeys(_UNSET_FIELDS), work_done_h=0.0, checkpoints=0)
+    return dict(row, **dict.fromkeys(_UNSET_FIELDS), work_done_h=0.0, checkpoints=0, reasons=[])
 
 
 class Repository:
@@ -673,7 +674,13 @@ class Repository:
                 "executor": row.executor,
                 "local_id": row.local_id,
                 "explanation": row.explanation,
+                "reasons": list(row.reasons or []),
             }
+
+    def get_reasons(self, principal: Principal, job_id: str) -> list[dict[str, Any]]:
+        """The job's stored reasons (``engine.reasons`` JSON), as the planner wrote them."""
+        with self.sessions() as s:
+            return list(self._visible(s, principal, job_id).reasons or [])
 
     def list_jobs(
         self,
@@ -847,6 +854,7 @@ class Repository:
         reason: str,
         *,
         run_left_behind: bool,
+        reasons: list[dict[str, Any]] | None = None,
         checkpoints_added: int = 0,
         work_added_h: float = 0.0,
     ) -> bool:
@@ -854,12 +862,14 @@ class Repository:
         transaction (a restart finds it either still there or fully moved). A running job
         with new checkpoints passes through ``checkpointed`` and keeps the work they saved.
         ``run_left_behind``: its run could not be cancelled there, so it is recorded as a
-        stale run to cancel when the site answers again."""
+        stale run to cancel when the site answers again. ``reasons`` replace the job's
+        stored reasons (why it moves) until it is planned again."""
         with self.writes.begin() as s:
             row = s.get(JobRow, job_id)
             if row is None or row.site_id != site_id or row.state not in ("placed", "running"):
                 return False
             self._send_back(s, row, reason, run_left_behind, checkpoints_added, work_added_h)
+            row.reasons = reasons
             return True
 
     def _send_back(

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from computenet.api.deps import ServiceState, principal, state
 from computenet.api.errors import ERROR_RESPONSES
-from computenet.api.schemas import Explanation, JobIn, JobList, JobOut, JobOutput, JobQuery
+from computenet.api.schemas import (
+    Explanation,
+    JobIn,
+    JobList,
+    JobOut,
+    JobOutput,
+    JobQuery,
+    ReasonOut,
+)
+from computenet.engine import reasons
 from computenet.errors import ForbiddenError, InputError
 from computenet.store.repository import JobSpec, Principal
 
@@ -120,18 +129,35 @@ def list_jobs(request: Request, who: Who, q: Annotated[JobQuery, Query()]) -> di
     items, total = state(request).repo.list_jobs(
         who, state=q.state, name=q.name, limit=q.limit, offset=q.offset
     )
+    items = [_rendered(j) for j in items]
     return {"items": items, "total": total, "limit": q.limit, "offset": q.offset}
+
+
+def _rendered(d: dict[str, Any]) -> dict[str, Any]:
+    """``d`` with its stored reasons rendered again from their codes and facts
+    (``engine.reasons.rendered``): every reader sees the same words for the same code."""
+    return dict(d, reasons=reasons.rendered(d.get("reasons") or ()))
 
 
 @router.get("/{job_id}", response_model=JobOut)
 def get_job(job_id: str, request: Request, who: Who) -> dict[str, object]:
-    return state(request).repo.get_job(who, job_id)
+    """The job, with its structured reasons (``reasons``, as ``/explain``)."""
+    return _rendered(state(request).repo.get_job(who, job_id))
 
 
 @router.get("/{job_id}/placement", response_model=Explanation)
 def get_placement(job_id: str, request: Request, who: Who) -> dict[str, object]:
     """Where and when the job runs, with the engine's explanation."""
-    return state(request).repo.get_explanation(who, job_id)
+    return _rendered(state(request).repo.get_explanation(who, job_id))
+
+
+@router.get("/{job_id}/explain", response_model=list[ReasonOut])
+def explain_job(job_id: str, request: Request, who: Who) -> list[dict[str, Any]]:
+    """Why the job is where it is: a list of ``{"code", "role", "message", ...facts}``
+    (``computenet.engine.reasons``), its own decision first, then the alternatives it
+    beat, each group sorted by code and message. Empty until it is planned; kept across
+    restarts (stored with the job)."""
+    return reasons.rendered(state(request).repo.get_reasons(who, job_id))
 
 
 @router.get("/{job_id}/output", response_model=JobOutput)

@@ -21,6 +21,7 @@ the first site the data rules exclude or the deadline rules out.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import math
 from collections.abc import Callable, Iterator
@@ -278,7 +279,7 @@ def _no_room_words(pb: Problem) -> Callable[[str, int, int, bool], Deferral | In
     """``no_room(job_id, count, mask, wait)``: ``explain.no_room`` for a job whose usable
     pools are the bits of ``mask``, its text worked out once per gang, set and kind (under
     a backlog thousands of jobs per request share a few)."""
-    words: dict[int, tuple[str, str]] = {}
+    words: dict[int, tuple[str, tuple[str, ...]]] = {}
     said: dict[tuple[int, int, bool], Deferral | Infeasible] = {}
     horizon_end = pb.T * pb.slot
 
@@ -293,9 +294,7 @@ def _no_room_words(pb: Problem) -> Callable[[str, int, int, bool], Deferral | In
                 )
                 w = words[mask] = explain.pairs_in_words(pb, pairs)
             out = said[key] = explain.no_room("", count, *w, horizon_end, wait=wait)
-        if isinstance(out, Deferral):
-            return Deferral(job_id, out.reason)
-        return Infeasible(job_id, out.constraint, out.reason)
+        return dataclasses.replace(out, job_id=job_id)  # its reason too
 
     return no_room
 
@@ -367,14 +366,7 @@ def _describer(
             )
         if len(alts) < 2 and ii[_I_LB_P] >= 0:
             more = ff[_F_LB_V] - value
-            alts.append(
-                Alternative(
-                    ids[site_of_pair[ii[_I_LB_P]]],
-                    None,
-                    None,
-                    f"costs at least {more:,.2f} CNY more",
-                )
-            )
+            alts.append(explain.costs_at_least(ids[site_of_pair[ii[_I_LB_P]]], more, name))
         d = datasets[j.datasets[0]] if j.datasets else None
         home = site_index[d.home_site] if d is not None else -1
         if ii[_I_RULE_SITE] >= 0 and d is not None:
