@@ -823,13 +823,7 @@ def _load_doc(path: Path, seen: tuple[Path, ...] = ()) -> _Doc:
     ext = doc.top.data.get("extends")
     if ext is None:
         if doc.pools_override or doc.remove_sites or doc.green_override:
-            key = (
-                "pools"
-                if doc.pools_override
-                else "remove_sites"
-                if doc.remove_sites
-                else "green"
-            )
+            key = "pools" if doc.pools_override else "remove_sites" if doc.remove_sites else "green"
             raise _fail(
                 path,
                 key,

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from computenet.cli.app import app
-from computenet.cli.checks import literal
+from computenet.cli.checks import CARBON_MODEL_HELP, GREEN_SUPPLY_HELP, literal
 
 
 def parse_at(text: str | None) -> int:
@@ -73,8 +73,35 @@ def site_record(net: Any, site: Any, at_s: int) -> dict[str, Any]:
         "egress_cny_per_gb": site.egress_cny_per_gb
         or getattr(net.links, "egress_cny_per_gb_default", 0.0),
         "sources": dict(site.sources),
+        # grid and effective (grid + applied green supply) figures side by side
+        **_supply(net, site, at_s),
         "at_s": at_s,
     }
+
+
+def _supply(net: Any, site: Any, at_s: int) -> dict[str, Any]:
+    from computenet.signals.green import supply_record
+    from computenet.signals.modelled import describe_model
+
+    rec = supply_record(site, net.accelerators, at_s)
+    rec["carbon_model"] = describe_model(site) or "annual"
+    return rec
+
+
+def _green_cell(sup: dict[str, Any]) -> str:
+    """The declared supply in a few characters: the applied share, else the unapplied
+    ones in parentheses; r = reported, t = target, c = contracted, a = assumed."""
+    parts = []
+    for g in sup["green_supply"]:
+        tag = g["status"][0]
+        if g["kind"] == "share":
+            what = f"{g['share']:.0%}"
+        elif g["kind"] == "contract":
+            what = f"{g['contract_mw']:g} MW"
+        else:
+            what = f"{g['capacity_mw']:g} MW pv"
+        parts.append(f"{what} {tag}" if g["applied"] else f"({what} {tag})")
+    return "\n".join(parts) or "-"
 
 
 def _by_hub(net: Any) -> list[Any]:
@@ -93,6 +120,10 @@ def hubs(
         str | None,
         typer.Option("--at", help="Time for carbon and price (ISO 8601, UTC unless offset)."),
     ] = None,
+    green_supply: Annotated[
+        str, typer.Option("--green-supply", help=GREEN_SUPPLY_HELP)
+    ] = "declared",
+    carbon_model: Annotated[str, typer.Option("--carbon-model", help=CARBON_MODEL_HELP)] = "annual",
 ) -> None:
     """List a network's sites: hub, province, role, accelerators, PUE, carbon, price now."""
     from rich import box
@@ -102,7 +133,7 @@ def hubs(
 
     from computenet.catalog import load_network
 
-    net = load_network(network)
+    net = load_network(network, green_supply=green_supply, carbon_model=carbon_model)
     at_s = parse_at(at)
     sites = _by_hub(net)
     if as_json:
@@ -117,9 +148,12 @@ def hubs(
         show_edge=False,
         padding=(0, 1, 0, 0),  # one space of padding plus the separator: two between columns
         caption=(
-            f"Price at {when} in each site's local time (TOU band below it). Carbon: the "
-            "site's grid factor as the network states it. * = assumed capacity. Sources: "
-            "--json, field 'sources'."
+            f"Price at {when} in each site's local time (TOU band below it). Grid: the "
+            "site's grid factor as the network states it"
+            + (" (modelled hourly where marked ~)" if carbon_model == "hourly" else "")
+            + f". Eff.: with the direct green supply applied (--green-supply {green_supply}; "
+            "Green = share of consumption, r reported, t policy target). * = assumed capacity. "
+            "Sources: --json, fields 'sources' and 'green_supply'."
         ),
         caption_justify="left",
     )
@@ -129,13 +163,16 @@ def hubs(
     table.add_column("Role", no_wrap=True)
     table.add_column("Accelerators", no_wrap=True)
     table.add_column("PUE", justify="right", no_wrap=True)
-    table.add_column("gCO₂/kWh", justify="right", no_wrap=True)
+    table.add_column("Grid gCO₂/kWh", justify="right", no_wrap=True)
+    table.add_column("Green", justify="right", no_wrap=True)
+    table.add_column("Eff. gCO₂/kWh", justify="right", no_wrap=True)
     table.add_column("CNY/kWh", justify="right", no_wrap=True)
     last_hub = None
     for s in sites:
         accs = "\n".join(f"{p.count} {p.accelerator}{'*' if p.assumed else ''}" for p in s.pools)
         band = getattr(s.price, "band_at", None)
         price = f"{s.price.at(at_s):.3f}" + (f"\n{band(at_s)}" if callable(band) else "")
+        sup = _supply(net, s, at_s)
         hub = s.hub if s.hub != last_hub else ""
         if hub and last_hub is not None:
             table.add_section()
@@ -151,8 +188,13 @@ def hubs(
                     s.role,
                     accs or "-",
                     f"{s.pue:.2f}",
-                    f"{s.carbon.at(at_s):.0f}",
-                    price,
+                    f"{sup['grid_carbon_g_per_kwh']:.0f}"
+                    + ("~" if sup["carbon_model"] != "annual" else ""),
+                    _green_cell(sup),
+                    f"{sup['effective_carbon_g_per_kwh']:.0f}",
+                    price
+                    if sup["effective_price_cny_per_kwh"] == sup["grid_price_cny_per_kwh"]
+                    else f"{sup['effective_price_cny_per_kwh']:.3f} (grid {price})",
                 )
             )
         )

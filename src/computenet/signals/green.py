@@ -27,9 +27,10 @@ targets too (labelled), ``off`` plans on the grid alone. The grid signals stay o
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -71,27 +72,26 @@ def applies(supply: GreenSupply, mode: str) -> bool:
     return supply.status != "target" or mode == "targets"
 
 
-def share_signal(
-    supply: GreenSupply, site: Site, draw_mw: float, *, year: int = 2023
-) -> Signal:
+def share_signal(supply: GreenSupply, site: Site, draw_mw: float, *, year: int = 2023) -> Signal:
     """The share (0-1) of the site's consumption this supply covers, per hour."""
     if supply.kind == "share":
-        return ConstantSignal(min(1.0, supply.share), "share")
+        return cast(Signal, ConstantSignal(min(1.0, supply.share), "share"))
     if draw_mw <= 0:
-        return ConstantSignal(0.0, "share")
+        return cast(Signal, ConstantSignal(0.0, "share"))
     if supply.kind == "contract":
-        return ConstantSignal(min(1.0, supply.contract_mw / draw_mw), "share")
+        return cast(Signal, ConstantSignal(min(1.0, supply.contract_mw / draw_mw), "share"))
     from computenet.signals.modelled import solar_capacity_factor
 
     cf = solar_capacity_factor(site.latitude, site.longitude, year)
     values = np.minimum(1.0, supply.capacity_mw * cf.values / draw_mw)
-    return SeriesSignal(
+    series = SeriesSignal(
         cf.start_s,
         cf.step_s,
         values,
         unit="share",
         source=f"modelled: {supply.capacity_mw:g} MW x {cf.source} / {draw_mw:.2f} MW draw",
     )
+    return cast(Signal, series)
 
 
 @dataclass(frozen=True, eq=False)
@@ -134,9 +134,9 @@ class MixedSignal:
             g = np.array([self.grid.mean(start_s, end_s)])
             return float(self._mix(g, [np.array([s.at(start_s)]) for s in self.shares])[0])
         # Varying shares: hourly pieces (the product of hourly means within each piece).
-        edges = list(range(start_s, end_s, HOUR_S)) + [end_s]
+        edges = [*list(range(start_s, end_s, HOUR_S)), end_s]
         total = 0.0
-        for a, b in zip(edges, edges[1:], strict=False):
+        for a, b in itertools.pairwise(edges):
             g = np.array([self.grid.mean(a, b)])
             total += float(self._mix(g, [np.array([s.mean(a, b)]) for s in self.shares])[0]) * (
                 b - a
@@ -175,13 +175,27 @@ def effective_site(site: Site, accelerators: Mapping[str, AcceleratorType], mode
         )  # fmt: skip
     draw = site_draw_mw(site, accelerators)
     shares = tuple(share_signal(g, site, draw) for g in used)
-    carbon = MixedSignal(
-        grid_carbon, shares, tuple(g.carbon_g_per_kwh for g in used), grid_carbon.unit, tuple(used)
+    carbon: Signal = cast(
+        Signal,
+        MixedSignal(
+            grid_carbon,
+            shares,
+            tuple(g.carbon_g_per_kwh for g in used),
+            grid_carbon.unit,
+            tuple(used),
+        ),
     )
     price: Signal = grid_price
     if any(g.price_cny_per_kwh is not None for g in used):
-        price = MixedSignal(
-            grid_price, shares, tuple(g.price_cny_per_kwh for g in used), grid_price.unit, tuple(used)
+        price = cast(
+            Signal,
+            MixedSignal(
+                grid_price,
+                shares,
+                tuple(g.price_cny_per_kwh for g in used),
+                grid_price.unit,
+                tuple(used),
+            ),
         )
     return dataclasses.replace(
         site, price=price, carbon=carbon, grid_price=grid_price, grid_carbon=grid_carbon
@@ -193,6 +207,19 @@ def apply_green_supply(network: Network, mode: str = DEFAULT_GREEN_MODE) -> Netw
     check_mode(mode)
     sites = tuple(effective_site(s, network.accelerators, mode) for s in network.sites)
     return dataclasses.replace(network, sites=sites)
+
+
+def remix(effective: Signal, grid: Signal) -> Signal:
+    """``grid`` (a live or posted grid series) mixed the way ``effective`` mixes its grid:
+    a posted feed is the grid's, and the site's green supply still applies on top of it."""
+    if isinstance(effective, MixedSignal):
+        return dataclasses.replace(effective, grid=grid)
+    return grid
+
+
+def grid_of(signal: Signal) -> Signal:
+    """The grid signal under a mixed one (the signal itself when not mixed)."""
+    return signal.grid if isinstance(signal, MixedSignal) else signal
 
 
 def green_share_now(site: Site, accelerators: Mapping[str, AcceleratorType], t_s: int) -> float:

@@ -40,14 +40,13 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from computenet.errors import InputError, MissingDependencyError, UnknownNameError
-from computenet.model import HOUR_S, FloatArray, Network, Site
-from computenet.signals.base import ConstantSignal
-from computenet.signals.base import SeriesSignal
+from computenet.model import HOUR_S, FloatArray, Network, Signal, Site
+from computenet.signals.base import ConstantSignal, SeriesSignal
 
 CARBON_MODELS = ("annual", "hourly")
 """``--carbon-model``: ``annual`` (the default) keeps the official annual factor, constant
@@ -234,14 +233,13 @@ def apply_carbon_model(network: Network, mode: str = "annual", *, year: int = 20
 
 def _modelled_site(site: Site, year: int) -> Site:
     grid = site.grid_carbon if site.grid_carbon is not None else site.carbon
-    if site.province not in PROVINCE_CAPACITY_MW or not isinstance(
-        grid, ConstantSignal
-    ):
+    if site.province not in PROVINCE_CAPACITY_MW or not isinstance(grid, ConstantSignal):
         return site
     model = province_model(site.province, grid.value, site.latitude, site.longitude)
-    series = model.series(year)
+    modelled = model.series(year)
+    series = cast(Signal, modelled)
     sources = dict(site.sources)
-    sources["carbon"] = f"{series.source}; annual factor: {sources.get('carbon', '')}"
+    sources["carbon"] = f"{modelled.source}; annual factor: {sources.get('carbon', '')}"
     if site.grid_carbon is not None:  # declared green supply: re-mixed by apply_green_supply
         return dataclasses.replace(site, grid_carbon=series, sources=sources)
     return dataclasses.replace(site, carbon=series, sources=sources)
