@@ -18,11 +18,12 @@ Locations are site ids. ``rating``/``value`` is the carbon intensity (gCO2/kWh) 
 plans with at that site: its grid's (posted feeds applied) mixed with its applied direct green
 supply; an average intensity, not a marginal one. When a location's carbon is a modelled
 hourly series the response carries ``X-Computenet-Carbon: modelled``. Defaults: no ``time``
-means the current hour; no ``toTime`` one hour after ``time``; a span is at most 31 days. A
+means the current hour; no ``toTime`` one hour after ``time``; a span is at most 366 days. A
 forecast is generated at the start of the current hour and covers ``FORECAST_HORIZON_H``
 hours: the signals the engine plans with, no separate forecast model. Empty answers are
 ``204 No Content`` as in the SDK. Reads need a token like every other read endpoint (the SDK's
-generated clients send a bearer header); errors are computenet's JSON errors naming the field.
+generated clients send a bearer header); bad input is computenet's 422 JSON error naming the
+parameter (the SDK answers 400; its clients treat both as a client error).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ router = APIRouter(prefix="/v1/carbon-aware", tags=["carbon-aware"], responses=E
 Who = Annotated[Principal, Depends(principal)]
 Locations = Annotated[list[str], Query(alias="location", description="site ids")]
 
-MAX_SPAN_S = 31 * 24 * HOUR_S
+MAX_SPAN_S = 366 * 24 * HOUR_S
 FORECAST_HORIZON_H = 48
 MODEL_HEADER = "X-Computenet-Carbon"
 
@@ -114,9 +115,9 @@ def _span(time: str | None, to_time: str | None) -> tuple[int, int]:
         raise InputError("toTime is not after time", where="toTime", fix="give a later toTime")
     if end - start > MAX_SPAN_S:
         raise InputError(
-            "the span from time to toTime is over 31 days",
+            "the span from time to toTime is over 366 days",
             where="toTime",
-            fix="ask for 31 days or less per request",
+            fix="ask for 366 days or less per request",
         )
     return start, end
 
