@@ -23,6 +23,7 @@ import numpy as np
 from computenet.sim.compare import BASELINE, Comparison
 from computenet.sim.faults import format_time
 from computenet.sim.metrics import PolicyMetrics, moved_placements
+from computenet.sim.report_supply import supply_section
 from computenet.sim.simulator import SimResult
 
 PALETTE = ["#1b6ca8", "#d1495b", "#edae49", "#00798c", "#66a182", "#8d6a9f", "#3d405b", "#e07a5f"]
@@ -537,6 +538,7 @@ def render(comp: Comparison) -> str:
             ["id", "name", "accelerators", "PUE", "mean CNY/kWh", "mean gCO₂/kWh", "carbon source"],
             sites_rows,
         ),
+        *supply_section(comp.network, w0, w1),  # report_supply.py: grid vs green supply
     ]
     if viol_list:
         parts += ["<h3 class='warn'>Violations</h3>", _li(viol_list)]
