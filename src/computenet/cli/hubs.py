@@ -88,20 +88,30 @@ def _supply(net: Any, site: Any, at_s: int) -> dict[str, Any]:
     return rec
 
 
-def _green_cell(sup: dict[str, Any]) -> str:
-    """The declared supply in a few characters: the applied share, else the unapplied
-    ones in parentheses; r = reported, t = target, c = contracted, a = assumed."""
-    parts = []
+def _carbon_cell(sup: dict[str, Any]) -> str:
+    """The grid factor, then the effective figure with the applied green share, or the
+    declared supply not applied in parentheses (r reported, c contracted, t target,
+    a assumed; pv = a modelled solar profile)."""
+    lines = [
+        f"{sup['grid_carbon_g_per_kwh']:.0f}" + ("~" if sup["carbon_model"] != "annual" else "")
+    ]
+    applied = [g for g in sup["green_supply"] if g["applied"]]
+    if applied:
+        tags = "".join(sorted({g["status"][0] for g in applied}))
+        lines.append(
+            f"→{sup['effective_carbon_g_per_kwh']:.0f} {sup['green_share_applied']:.0%}{tags}"
+        )
     for g in sup["green_supply"]:
-        tag = g["status"][0]
+        if g["applied"]:
+            continue
         if g["kind"] == "share":
             what = f"{g['share']:.0%}"
         elif g["kind"] == "contract":
-            what = f"{g['contract_mw']:g} MW"
+            what = f"{g['contract_mw']:g}MW"
         else:
-            what = f"{g['capacity_mw']:g} MW pv"
-        parts.append(f"{what} {tag}" if g["applied"] else f"({what} {tag})")
-    return "\n".join(parts) or "-"
+            what = f"{g['capacity_mw']:g}MWpv"
+        lines.append(f"({what}{g['status'][0]})")
+    return "\n".join(lines)
 
 
 def _by_hub(net: Any) -> list[Any]:
@@ -148,12 +158,13 @@ def hubs(
         show_edge=False,
         padding=(0, 1, 0, 0),  # one space of padding plus the separator: two between columns
         caption=(
-            f"Price at {when} in each site's local time (TOU band below it). Grid: the "
+            f"Price at {when} in each site's local time (TOU band below it). Carbon: the "
             "site's grid factor as the network states it"
-            + (" (modelled hourly where marked ~)" if carbon_model == "hourly" else "")
-            + f". Eff.: with the direct green supply applied (--green-supply {green_supply}; "
-            "Green = share of consumption, r reported, t policy target). * = assumed capacity. "
-            "Sources: --json, fields 'sources' and 'green_supply'."
+            + (" (~ = modelled hourly, not measured)" if carbon_model == "hourly" else "")
+            + "; below it '→ effective' with the site's direct green supply applied "
+            f"(--green-supply {green_supply}) and its share of consumption, or '(share)' when "
+            "declared but not applied; r reported, c contracted, t policy target, a assumed. "
+            "* = assumed capacity. Sources: --json, fields 'sources' and 'green_supply'."
         ),
         caption_justify="left",
     )
@@ -163,9 +174,7 @@ def hubs(
     table.add_column("Role", no_wrap=True)
     table.add_column("Accelerators", no_wrap=True)
     table.add_column("PUE", justify="right", no_wrap=True)
-    table.add_column("Grid gCO₂/kWh", justify="right", no_wrap=True)
-    table.add_column("Green", justify="right", no_wrap=True)
-    table.add_column("Eff. gCO₂/kWh", justify="right", no_wrap=True)
+    table.add_column("gCO₂/kWh", justify="right", no_wrap=True)
     table.add_column("CNY/kWh", justify="right", no_wrap=True)
     last_hub = None
     for s in sites:
@@ -188,10 +197,7 @@ def hubs(
                     s.role,
                     accs or "-",
                     f"{s.pue:.2f}",
-                    f"{sup['grid_carbon_g_per_kwh']:.0f}"
-                    + ("~" if sup["carbon_model"] != "annual" else ""),
-                    _green_cell(sup),
-                    f"{sup['effective_carbon_g_per_kwh']:.0f}",
+                    _carbon_cell(sup),
                     price
                     if sup["effective_price_cny_per_kwh"] == sup["grid_price_cny_per_kwh"]
                     else f"{sup['effective_price_cny_per_kwh']:.3f} (grid {price})",
