@@ -128,6 +128,12 @@ def install_network_enums(app: FastAPI, network: Any) -> None:
         for branch in comps["SiteSignalsIn"]["properties"]["capacity"]["anyOf"]:
             if branch.get("type") == "object":
                 branch["propertyNames"] = {"enum": accs}
+        for path, ops in schema["paths"].items():  # Carbon Aware SDK locations: site ids
+            if path.startswith("/v1/carbon-aware/emissions"):
+                for param in ops["get"]["parameters"]:
+                    if param["name"] == "location":
+                        p = param["schema"]
+                        (p["items"] if p.get("type") == "array" else p)["enum"] = sites
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

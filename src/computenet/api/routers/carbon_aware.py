@@ -44,7 +44,22 @@ from computenet.store.repository import Principal, now_s
 
 router = APIRouter(prefix="/v1/carbon-aware", tags=["carbon-aware"], responses=ERROR_RESPONSES)
 Who = Annotated[Principal, Depends(principal)]
-Locations = Annotated[list[str], Query(alias="location", description="site ids")]
+Locations = Annotated[
+    list[str], Query(alias="location", min_length=1, description="site ids (repeat the parameter)")
+]
+Location = Annotated[str, Query(description="a site id")]
+When = Annotated[
+    str | None,
+    Query(
+        description="ISO 8601 time, UTC unless it has an offset",
+        json_schema_extra={"format": "date-time"},
+    ),
+]
+MAX_MINUTES = 366 * 24 * 60
+Minutes = Annotated[int, Query(ge=0, le=MAX_MINUTES, description="minutes; 0: one hour")]
+Window = Annotated[
+    int | None, Query(ge=1, le=MAX_MINUTES, description="minutes; default one data point (60)")
+]
 
 MAX_SPAN_S = 366 * 24 * HOUR_S
 FORECAST_HORIZON_H = 48
@@ -162,10 +177,10 @@ def _answer(points: list[dict[str, Any]], signals: dict[str, Any]) -> Response:
 def by_location(
     request: Request,
     who: Who,
-    location: Annotated[str, Query(description="a site id")],
-    time: str | None = None,
-    toTime: str | None = None,
-    durationMinutes: int = 0,
+    location: Location,
+    time: When = None,
+    toTime: When = None,
+    durationMinutes: Minutes = 0,
 ) -> Response:
     """Carbon intensity per hour at one location (the SDK's
     ``GetEmissionsDataForLocationByTime``)."""
@@ -179,9 +194,9 @@ def by_locations(
     request: Request,
     who: Who,
     location: Locations,
-    time: str | None = None,
-    toTime: str | None = None,
-    durationMinutes: int = 0,
+    time: When = None,
+    toTime: When = None,
+    durationMinutes: Minutes = 0,
 ) -> Response:
     """Carbon intensity per hour at each location."""
     signals = _carbon_signals(request, location)
@@ -194,9 +209,9 @@ def best(
     request: Request,
     who: Who,
     location: Locations,
-    time: str | None = None,
-    toTime: str | None = None,
-    durationMinutes: int = 0,
+    time: When = None,
+    toTime: When = None,
+    durationMinutes: Minutes = 0,
 ) -> Response:
     """The point(s) with the lowest intensity over every location and hour asked for."""
     signals = _carbon_signals(request, location)
@@ -269,9 +284,9 @@ def forecasts_current(
     request: Request,
     who: Who,
     location: Locations,
-    dataStartAt: str | None = None,
-    dataEndAt: str | None = None,
-    windowSize: int | None = None,
+    dataStartAt: When = None,
+    dataEndAt: When = None,
+    windowSize: Window = None,
 ) -> Response:
     """The current forecast per location with its optimal window (the SDK's
     ``GetCurrentForecastData``)."""
