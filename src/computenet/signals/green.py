@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import numpy as np
@@ -105,6 +105,12 @@ class MixedSignal:
     values: tuple[float | None, ...]
     unit: str = ""
     supplies: tuple[GreenSupply, ...] = ()
+    # The shares when all are constant (the common case), for a scalar fast path.
+    _constant: tuple[float, ...] | None = field(init=False, repr=False, default=None)
+
+    def __post_init__(self) -> None:
+        if all(isinstance(s, ConstantSignal) for s in self.shares):
+            object.__setattr__(self, "_constant", tuple(float(s.at(0)) for s in self.shares))
 
     @property
     def label(self) -> str:
@@ -118,9 +124,18 @@ class MixedSignal:
             out = out + s * scale * (grid if v is None else v)
         return np.asarray(out, dtype=np.float64)
 
+    def _mix_one(self, grid: float, shares: Sequence[float]) -> float:
+        """``_mix`` for one value in plain Python: the simulator charges every run with a
+        ``mean``, where numpy's per-call overhead would cost more than the arithmetic."""
+        total = sum(shares)
+        scale = 1.0 / total if total > 1.0 else 1.0
+        out = grid * (1.0 - total * scale)
+        for s, v in zip(shares, self.values, strict=True):
+            out += s * scale * (grid if v is None else v)
+        return out
+
     def at(self, t_s: int) -> float:
-        g = np.array([self.grid.at(t_s)])
-        return float(self._mix(g, [np.array([s.at(t_s)]) for s in self.shares])[0])
+        return self._mix_one(float(self.grid.at(t_s)), [float(s.at(t_s)) for s in self.shares])
 
     def window(self, start_s: int, end_s: int, step_s: int = HOUR_S) -> FloatArray:
         g = self.grid.window(start_s, end_s, step_s)
@@ -129,18 +144,17 @@ class MixedSignal:
     def mean(self, start_s: int, end_s: int) -> float:
         if end_s <= start_s:
             return self.at(start_s)
-        if all(isinstance(s, ConstantSignal) for s in self.shares):
+        if self._constant is not None:
             # Constant shares: the mix of means is the mean of the mix, exactly.
-            g = np.array([self.grid.mean(start_s, end_s)])
-            return float(self._mix(g, [np.array([s.at(start_s)]) for s in self.shares])[0])
+            return self._mix_one(float(self.grid.mean(start_s, end_s)), self._constant)
         # Varying shares: hourly pieces (the product of hourly means within each piece).
-        edges = [*list(range(start_s, end_s, HOUR_S)), end_s]
+        edges = [*range(start_s, end_s, HOUR_S), end_s]
         total = 0.0
         for a, b in itertools.pairwise(edges):
-            g = np.array([self.grid.mean(a, b)])
-            total += float(self._mix(g, [np.array([s.mean(a, b)]) for s in self.shares])[0]) * (
-                b - a
+            piece = self._mix_one(
+                float(self.grid.mean(a, b)), [float(s.mean(a, b)) for s in self.shares]
             )
+            total += piece * (b - a)
         return total / (end_s - start_s)
 
     def band_at(self, t_s: int) -> str | None:
