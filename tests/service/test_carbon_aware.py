@@ -169,3 +169,19 @@ def test_sites_show_grid_and_effective_side_by_side(client: TestClient) -> None:
     assert gui["green_supply"][0]["applied"] is False
     assert gui["effective_carbon_g_per_kwh_now"] == gui["grid_carbon_g_per_kwh_now"]
     assert sites["beijing"]["supply"]["green_supply"] == []
+
+
+def test_a_posted_grid_feed_is_mixed_with_the_sites_green_supply(client: TestClient) -> None:
+    tok, prov = tenant(client, "acme"), tenant(client, "gridco", role="provider")
+    t0 = (int(time.time()) // 3600 - 1) * 3600
+    feed = {"carbon_g_per_kwh": {"start_s": t0, "values": [400.0, 400.0, 400.0]}}
+    r = client.put("/v1/sites/horinger/signals", json=feed, headers=auth(prov))
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["supply"]["grid_carbon_g_per_kwh_now"] == 400.0  # the posted grid series
+    assert got["carbon_g_per_kwh_now"] == pytest.approx(400.0 * (1 - 0.8457))
+    now = dt.datetime.fromtimestamp(t0 + 3600, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    pts = client.get(
+        f"{BASE}/emissions/bylocation?location=horinger&time={now}", headers=auth(tok)
+    ).json()
+    assert pts[0]["rating"] == pytest.approx(400.0 * (1 - 0.8457))
