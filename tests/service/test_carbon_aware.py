@@ -185,3 +185,10 @@ def test_a_posted_grid_feed_is_mixed_with_the_sites_green_supply(client: TestCli
         f"{BASE}/emissions/bylocation?location=horinger&time={now}", headers=auth(tok)
     ).json()
     assert pts[0]["rating"] == pytest.approx(400.0 * (1 - 0.8457))
+
+
+def test_durations_are_written_as_dotnet_timespans() -> None:
+    from computenet.api.routers.carbon_aware import timespan
+
+    assert timespan(3600) == "01:00:00" and timespan(90 * 60) == "01:30:00"
+    assert timespan(86400 + 5) == "1.00:00:05"
