@@ -204,6 +204,41 @@ class Role(enum.StrEnum):
     EDGE = "edge"
 
 
+GREEN_KINDS = ("share", "contract", "profile")
+"""How a site's direct green supply is declared: ``share`` — a fixed share of its
+consumption; ``contract`` — a power purchase agreement of ``contract_mw`` around the clock;
+``profile`` — an on-site or adjacent plant of ``capacity_mw`` whose output follows a
+modelled profile (``GREEN_PROFILES``)."""
+
+GREEN_PROFILES = ("solar-clear-sky",)
+"""Output profiles of a ``profile`` supply: ``solar-clear-sky`` — pvlib's clear-sky
+irradiance at the site (modelled, no clouds; see ``computenet.signals.modelled``)."""
+
+GREEN_STATUSES = ("reported", "contracted", "target", "assumed")
+"""What a declared green supply is: ``reported`` by the operator or the press,
+``contracted``, a policy ``target`` (not achieved: applied only when chosen), or an
+``assumed`` value chosen by the network's author."""
+
+
+@dataclass(frozen=True)
+class GreenSupply:
+    """Direct green electricity a site gets on top of its grid (see ``GREEN_KINDS``).
+
+    ``carbon_g_per_kwh`` is the green power's own intensity (0: direct emissions of wind,
+    solar and hydro); ``price_cny_per_kwh`` its price, or ``None`` for the grid's price.
+    """
+
+    kind: str
+    status: str
+    source: str = ""
+    share: float = 0.0
+    contract_mw: float = 0.0
+    capacity_mw: float = 0.0
+    profile: str = "solar-clear-sky"
+    carbon_g_per_kwh: float = 0.0
+    price_cny_per_kwh: float | None = None
+
+
 @dataclass(frozen=True)
 class Site:
     """A data-centre site of the network.
@@ -212,6 +247,12 @@ class Site:
     ``price`` is the electricity price signal in CNY/kWh, ``carbon`` the grid intensity
     signal in gCO2/kWh. ``utc_offset_h`` gives local time for tariffs and reports.
     ``sources`` maps a field name to where its value comes from (or "assumption: ...").
+
+    ``green`` lists the site's declared direct green supply. ``grid_price`` and
+    ``grid_carbon`` are its grid's own signals whenever ``green`` is declared (else
+    ``None``: ``price`` and ``carbon`` are the grid's); ``price`` and ``carbon`` are what the
+    engine plans with, the mix of grid and green supply when that supply is applied
+    (``computenet.signals.green``).
     """
 
     id: str
@@ -233,6 +274,9 @@ class Site:
     # The executor's settings from the network file (``conf``, ``partition``, ``address``...).
     executor_options: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
+    green: tuple[GreenSupply, ...] = field(default=(), compare=False, hash=False)
+    grid_price: Signal | None = field(default=None, compare=False, hash=False)
+    grid_carbon: Signal | None = field(default=None, compare=False, hash=False)
 
     def capacity(self, accelerator: str) -> int:
         """Number of accelerators of type ``accelerator`` at this site (0 if none)."""

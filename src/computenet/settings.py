@@ -34,6 +34,11 @@ class Settings:
     db_url: str = field(default_factory=default_db_url)
     home: Path = field(default_factory=data_dir)
     network: str = "china"
+    # Which declared direct green supply is mixed into the sites' price and carbon
+    # (computenet.signals.green.GREEN_MODES), and the carbon model (annual factor, or the
+    # modelled hourly series: computenet.signals.modelled.CARBON_MODELS).
+    green_supply: str = "declared"
+    carbon_model: str = "annual"
     admin_token: str | None = field(
         default_factory=lambda: os.environ.get("COMPUTENET_ADMIN_TOKEN") or None
     )

@@ -23,7 +23,7 @@ def test_demo_prints_the_comparison_and_writes_the_report(monkeypatch, tmp_path:
     west = replace(site("west", 64, carbon=150.0), role=Role.WEST)
     asked: list[str] = []
 
-    def load_network(name: str):
+    def load_network(name: str, **options: str):
         asked.append(name)
         return network(east, west)
 

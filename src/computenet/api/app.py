@@ -19,7 +19,7 @@ from computenet.api import errors
 from computenet.api.batcher import SubmitBatcher
 from computenet.api.deps import ServiceState
 from computenet.api.errors import error_json
-from computenet.api.routers import admin, datasets, jobs, market, quotas, sites
+from computenet.api.routers import admin, carbon_aware, datasets, jobs, market, quotas, sites
 from computenet.api.schemas import Health
 from computenet.control.leader import Leadership, describe
 from computenet.control.lifecycle import STATES
@@ -97,7 +97,9 @@ class _TooLarge(Exception):
     pass
 
 
-def load_network_or_none(name: str) -> Any:
+def load_network_or_none(
+    name: str, green_supply: str = "declared", carbon_model: str = "annual"
+) -> Any:
     """The network for sites and planning. None (logged) if there is no catalog at all;
     an unknown name or a malformed file raises (the operator must fix ``--network``)."""
     import computenet.catalog
@@ -106,7 +108,7 @@ def load_network_or_none(name: str) -> Any:
     if load is None:
         log.warning("no network catalog; sites are empty and jobs run here, unplanned")
         return None
-    return load(name)
+    return load(name, green_supply=green_supply, carbon_model=carbon_model)
 
 
 def install_network_enums(app: FastAPI, network: Any) -> None:
@@ -132,6 +134,12 @@ def install_network_enums(app: FastAPI, network: Any) -> None:
         for branch in comps["SiteSignalsIn"]["properties"]["capacity"]["anyOf"]:
             if branch.get("type") == "object":
                 branch["propertyNames"] = {"enum": accs}
+        for path, ops in schema["paths"].items():  # Carbon Aware SDK locations: site ids
+            if path.startswith("/v1/carbon-aware/emissions"):
+                for param in ops["get"]["parameters"]:
+                    if param["name"] == "location":
+                        p = param["schema"]
+                        (p["items"] if p.get("type") == "array" else p)["enum"] = sites
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -190,7 +198,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         repo.ensure_admin_token(settings.admin_token)
     batcher = SubmitBatcher(repo, settings.batch_window_s, settings.batch_max)
     st = ServiceState(repo=repo, batcher=batcher, settings=settings)
-    st.network = load_network_or_none(settings.network)
+    st.network = load_network_or_none(
+        settings.network, settings.green_supply, settings.carbon_model
+    )
     # Built now so a bad executor kind or option stops `serve` with the site and the fix.
     st.executors = build_site_executors(st.network, settings)
 
@@ -260,6 +270,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(datasets.router)
     app.include_router(market.router)
     app.include_router(quotas.router)
+    app.include_router(carbon_aware.router)
 
     app.add_middleware(CountRequests, counter=requests_total)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

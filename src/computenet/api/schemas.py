@@ -412,6 +412,33 @@ class SiteHealthOut(BaseModel):
     message: str | None = Field(description="why it did not answer")
 
 
+class GreenSupplyOut(BaseModel):
+    kind: str = Field(description="share, contract or profile")
+    status: str = Field(description="reported, contracted, target (policy) or assumed")
+    share: float | None = Field(description="share of consumption (kind share)")
+    contract_mw: float | None = Field(description="MW around the clock (kind contract)")
+    capacity_mw: float | None = Field(description="installed MW (kind profile)")
+    profile: str | None = Field(description="output profile (kind profile), modelled")
+    carbon_g_per_kwh: float = Field(description="the green power's own intensity")
+    price_cny_per_kwh: float | None = Field(description="its price; null: the grid's")
+    applied: bool = Field(description="mixed into the site's effective price and carbon")
+    source: str
+
+
+class SiteSupplyOut(BaseModel):
+    grid_carbon_g_per_kwh_now: float | None = Field(description="the grid's carbon now")
+    effective_carbon_g_per_kwh_now: float | None = Field(
+        description="grid and applied green supply mixed: what the engine plans with"
+    )
+    grid_price_cny_per_kwh_now: float | None
+    effective_price_cny_per_kwh_now: float | None
+    green_share_now: float = Field(description="share of consumption the applied supply covers")
+    carbon_model: str = Field(
+        description="'annual' (the grid's stated factor) or the modelled hourly series' label"
+    )
+    green_supply: list[GreenSupplyOut]
+
+
 class SiteOut(BaseModel):
     id: str
     name: str
@@ -427,8 +454,14 @@ class SiteOut(BaseModel):
     )
     accelerators: dict[str, int] = Field(description="accelerators per type, feeds applied")
     price_cny_per_kwh_now: float | None = Field(description="electricity price now, feeds applied")
-    carbon_g_per_kwh_now: float | None = Field(description="grid carbon now, feeds applied")
+    carbon_g_per_kwh_now: float | None = Field(
+        description="carbon now, feeds applied: the grid's, mixed with the site's applied "
+        "direct green supply when it declares one (see supply)"
+    )
     feed: SiteFeedOut | None = Field(description="what was last posted for this site")
+    supply: SiteSupplyOut = Field(
+        description="where the site's power comes from: grid and effective figures side by side"
+    )
 
 
 class ErrorOut(BaseModel):

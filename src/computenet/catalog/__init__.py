@@ -16,12 +16,30 @@ BUILTIN: dict[str, Path] = {"china": Path(__file__).with_name("china.toml")}
 FILE_HINT = "<path to a network .toml file>"
 
 
-def load_network(name: str) -> Network:
+def load_network(
+    name: str, *, green_supply: str = "declared", carbon_model: str = "annual"
+) -> Network:
     """The built-in network ``name`` (``"china"``) or the network in the TOML file ``name``.
+
+    ``carbon_model`` (``computenet.signals.modelled.CARBON_MODELS``): ``annual`` keeps each
+    grid's stated factor; ``hourly`` gives mainland provinces the modelled hourly series.
+    ``green_supply`` (``computenet.signals.green.GREEN_MODES``): which declared direct green
+    supply is mixed into the price and carbon the engine plans with (``declared``: all but
+    policy targets; ``targets``: those too; ``off``: the grid alone).
 
     Raises ``UnknownNameError`` listing the built-ins when ``name`` is neither, and
     ``NetworkFileError`` (file, place, fix) when the file is malformed.
     """
+    from computenet.signals.green import apply_green_supply, check_mode
+    from computenet.signals.modelled import apply_carbon_model, check_carbon_model
+
+    check_mode(green_supply)
+    check_carbon_model(carbon_model)
+    net = _build(name)
+    return apply_green_supply(apply_carbon_model(net, carbon_model), green_supply)
+
+
+def _build(name: str) -> Network:
     from computenet.catalog.netfile import build
 
     if name in BUILTIN:

@@ -28,6 +28,13 @@ tables below. Every error is a ``NetworkFileError`` naming the file, the place i
   ``egress_cny_per_gb``, ``source``, ``matrix = { path, format, aliases }`` (a measured RTT
   matrix, see ``computenet.network.matrices``) and ``[[links.pairs]]`` (``between = [a, b]``
   with ``rtt_ms``, ``bandwidth_gbps``, ``egress_cny_per_gb``, ``kind``, ``source``).
+* ``green`` on a site — its direct green supply on top of its grid (``[[sites.green]]`` or a
+  list of tables): ``kind`` (``share``, ``contract``, ``profile``), ``status`` (``reported``,
+  ``contracted``, ``target``, ``assumed``), ``share`` (0-1), ``contract_mw``,
+  ``capacity_mw`` and ``profile`` (``solar-clear-sky``), ``carbon_g_per_kwh`` (default 0),
+  ``price_cny_per_kwh`` (default: the grid's price) and ``source``; see
+  ``computenet.signals.green`` for how the effective price and carbon follow. A file that
+  extends another sets a base site's supply with ``[green]`` (``horinger = [{ ... }]``).
 * ``extends = "china"`` (or a path) starts from another network: its sites come first,
   ``remove_sites = [ids]`` drops some, ``[pools]`` maps a site id to the pools that replace
   that site's (``zhangjiakou = [{ accelerator = "H20", count = 2048 }]``), and tables with
@@ -47,7 +54,11 @@ from typing import Any, cast
 from computenet.catalog.accelerators import KNOWN_ACCELERATORS
 from computenet.errors import InputError, NetworkFileError, SignalFileError, UnknownNameError
 from computenet.model import (
+    GREEN_KINDS,
+    GREEN_PROFILES,
+    GREEN_STATUSES,
     AcceleratorType,
+    GreenSupply,
     Jurisdiction,
     Network,
     Pool,
@@ -86,6 +97,7 @@ TOP_KEYS = (
     "links",
     "pools",
     "remove_sites",
+    "green",
 )
 SITE_KEYS = (
     "id",
@@ -106,9 +118,21 @@ SITE_KEYS = (
     "carbon",
     "pools",
     "sources",
+    "green",
 )
 POOL_KEYS = ("accelerator", "count", "price_cny_per_h", "host_power_w", "assumed")
-_NOT_DEFAULTABLE = ("id", "name", "latitude", "longitude", "pools")
+_NOT_DEFAULTABLE = ("id", "name", "latitude", "longitude", "pools", "green")
+GREEN_KEYS = (
+    "kind",
+    "status",
+    "source",
+    "share",
+    "contract_mw",
+    "capacity_mw",
+    "profile",
+    "carbon_g_per_kwh",
+    "price_cny_per_kwh",
+)
 DEFAULT_KEYS = (*(k for k in SITE_KEYS if k not in _NOT_DEFAULTABLE), "host_power_w", "assumed")
 SIGNAL_KINDS = ("constant", "tou", "file")
 UNITS = {"price": "CNY/kWh", "carbon": "gCO2/kWh"}
@@ -298,6 +322,7 @@ class _SiteSpec:
     price: _SignalSpec | tuple[str, str]  # inline spec, or (name, place)
     carbon: _SignalSpec | tuple[str, str]
     sources: dict[str, str]
+    green: tuple[GreenSupply, ...] = ()
 
 
 @dataclass
@@ -319,6 +344,7 @@ class _Doc:
         field(default_factory=dict)
     )
     remove_sites: list[tuple[str, str]] = field(default_factory=list)
+    green_override: dict[str, tuple[tuple[GreenSupply, ...], _Table]] = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -474,6 +500,47 @@ def _parse_pools(
     return tuple(pools), tuple(places)
 
 
+def _parse_green(raw: object, file: Path, where: str) -> tuple[GreenSupply, ...]:
+    """A site's ``green``: one table or a list of them (``GreenSupply``)."""
+    items = raw if isinstance(raw, list) else [raw]
+    out = []
+    for i, item in enumerate(items):
+        g = _Table(item, file, f"{where}[{i}]" if isinstance(raw, list) else where, GREEN_KEYS)
+        kind = g.choice("kind", GREEN_KINDS)
+        supply = GreenSupply(
+            kind=kind,
+            status=g.choice("status", GREEN_STATUSES),
+            source=g.text("source", ""),
+            share=g.number("share", lo=0.0, hi=1.0) if kind == "share" else 0.0,
+            contract_mw=(
+                g.number("contract_mw", above=0.0, unit="MW") if kind == "contract" else 0.0
+            ),
+            capacity_mw=(
+                g.number("capacity_mw", above=0.0, unit="MW") if kind == "profile" else 0.0
+            ),
+            profile=(
+                g.choice("profile", GREEN_PROFILES, GREEN_PROFILES[0])
+                if kind == "profile"
+                else GREEN_PROFILES[0]
+            ),
+            carbon_g_per_kwh=g.number("carbon_g_per_kwh", 0.0, lo=0.0, unit="gCO2/kWh"),
+            price_cny_per_kwh=g.number("price_cny_per_kwh", None, lo=0.0, unit="CNY/kWh"),
+        )
+        unused = {"share": "share", "contract": "contract_mw", "profile": "capacity_mw"}
+        for k, key in unused.items():
+            if k != kind and g.has(key):
+                raise g.fail(
+                    key,
+                    f"{key} does not apply to a {kind!r} supply",
+                    f"remove {key}, or write kind = {k!r}",
+                )
+        if kind != "profile" and g.has("profile"):
+            raise g.fail("profile", "profile applies to kind = 'profile' only", "remove it")
+        g.done()
+        out.append(supply)
+    return tuple(out)
+
+
 def _parse_site(raw: object, file: Path, index: int, defaults: _Table | None) -> _SiteSpec:
     where = f"sites[{index}]"
     dflt = dict(defaults.data) if defaults is not None else {}
@@ -529,6 +596,7 @@ def _parse_site(raw: object, file: Path, index: int, defaults: _Table | None) ->
         _signal_ref(t, "price"),
         _signal_ref(t, "carbon"),
         sources,
+        _parse_green(t.get("green"), file, t.place("green")) if t.has("green") else (),
     )
     t.done()
     return spec
@@ -626,6 +694,10 @@ def _parse_doc(path: Path) -> _Doc:
         for sid, body in over.data.items():
             pools, places = _parse_pools(body, path, f"pools.{sid}", {}, {})
             doc.pools_override[sid] = (pools, places, over)
+    green = top.table("green", (), {})
+    if isinstance(green, _Table):
+        for sid, body in green.data.items():
+            doc.green_override[sid] = (_parse_green(body, path, f"green.{sid}"), green)
     for i, sid in enumerate(top.array("remove_sites", [])):
         if not isinstance(sid, str):
             raise top.fail(
@@ -727,6 +799,14 @@ def _merge(base: _Doc, child: _Doc) -> _Doc:
                 f"use one of: {', '.join(by_id) or '(none)'}",
             )
         by_id[sid].pools, by_id[sid].pool_places = pools, places
+    for sid, (supplies, t) in child.green_override.items():
+        if sid not in by_id:
+            raise t.fail(
+                sid,
+                f"no site {sid!r} in the base network to give green supply to",
+                f"use one of: {', '.join(by_id) or '(none)'}",
+            )
+        by_id[sid].green = supplies
     out.sites = [*kept, *child.sites]
     out.regions = [*base.regions, *child.regions]
     return out
@@ -742,8 +822,8 @@ def _load_doc(path: Path, seen: tuple[Path, ...] = ()) -> _Doc:
     doc = _parse_doc(path)
     ext = doc.top.data.get("extends")
     if ext is None:
-        if doc.pools_override or doc.remove_sites:
-            key = "pools" if doc.pools_override else "remove_sites"
+        if doc.pools_override or doc.remove_sites or doc.green_override:
+            key = "pools" if doc.pools_override else "remove_sites" if doc.remove_sites else "green"
             raise _fail(
                 path,
                 key,
@@ -928,7 +1008,18 @@ def build(path: Path, *, builtin_name: str | None = None) -> Network:
                 "carbon", ("assumption: " if cassumed and "assum" not in csrc else "") + csrc
             )
         fields = {k: v for k, v in s.fields.items() if k != "latency_key"}
-        sites.append(Site(**fields, pools=s.pools, price=price, carbon=carbon, sources=sources))
+        sites.append(
+            Site(
+                **fields,
+                pools=s.pools,
+                price=price,
+                carbon=carbon,
+                sources=sources,
+                green=s.green,
+                grid_price=price if s.green else None,
+                grid_carbon=carbon if s.green else None,
+            )
+        )
     site_ids = set(seen)
     regions: list[UserRegion] = []
     places: dict[str, Place] = {}

@@ -86,3 +86,13 @@ def number(
     wanted = " and ".join(f"{op} {b:g}" for b, op, _ in bounds if b is not None) or "finite"
     if not math.isfinite(value) or any(bad for _, _, bad in bounds):
         raise InputError(f"{value:g} is out of range", source=source, fix=f"give a number {wanted}")
+
+
+GREEN_SUPPLY_HELP = (
+    "Direct green supply mixed into price and carbon: declared (all but policy targets), "
+    "targets (those too), off (grid only)."
+)
+CARBON_MODEL_HELP = (
+    "annual: the grid's stated factor; hourly: a modelled hourly series for mainland "
+    "provinces (solar and wind capacity, scaled to the annual factor; labelled modelled)."
+)

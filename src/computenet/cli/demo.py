@@ -15,7 +15,9 @@ import typer
 
 from computenet.cli.app import app
 from computenet.cli.checks import (
+    CARBON_MODEL_HELP,
     CARBON_PRICE_HELP,
+    GREEN_SUPPLY_HELP,
     carbon_price_or_default,
     known_policies,
     number,
@@ -28,6 +30,7 @@ from computenet.cli.simulate import (
     parse_policies,
     parse_start,
     run_and_show,
+    supply_notes,
 )
 
 DEMO_START = "2023-07-03"  # a Monday in summer, when time-of-use peaks are sharpest
@@ -58,6 +61,8 @@ def demo(
         Path("report.html"), "--report", help="Where to write the HTML report."
     ),
     json_out: Path = typer.Option(None, "--json", help="Also write the figures as JSON here."),
+    green_supply: str = typer.Option("declared", "--green-supply", help=GREEN_SUPPLY_HELP),
+    carbon_model: str = typer.Option("annual", "--carbon-model", help=CARBON_MODEL_HELP),
 ) -> None:
     """A week of GPU jobs on China's national network: compare every policy, write report.html."""
     load_network = load_network_fn()
@@ -82,7 +87,12 @@ def demo(
     ]
     writable(report, "--report")
     writable(json_out, "--json")
-    net = load_network("china")
+    from computenet.signals.green import check_mode
+    from computenet.signals.modelled import check_carbon_model
+
+    check_mode(green_supply)
+    check_carbon_model(carbon_model)
+    net = load_network("china", green_supply=green_supply, carbon_model=carbon_model)
     t0 = parse_start(start)
     trace = demo_trace(days=days, jobs=n, seed=seed)
     wl = materialise(trace, net, t0, FillOptions(seed=seed))
@@ -97,7 +107,8 @@ def demo(
     )
     notes = [
         f"{len(outs)} seeded site outages ({outage_rate:g} per site per day, mean 4 h): "
-        "running jobs lose the work since their last checkpoint and are placed again"
+        "running jobs lose the work since their last checkpoint and are placed again",
+        *supply_notes(net, green_supply, carbon_model),
     ]
     run_and_show(
         net,

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from computenet.cli.app import app
-from computenet.cli.checks import literal
+from computenet.cli.checks import CARBON_MODEL_HELP, GREEN_SUPPLY_HELP, literal
 
 
 def parse_at(text: str | None) -> int:
@@ -73,8 +73,45 @@ def site_record(net: Any, site: Any, at_s: int) -> dict[str, Any]:
         "egress_cny_per_gb": site.egress_cny_per_gb
         or getattr(net.links, "egress_cny_per_gb_default", 0.0),
         "sources": dict(site.sources),
+        # grid and effective (grid + applied green supply) figures side by side
+        **_supply(net, site, at_s),
         "at_s": at_s,
     }
+
+
+def _supply(net: Any, site: Any, at_s: int) -> dict[str, Any]:
+    from computenet.signals.green import supply_record
+    from computenet.signals.modelled import describe_model
+
+    rec = supply_record(site, net.accelerators, at_s)
+    rec["carbon_model"] = describe_model(site) or "annual"
+    return rec
+
+
+def _carbon_cell(sup: dict[str, Any]) -> str:
+    """The grid factor, then the effective figure with the applied green share, or the
+    declared supply not applied in parentheses (r reported, c contracted, t target,
+    a assumed; pv = a modelled solar profile)."""
+    lines = [
+        f"{sup['grid_carbon_g_per_kwh']:.0f}" + ("~" if sup["carbon_model"] != "annual" else "")
+    ]
+    applied = [g for g in sup["green_supply"] if g["applied"]]
+    if applied:
+        tags = "".join(sorted({g["status"][0] for g in applied}))
+        lines.append(
+            f"→{sup['effective_carbon_g_per_kwh']:.0f} {sup['green_share_applied']:.0%}{tags}"
+        )
+    for g in sup["green_supply"]:
+        if g["applied"]:
+            continue
+        if g["kind"] == "share":
+            what = f"{g['share']:.0%}"
+        elif g["kind"] == "contract":
+            what = f"{g['contract_mw']:g}MW"
+        else:
+            what = f"{g['capacity_mw']:g}MWpv"
+        lines.append(f"({what}{g['status'][0]})")
+    return "\n".join(lines)
 
 
 def _by_hub(net: Any) -> list[Any]:
@@ -93,6 +130,10 @@ def hubs(
         str | None,
         typer.Option("--at", help="Time for carbon and price (ISO 8601, UTC unless offset)."),
     ] = None,
+    green_supply: Annotated[
+        str, typer.Option("--green-supply", help=GREEN_SUPPLY_HELP)
+    ] = "declared",
+    carbon_model: Annotated[str, typer.Option("--carbon-model", help=CARBON_MODEL_HELP)] = "annual",
 ) -> None:
     """List a network's sites: hub, province, role, accelerators, PUE, carbon, price now."""
     from rich import box
@@ -102,7 +143,7 @@ def hubs(
 
     from computenet.catalog import load_network
 
-    net = load_network(network)
+    net = load_network(network, green_supply=green_supply, carbon_model=carbon_model)
     at_s = parse_at(at)
     sites = _by_hub(net)
     if as_json:
@@ -118,8 +159,12 @@ def hubs(
         padding=(0, 1, 0, 0),  # one space of padding plus the separator: two between columns
         caption=(
             f"Price at {when} in each site's local time (TOU band below it). Carbon: the "
-            "site's grid factor as the network states it. * = assumed capacity. Sources: "
-            "--json, field 'sources'."
+            "site's grid factor as the network states it"
+            + (" (~ = modelled hourly, not measured)" if carbon_model == "hourly" else "")
+            + "; below it '→ effective' with the site's direct green supply applied "
+            f"(--green-supply {green_supply}) and its share of consumption, or '(share)' when "
+            "declared but not applied; r reported, c contracted, t policy target, a assumed. "
+            "* = assumed capacity. Sources: --json, fields 'sources' and 'green_supply'."
         ),
         caption_justify="left",
     )
@@ -136,6 +181,7 @@ def hubs(
         accs = "\n".join(f"{p.count} {p.accelerator}{'*' if p.assumed else ''}" for p in s.pools)
         band = getattr(s.price, "band_at", None)
         price = f"{s.price.at(at_s):.3f}" + (f"\n{band(at_s)}" if callable(band) else "")
+        sup = _supply(net, s, at_s)
         hub = s.hub if s.hub != last_hub else ""
         if hub and last_hub is not None:
             table.add_section()
@@ -151,8 +197,10 @@ def hubs(
                     s.role,
                     accs or "-",
                     f"{s.pue:.2f}",
-                    f"{s.carbon.at(at_s):.0f}",
-                    price,
+                    _carbon_cell(sup),
+                    price
+                    if sup["effective_price_cny_per_kwh"] == sup["grid_price_cny_per_kwh"]
+                    else f"{sup['effective_price_cny_per_kwh']:.3f} (grid {price})",
                 )
             )
         )

@@ -9,7 +9,12 @@ from typing import Annotated
 import typer
 
 from computenet.cli.app import app
-from computenet.cli.checks import CARBON_PRICE_HELP, carbon_price_or_default
+from computenet.cli.checks import (
+    CARBON_MODEL_HELP,
+    CARBON_PRICE_HELP,
+    GREEN_SUPPLY_HELP,
+    carbon_price_or_default,
+)
 
 
 @app.command()
@@ -58,6 +63,10 @@ def serve(
         float, typer.Option(help="seconds between renewals of the leader lease (and tries)")
     ] = 2.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "warning",
+    green_supply: Annotated[
+        str, typer.Option("--green-supply", help=GREEN_SUPPLY_HELP)
+    ] = "declared",
+    carbon_model: Annotated[str, typer.Option("--carbon-model", help=CARBON_MODEL_HELP)] = "annual",
 ) -> None:
     """Start the service: applies database migrations, then serves /v1 and runs the loop.
 
@@ -73,12 +82,19 @@ def serve(
 
     # Checked before anything starts: a bad price would otherwise fail every loop tick.
     price = carbon_price_or_default(carbon_price)
+    from computenet.signals.green import check_mode
+    from computenet.signals.modelled import check_carbon_model
+
+    check_mode(green_supply)
+    check_carbon_model(carbon_model)
     home = data_dir()
     home.mkdir(parents=True, exist_ok=True)
     settings = Settings(
         db_url=db or default_db_url(),
         home=Path(home),
         network=network,
+        green_supply=green_supply,
+        carbon_model=carbon_model,
         run_loop=not no_loop,
         batch_window_s=batch_window_ms / 1000.0,
         group_commit=group_commit,

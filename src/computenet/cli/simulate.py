@@ -13,7 +13,9 @@ import typer
 
 from computenet.cli.app import app
 from computenet.cli.checks import (
+    CARBON_MODEL_HELP,
     CARBON_PRICE_HELP,
+    GREEN_SUPPLY_HELP,
     carbon_price_or_default,
     known_policies,
     literal,
@@ -21,6 +23,8 @@ from computenet.cli.checks import (
     writable,
 )
 from computenet.errors import InputError
+from computenet.signals.green import check_mode
+from computenet.signals.modelled import check_carbon_model
 
 if TYPE_CHECKING:
     from computenet.model import Network
@@ -152,8 +156,12 @@ def build_network(
     latency: Path | None,
     capacity: int,
     zone_coords: Path | None = None,
+    green_supply: str = "declared",
+    carbon_model: str = "annual",
 ) -> tuple[Network, list[str]]:
-    """The network from ``--network`` or from ``--zones`` (exactly one of them)."""
+    """The network from ``--network`` or from ``--zones`` (exactly one of them); a network
+    file's declared green supply and the carbon model as ``--green-supply`` and
+    ``--carbon-model`` choose (``computenet.catalog.load_network``)."""
     if zones:
         if network:
             raise InputError("give --network or --zones, not both", source="--zones")
@@ -175,8 +183,27 @@ def build_network(
         raise InputError("--zone-coords goes with --zones", source="--zone-coords")
     load_network = load_network_fn()
 
-    net = load_network(network or "china")
-    return net, []
+    net = load_network(network or "china", green_supply=green_supply, carbon_model=carbon_model)
+    return net, supply_notes(net, green_supply, carbon_model)
+
+
+def supply_notes(net: Network, green_supply: str, carbon_model: str) -> list[str]:
+    """What the report says about the sites' power: green supply applied, carbon modelled."""
+    declared = [s for s in net.sites if s.green]
+    notes = []
+    if declared:
+        notes.append(
+            f"Direct green supply (--green-supply {green_supply}): declared at "
+            f"{len(declared)} sites; prices and carbon are the mix of grid and green supply"
+            + (" (grid only)" if green_supply == "off" else "")
+            + "; see 'Where the sites' power comes from'"
+        )
+    if carbon_model == "hourly":
+        notes.append(
+            "Carbon: modelled hourly series for mainland provinces (solar and wind capacity, "
+            "clear-sky solar, scaled to the official annual factor), not a measurement"
+        )
+    return notes
 
 
 def run_and_show(
@@ -421,6 +448,8 @@ def simulate(
         True, "--bound/--no-bound", help="Ask the engine for the lower bound."
     ),
     json_out: Path = typer.Option(None, "--json", help="Write {'policies': [...]} here."),
+    green_supply: str = typer.Option("declared", "--green-supply", help=GREEN_SUPPLY_HELP),
+    carbon_model: str = typer.Option("annual", "--carbon-model", help=CARBON_MODEL_HELP),
     report: Path = typer.Option(None, "--report", help="Write a self-contained HTML report here."),
 ) -> None:
     """Replay a GPU trace against real grid signals and compare placement policies."""
@@ -462,7 +491,15 @@ def simulate(
     writable(report, "--report")
     t0 = parse_start(start)
     net, notes = build_network(
-        network, zones, carbon_dir, price_dir, latency, capacity, zone_coords
+        network,
+        zones,
+        carbon_dir,
+        price_dir,
+        latency,
+        capacity,
+        zone_coords,
+        green_supply=check_mode(green_supply),
+        carbon_model=check_carbon_model(carbon_model),
     )
     opts: dict[str, Any] = {"seed": seed}
     if trace_format == "philly":

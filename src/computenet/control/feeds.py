@@ -16,6 +16,7 @@ import numpy as np
 
 from computenet.model import HOUR_S, FloatArray, Network, Pool, Signal, Site
 from computenet.signals.base import SeriesSignal
+from computenet.signals.green import grid_of, remix
 
 
 # Not frozen only because the ``Signal`` protocol declares ``unit`` as a plain attribute;
@@ -109,13 +110,24 @@ def apply(
             site = with_capacity(site, feed["capacity"])
         price: Signal = site.price
         carbon: Signal = site.carbon
+        # A posted series is the grid's: a site's declared green supply is mixed on top.
         if feed.get("price_cny_per_kwh") is not None:
-            price = FeedOverlay(
-                series(feed["price_cny_per_kwh"], "CNY/kWh", site.id), site.price, "CNY/kWh"
+            price = remix(
+                site.price,
+                FeedOverlay(
+                    series(feed["price_cny_per_kwh"], "CNY/kWh", site.id),
+                    grid_of(site.price),
+                    "CNY/kWh",
+                ),
             )
         if feed.get("carbon_g_per_kwh") is not None:
-            carbon = FeedOverlay(
-                series(feed["carbon_g_per_kwh"], "gCO2/kWh", site.id), site.carbon, "gCO2/kWh"
+            carbon = remix(
+                site.carbon,
+                FeedOverlay(
+                    series(feed["carbon_g_per_kwh"], "gCO2/kWh", site.id),
+                    grid_of(site.carbon),
+                    "gCO2/kWh",
+                ),
             )
         if price is not site.price or carbon is not site.carbon:
             forecasts[site.id] = SiteForecast(price=price, carbon=carbon)

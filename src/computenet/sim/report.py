@@ -28,6 +28,7 @@ from computenet.model import Classification
 from computenet.sim.compare import BASELINE, Comparison, cost_split
 from computenet.sim.faults import format_time
 from computenet.sim.metrics import PolicyMetrics, moved_placements
+from computenet.sim.report_supply import supply_section
 from computenet.sim.simulator import JobOutcome, SimResult
 
 PALETTE = ["#1b6ca8", "#d1495b", "#edae49", "#00798c", "#66a182", "#8d6a9f", "#3d405b", "#e07a5f"]
@@ -960,6 +961,9 @@ def render(comp: Comparison) -> str:
         _li(_modelled(comp)),
         "<h3>Sites</h3>",
         _sites_table(comp),
+        *supply_section(
+            comp.network, comp.workload.start_s, comp.workload.end_s
+        ),  # report_supply.py: grid vs green supply
     ]
     if viol_list:
         parts += ["<h3 class='warn'>Violations</h3>", _li(viol_list)]

@@ -54,9 +54,33 @@ def _sites(request: Request) -> list[dict[str, Any]]:
                 "price_cny_per_kwh_now": _now_value(fc.price if fc else site.price, t),
                 "carbon_g_per_kwh_now": _now_value(fc.carbon if fc else site.carbon, t),
                 "feed": None if feed is None else {k: v for k, v in feed.items() if k != "site_id"},
+                "supply": _supply(
+                    network,
+                    site,
+                    fc.price if fc else site.price,
+                    fc.carbon if fc else site.carbon,
+                    t,
+                ),
             }
         )
     return out
+
+
+def _supply(network: Any, site: Any, price: Any, carbon: Any, t: int) -> dict[str, Any]:
+    """Grid and effective figures now, side by side (``computenet.signals.green``)."""
+    from computenet.signals.green import grid_of, supply_record
+    from computenet.signals.modelled import describe_model
+
+    rec = supply_record(site, network.accelerators, t)
+    return {
+        "grid_carbon_g_per_kwh_now": _now_value(grid_of(carbon), t),
+        "effective_carbon_g_per_kwh_now": _now_value(carbon, t),
+        "grid_price_cny_per_kwh_now": _now_value(grid_of(price), t),
+        "effective_price_cny_per_kwh_now": _now_value(price, t),
+        "green_share_now": rec["green_share_applied"],
+        "carbon_model": describe_model(site) or "annual",
+        "green_supply": rec["green_supply"],
+    }
 
 
 def _health(st: Any) -> dict[str, dict[str, Any]]:
