@@ -334,7 +334,10 @@ class DatasetIn(BaseModel):
     )
     classification: Classification = Field(default="general", description="default general")
     individuals: int = Field(
-        default=0, ge=0, le=10**10, description="people in it (personal information)"
+        default=0,
+        ge=0,
+        le=2**31 - 1,  # the column is a 32-bit integer; more people than any country has
+        description="people in it (personal information)",
     )
     sensitive: bool = Field(default=False, description="sensitive personal information")
     export_cleared: bool = Field(
