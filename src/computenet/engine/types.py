@@ -25,6 +25,7 @@ DEFAULT_BOUND_ROUNDS = 40
 
 if TYPE_CHECKING:
     from computenet.engine.capacity import CapacityLedger
+    from computenet.engine.power import PowerCap, PowerDraw
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,10 @@ class PlanRequest:
     milp_node_limit: int = DEFAULT_MILP_NODE_LIMIT
     lp_iteration_limit: int = DEFAULT_LP_ITERATION_LIMIT
     bound_rounds: int = DEFAULT_BOUND_ROUNDS
+    # Power as a constraint (``engine.power``): facility kW a site may draw per window, and
+    # the draws already committed at capped sites. Empty: no cap anywhere.
+    power_caps: tuple[PowerCap, ...] = ()
+    power_drawn: tuple[PowerDraw, ...] = ()
 
     def running_allocations(self) -> tuple[Allocation, ...]:
         """The allocations already committed: ``running``, or the ledger's."""
