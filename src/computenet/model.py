@@ -352,6 +352,11 @@ class Dataset:
 # --------------------------------------------------------------------------- work
 
 
+FLEX_SLOWDOWN: tuple[float, ...] = (0.0, 0.10, 0.25, 0.50)
+"""Per flexibility class (``TrainingJob.flex_class``), the share by which a grid event may
+slow the job: its completion may move later by at most this share of its run."""
+
+
 @dataclass(frozen=True)
 class TrainingJob:
     """A batch job: a gang of ``accelerators`` accelerators, all at one site.
@@ -362,6 +367,9 @@ class TrainingJob:
     ``deadline_s`` and may not start before ``earliest_start_s``. ``utilisation`` is the
     share of the run its accelerators are busy, and ``work_kind`` (a ``WorkKind``) what
     they do; power follows from the accelerator's ``PowerProfile`` (``job_power_kw``).
+    ``flex_class`` (0-3) is how much the job may be slowed when the grid asks for less
+    power (``FLEX_SLOWDOWN``: none, 10 %, 25 %, 50 %; as in Emerald AI's 2025 grid
+    demonstration): class 0 is never slowed.
     """
 
     id: str
@@ -378,6 +386,7 @@ class TrainingJob:
     utilisation: float = 0.8
     submitted_s: int | None = None
     work_kind: str = WorkKind.TRAINING
+    flex_class: int = 0
 
 
 @dataclass(frozen=True)
