@@ -19,10 +19,12 @@ its cap (the draw planned before the event, less what was asked):
    (``executors.base.Capabilities.power_cap``): during the event it does ``1 - slowdown``
    of its work per hour at the power the measured curve gives for that load
    (``model.load_share``: half the work costs about 70 % of the power), and its run grows
-   by the work it did not do;
+   by the work it did not do, within its class's slack;
 4. **move** class-0 work that has not started, only where it then finishes no later.
 
-Running class-0 work is never touched. A round places the candidates it picked in one
+Running class-0 work is never touched. The promise covers the work in the system when the
+event is answered: work that arrives while the event lasts is placed under its caps like
+any other (its deadline holds). A round places the candidates it picked in one
 engine call; candidates the engine cannot place within their slack keep their plan and the
 next candidates are taken, until the caps hold or no candidate is left; what is then still
 over the cap is the stated shortfall.
@@ -122,7 +124,8 @@ class Action(enum.StrEnum):
 class Affected:
     """One job the answer changes. Times in epoch seconds; ``shed_kw`` is the facility power
     it takes off the event's sites, averaged over the window; ``utilisation`` its planned
-    busy share during the event (power-capped work only)."""
+    busy share during the event (power-capped work only); ``placement`` where the rest of
+    its run goes (re-planned work), after it stops at ``paused_at_s`` if it was running."""
 
     job_id: str
     flex_class: int
@@ -137,6 +140,8 @@ class Affected:
     shed_kw: float
     utilisation: float | None = None
     placement: Placement | None = None
+    paused_at_s: int | None = None  # running work: when it checkpoints and stops
+    slow_s: tuple[int, int] | None = None  # power-capped work: when it runs slower
 
     @property
     def delay_s(self) -> int:
@@ -176,11 +181,12 @@ class HourCommitment:
 @dataclass(frozen=True)
 class GridResponse:
     """The commitment: per site-hour what is shed against the ask, the jobs affected, the
-    caps to keep in force for later plans while the event lasts, and the planned draws at
-    the event's sites (``draws``, facility kW). ``energy_moved_kwh`` is facility energy taken
-    out of the window at the event's sites; ``carbon_moved_kg`` the affected jobs' carbon
-    after less before (modelled from the forecasts); ``added_misses`` jobs that would now
-    miss a deadline they met (``_flex``: of classes >= 1)."""
+    caps to keep in force for later plans while the event lasts (per site and quarter hour:
+    see ``_caps``), and the planned draws at the event's sites (``draws``, facility kW).
+    ``energy_moved_kwh`` is facility energy taken out of the window at the event's sites;
+    ``carbon_moved_kg`` the affected jobs' carbon after less before (modelled from the
+    forecasts); ``added_misses`` jobs that would now miss a deadline they met (``_flex``: of
+    classes >= 1)."""
 
     event_id: str
     hours: tuple[HourCommitment, ...]
@@ -294,9 +300,9 @@ class _State:
     def site_draws(self, site_id: str) -> list[PowerDraw]:
         return [d for ds in self.draws.values() for d in ds if d.site_id == site_id]
 
-    def excess(self) -> dict[tuple[str, int], float]:
-        """Per (site, hour start) the peak draw over the cap, where positive."""
-        out: dict[tuple[str, int], float] = {}
+    def excess(self) -> dict[tuple[str, int, int], float]:
+        """Per (site, cap start, cap end) the peak draw over the cap, where positive."""
+        out: dict[tuple[str, int, int], float] = {}
         by_site: dict[str, list[PowerDraw]] = {s: [] for s in self.req.event.site_ids}
         for ds in self.draws.values():
             for d in ds:
@@ -305,7 +311,7 @@ class _State:
         for c in self.caps:
             over = peak_kw(by_site[c.site_id], c.start_s, c.end_s) - c.limit_kw
             if over > 1e-6:
-                out[(c.site_id, c.start_s)] = over
+                out[(c.site_id, c.start_s, c.end_s)] = over
         return out
 
 
@@ -319,11 +325,7 @@ def respond(req: GridRequest) -> GridResponse:
     hours = hours_of(ev)
     baseline = {(s, a): mean_kw(_at(draws, s), a, b) for s in ev.site_ids for a, b in hours}
     asked = _asked(ev, baseline, hours)
-    caps = tuple(
-        PowerCap(s, a, b, max(0.0, baseline[(s, a)] - asked[(s, a)]), f"grid event {ev.id}")
-        for s in ev.site_ids
-        for a, b in hours
-    )
+    caps = _caps(ev, draws, hours, asked)
     ledger = CapacityLedger(base.running_allocations())
     for w in work:
         ledger.add(w.allocation())
@@ -344,7 +346,7 @@ def respond(req: GridRequest) -> GridResponse:
     if left:
         notes.append(
             "flexible work does not suffice: the cap is exceeded in "
-            f"{len(left)} site-hour(s); the shortfall is stated per hour"
+            f"{len(left)} quarter hour(s); the shortfall is stated per hour"
         )
     return _answer(st, work, hours, baseline, asked, notes)
 
@@ -381,6 +383,27 @@ def _asked(
     return out
 
 
+def _caps(
+    ev: GridEvent,
+    draws: dict[str, list[PowerDraw]],
+    hours: list[tuple[int, int]],
+    asked: dict[tuple[str, int], float],
+) -> tuple[PowerCap, ...]:
+    """Per site and quarter hour of the event: the draw planned there before the event
+    (its mean over the quarter) less the hour's ask. A plan whose draw never exceeds these
+    sheds at least the ask in every hour, and the quarters follow the draw as work ends
+    within an hour (one flat cap per hour would ask more than was asked at its start)."""
+    out = []
+    for s in ev.site_ids:
+        at = _at(draws, s)
+        for a, b in hours:
+            for q in range(a, b, ROUND_SLOT_S):
+                e = min(b, q + ROUND_SLOT_S)
+                limit = max(0.0, mean_kw(at, q, e) - asked[(s, a)])
+                out.append(PowerCap(s, q, e, limit, f"grid event {ev.id}"))
+    return tuple(out)
+
+
 Candidate = tuple[str, Work]
 
 
@@ -408,7 +431,7 @@ def _groups(req: GridRequest, work: list[Work]) -> list[list[Candidate]]:
     g3 = [
         ("cap", w)
         for w in sorted(running + waiting, key=key)
-        if w.job.flex_class >= 1 and w.site_id in req.power_cappable and w.end_s >= ev.end_s
+        if w.job.flex_class >= 1 and w.site_id in req.power_cappable
     ]
     g4 = [("move0", w) for w in sorted(waiting, key=key) if w.job.flex_class == 0]
     return [g for g in (g1, g2, g3, g4) if g]
@@ -430,7 +453,7 @@ def _pick(st: _State, group: list[Candidate]) -> tuple[list[Candidate], list[Can
         hit = [
             k
             for k, v in need.items()
-            if v > 1e-6 and k[0] == w.site_id and w.start_s < k[1] + HOUR_S and w.end_s > k[1]
+            if v > 1e-6 and k[0] == w.site_id and w.start_s < k[2] and w.end_s > k[1]
         ]
         if not hit:
             rest.append(c)
@@ -535,6 +558,7 @@ def _replan(st: _State, pick: list[Candidate]) -> None:
             mean_kw(old, ev.start_s, ev.end_s)
             - mean_kw([d for d in new if d.site_id in ev.site_ids], ev.start_s, ev.end_s),
             placement=p,
+            paused_at_s=part[0].end_s if part is not None else None,
         )
 
 
@@ -548,28 +572,32 @@ def _round_now(now_s: int, start_s: int) -> int:
 
 def _power_cap(st: _State, works: list[Work]) -> None:
     """Run each job slower at lower power through the event (see the module docstring),
-    where its deadline and its pool allow the longer run."""
+    where its class's slack, its deadline and its pool allow the longer run."""
     ev, net = st.req.event, st.req.base.network
     for w in works:
         slow = FLEX_SLOWDOWN[min(max(int(w.job.flex_class), 0), len(FLEX_SLOWDOWN) - 1)]
+        rate = 1.0 - slow
         a = max(w.start_s, ev.start_s)
-        ext = math.ceil(slow * (ev.end_s - a))
-        if ext <= 0 or w.end_s + ext > w.job.deadline_s:
+        left = w.end_s - a  # seconds of work left at full speed when the event starts
+        slow_s = min(math.ceil(left / rate), ev.end_s - a)
+        end = a + slow_s + max(0, math.ceil(left - rate * slow_s))
+        ext = end - w.end_s
+        if ext <= 0 or ext > _slack_s(w.job, w.end_s - w.start_s) or end > w.job.deadline_s:
             continue
         site = net.site(w.site_id)
-        if st.ledger.peak(
-            w.site_id, w.accelerator, w.end_s, w.end_s + ext
-        ) + w.count > site.capacity(w.accelerator):
+        if st.ledger.peak(w.site_id, w.accelerator, w.end_s, end) + w.count > site.capacity(
+            w.accelerator
+        ):
             continue
-        u = w.job.utilisation * (1.0 - slow)
+        u = w.job.utilisation * rate
         full = facility_kw(net, w.job, w.site_id, w.accelerator, w.count)
         low = facility_kw(net, w.job, w.site_id, w.accelerator, w.count, u)
         st.ledger.remove(w.allocation())
-        st.ledger.add(replace(w.allocation(), end_s=w.end_s + ext))
+        st.ledger.add(replace(w.allocation(), end_s=end))
         new = [
             PowerDraw(w.site_id, w.start_s, a, full, w.job.id),
-            PowerDraw(w.site_id, a, ev.end_s, low, w.job.id),
-            PowerDraw(w.site_id, ev.end_s, w.end_s + ext, full, w.job.id),
+            PowerDraw(w.site_id, a, a + slow_s, low, w.job.id),
+            PowerDraw(w.site_id, a + slow_s, end, full, w.job.id),
         ]
         st.draws[w.job.id] = [d for d in new if d.end_s > d.start_s]
         st.done[w.job.id] = Affected(
@@ -581,10 +609,11 @@ def _power_cap(st: _State, works: list[Work]) -> None:
             w.start_s,
             w.end_s,
             w.start_s,
-            w.end_s + ext,
+            end,
             w.job.deadline_s,
-            (full - low) * (ev.end_s - a) / (ev.end_s - ev.start_s),
+            (full - low) * slow_s / (ev.end_s - ev.start_s),
             utilisation=u,
+            slow_s=(a, a + slow_s),
         )
         if not st.excess():
             return

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 from computenet.engine.capacity import CapacityLedger
+from computenet.engine.grid import GridEvent
 from computenet.engine.types import (
     Allocation,
     PlanReply,
@@ -52,6 +53,7 @@ from computenet.model import (
     job_power_kw,
 )
 from computenet.sim.events import EventKind, EventQueue
+from computenet.sim.gridsim import GridEvents, GridOutcome, check_events
 from computenet.sim.rules import rule_breach
 from computenet.sim.workload import Workload
 
@@ -94,6 +96,7 @@ class SimConfig:
     outages: tuple[Outage, ...] = ()
     max_late_s: int = 7 * 86400
     home_reserve: float = DEFAULT_HOME_RESERVE
+    grid_events: tuple[GridEvent, ...] = ()  # answered and carried out (``sim.gridsim``)
 
 
 def _sibling(module: str, name: str, what: str) -> Any:
@@ -199,6 +202,7 @@ class SimResult:
     end_s: int
     wall_s: float
     notes: tuple[str, ...] = ()
+    grid: tuple[GridOutcome, ...] = ()  # per grid event: the answer and what was delivered
 
 
 @dataclass
@@ -292,6 +296,8 @@ class Simulator:
         self._forecast_cache: dict[int, Mapping[str, SiteForecast]] = {}
         self._plan_calls = 0
         self._q = EventQueue(workload.start_s)
+        check_events(config.grid_events, network, config.policy)
+        self._grid = GridEvents(self, config.grid_events)
 
     # ------------------------------------------------------------------ run
 
@@ -312,6 +318,8 @@ class Simulator:
             if o.end_s > o.start_s:
                 q.schedule(max(o.start_s, q.now_s), EventKind.OUTAGE_START, o.site_id)
                 q.schedule(max(o.end_s, q.now_s), EventKind.OUTAGE_END, o.site_id)
+        for n, g in enumerate(self.config.grid_events):
+            q.schedule(max(g.start_s - g.notice_s, q.now_s), EventKind.GRID_EVENT, str(n))
         total = len(self.workload.jobs)
         arrived = 0
         batch = self.config.policy in self.config.batch_policies
@@ -343,6 +351,10 @@ class Simulator:
                 self._on_outage_start(ev.subject)
             elif kind is EventKind.OUTAGE_END:
                 self._on_outage_end(ev.subject)
+            elif kind is EventKind.GRID_EVENT:
+                self._grid.announce(int(ev.subject))
+            elif kind is EventKind.GRID_PAUSE:
+                self._grid.on_pause(ev.subject, ev.token)
         if self.progress is not None:
             self.progress(total, total)
         return self._result(time.perf_counter() - t0)
@@ -435,9 +447,16 @@ class Simulator:
         return self.config.retry_every_s
 
     def _ask(self, jobs: list[TrainingJob]) -> PlanReply:
-        now = self._q.now_s
+        req = self._request(self._q.now_s, jobs)
+        self._plan_calls += 1
+        return self.planner(req)
+
+    def _request(self, now: int, jobs: list[TrainingJob]) -> PlanRequest:
+        """The engine's request for ``jobs`` now, with the grid events' power caps in force
+        over its horizon."""
         ds_ids = dict.fromkeys(d for j in jobs for d in j.datasets)
-        req = PlanRequest(
+        caps, drawn = self._grid.power(now, now + self.config.horizon_slots * self.config.slot_s)
+        return PlanRequest(
             now_s=now,
             network=self.network,
             jobs=tuple(jobs),
@@ -451,9 +470,9 @@ class Simulator:
             forecasts=self._forecasts(now),
             replicas={d: frozenset(self._replicas[d]) for d in ds_ids if d in self._replicas},
             home_reserve=self.config.home_reserve,
+            power_caps=caps,
+            power_drawn=drawn,
         )
-        self._plan_calls += 1
-        return self.planner(req)
 
     def _expire_waiting(self) -> None:
         now = self._q.now_s
@@ -599,30 +618,32 @@ class Simulator:
             if p.accelerator == j.accelerator:
                 host_w, price_h = p.host_power_w, p.price_cny_per_h
                 break
-        hours = (end_s - start_s) / 3600.0
-        power_kw = job_power_kw(acc, j.job.work_kind, j.job.utilisation, j.count, host_w) * site.pue
-        energy = power_kw * hours
-        energy_cost = energy * site.price.mean(start_s, end_s)
-        compute_cost = j.count * price_h * hours
-        carbon = energy * site.carbon.mean(start_s, end_s) / 1000.0
-        j.energy_kwh += energy
-        j.cost_cny += energy_cost + compute_cost
-        j.carbon_kg += carbon
-        self._segments.append(
-            Segment(
-                j.job.id,
-                j.site_id,
-                j.accelerator,
-                j.count,
-                start_s,
-                end_s,
-                energy,
-                energy_cost,
-                compute_cost,
-                carbon,
-                completed,
+        # Split where a grid event runs the job power-capped (``sim.gridsim``).
+        for s0, s1, util in self._grid.pieces(j, start_s, end_s):
+            hours = (s1 - s0) / 3600.0
+            power_kw = job_power_kw(acc, j.job.work_kind, util, j.count, host_w) * site.pue
+            energy = power_kw * hours
+            energy_cost = energy * site.price.mean(s0, s1)
+            compute_cost = j.count * price_h * hours
+            carbon = energy * site.carbon.mean(s0, s1) / 1000.0
+            j.energy_kwh += energy
+            j.cost_cny += energy_cost + compute_cost
+            j.carbon_kg += carbon
+            self._segments.append(
+                Segment(
+                    j.job.id,
+                    j.site_id,
+                    j.accelerator,
+                    j.count,
+                    s0,
+                    s1,
+                    energy,
+                    energy_cost,
+                    compute_cost,
+                    carbon,
+                    completed and s1 == end_s,
+                )
             )
-        )
 
     # ------------------------------------------------------------------ faults
 
@@ -731,6 +752,7 @@ class Simulator:
             start_s=self.workload.start_s,
             end_s=end,
             wall_s=wall_s,
+            grid=self._grid.outcomes(tuple(self._segments)),
         )
 
 
