@@ -55,8 +55,8 @@ from computenet.model import (
     job_power_kw,
 )
 
-MAX_ROUNDS = 8
-"""Engine rounds an answer takes at most (each places one batch of candidates)."""
+MAX_ROUNDS = 32
+"""Engine rounds per group of candidates at most (each places one batch of them)."""
 ROUND_SLOT_S = 900
 """The engine's internal slot: re-plans start on this grid, aligned to the event's start."""
 

@@ -20,10 +20,13 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from computenet.engine.grid import (
     Action,
@@ -40,6 +43,7 @@ from computenet.engine.power import PowerCap, PowerDraw
 from computenet.engine.types import Allocation, PlanReply
 from computenet.errors import InputError
 from computenet.model import Network, job_power_kw
+from computenet.sim.workload import Workload
 from computenet.textfile import read_text
 
 if TYPE_CHECKING:
@@ -183,6 +187,7 @@ class GridEvents:
         self.pending: dict[str, Any] = {}  # job id -> its placement after the pause
         self.slow: dict[str, tuple[int, int, float]] = {}  # job id -> (from, to, utilisation)
         self.answers: list[tuple[GridEvent, GridResponse, float, int]] = []
+        self.replace_later: list[tuple[_Job, Affected]] = []
 
     # -------------------------------------------------------------- announcements
 
@@ -227,8 +232,34 @@ class GridEvents:
         took = time.perf_counter() - t0
         self.answers.append((ev, res, took, len(work)))
         self.caps.extend(res.caps)
-        for a in res.affected:
+        # Free what the answer frees first, then take what it takes: the answer is one
+        # consistent plan, not a sequence (a job may move into room another one leaves).
+        later = [a for a in res.affected if not self._free(sim._jobs[a.job_id], a)]
+        for a in later:
             self._carry_out(sim._jobs[a.job_id], a, ev)
+        for j, a in self.replace_later:
+            assert a.placement is not None
+            sim._apply(PlanReply("grid", (a.placement,)), {j.job.id})
+        self.replace_later.clear()
+        if sim._queue:
+            sim._want_plan(sim._period())
+
+    def _free(self, j: _Job, a: Affected) -> bool:
+        """Give back a reserved job's accelerators when the answer places it again (then
+        it is done here); ``False`` for the work ``_carry_out`` handles."""
+        from computenet.sim.simulator import JobState
+
+        if a.action is Action.POWER_CAPPED or j.state is not JobState.RESERVED:
+            return False
+        if a.placement is None:
+            return True
+        sim = self.sim
+        sim._release(j)
+        j.state = JobState.WAITING
+        j.attempt += 1
+        sim._queue[j.job.id] = None
+        self.replace_later.append((j, a))
+        return True
 
     def _carry_out(self, j: _Job, a: Affected, ev: GridEvent) -> None:
         from computenet.sim.simulator import JobState
@@ -249,12 +280,6 @@ class GridEvents:
             sim._ledger.add(held)
             self.held[j.job.id] = held
             self.pending[j.job.id] = p
-        elif j.state is JobState.RESERVED and a.placement is not None:
-            sim._release(j)
-            j.state = JobState.WAITING
-            j.attempt += 1
-            sim._queue[j.job.id] = None
-            sim._apply(PlanReply("grid", (a.placement,)), {j.job.id})
 
     def _reserve(self, j: _Job, start: int, end: int) -> None:
         sim = self.sim
@@ -376,6 +401,16 @@ class GridEvents:
             )
             out.append(GridOutcome(ev, res, took, n, tuple(hours), peaks))
         return tuple(out)
+
+
+def assign_flex(wl: Workload, shares: Sequence[float], seed: int) -> Workload:
+    """The workload with a flexibility class drawn per job from ``shares`` (class 0-3),
+    seeded: the same seed gives the same classes."""
+    rng = np.random.default_rng(seed + 14)
+    p = np.asarray(shares, dtype=np.float64)
+    classes = rng.choice(len(p), size=len(wl.jobs), p=p / p.sum())
+    jobs = tuple(replace(j, flex_class=int(c)) for j, c in zip(wl.jobs, classes, strict=True))
+    return replace(wl, jobs=jobs)
 
 
 def _metered(segments: list[Segment]) -> list[PowerDraw]:
