@@ -67,7 +67,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
             "TRUNCATE tenants, tokens, jobs, audit, datasets, site_feeds, site_health, stale_runs,"
-            " tenant_permissions, loop_leader"
+            " tenant_permissions, loop_leader, grid_events"
         )
     return url
 

@@ -19,7 +19,7 @@ from computenet.api import errors
 from computenet.api.batcher import SubmitBatcher
 from computenet.api.deps import ServiceState
 from computenet.api.errors import error_json
-from computenet.api.routers import admin, datasets, jobs, sites
+from computenet.api.routers import admin, datasets, grid, jobs, sites
 from computenet.api.schemas import Health
 from computenet.control.leader import Leadership, describe
 from computenet.control.lifecycle import STATES
@@ -252,6 +252,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(sites.router)
     app.include_router(datasets.router)
+    app.include_router(grid.router)
 
     app.add_middleware(CountRequests, counter=requests_total)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

@@ -142,6 +142,7 @@ class Affected:
     placement: Placement | None = None
     paused_at_s: int | None = None  # running work: when it checkpoints and stops
     slow_s: tuple[int, int] | None = None  # power-capped work: when it runs slower
+    accelerator: str = ""  # the accelerator type it held at ``from_site``
 
     @property
     def delay_s(self) -> int:
@@ -559,6 +560,7 @@ def _replan(st: _State, pick: list[Candidate]) -> None:
             - mean_kw([d for d in new if d.site_id in ev.site_ids], ev.start_s, ev.end_s),
             placement=p,
             paused_at_s=part[0].end_s if part is not None else None,
+            accelerator=w.accelerator,
         )
 
 
@@ -614,6 +616,7 @@ def _power_cap(st: _State, works: list[Work]) -> None:
             (full - low) * slow_s / (ev.end_s - ev.start_s),
             utilisation=u,
             slow_s=(a, a + slow_s),
+            accelerator=w.accelerator,
         )
         if not st.excess():
             return
