@@ -57,7 +57,7 @@ def grid_request(
 
 def assert_caps_hold(res: GridResponse) -> None:
     for c in res.caps:
-        draws = [d for d in res.draws if d.site_id == c.site_id]
+        draws = [d for d in res.draws if d.site_id in c.sites]
         assert peak_kw(draws, c.start_s, c.end_s) <= c.limit_kw + 1e-6, c
 
 

@@ -452,10 +452,21 @@ class GridAffected(BaseModel):
     accelerator: str = ""
 
 
+class GridTotal(BaseModel):
+    sites: str = Field(description="the event's sites, joined by '+'")
+    start_s: int
+    end_s: int
+    baseline_kw: float
+    asked_kw: float
+    committed_kw: float
+    shortfall_kw: float
+
+
 class GridAnswer(BaseModel):
     kind: str
-    hours: list[GridHour]
-    committed_ratio_min: float = Field(description="lowest hour's committed / asked")
+    hours: list[GridHour] = Field(description="per site and hour")
+    totals: list[GridTotal] = Field(description="per hour, over all the event's sites")
+    committed_ratio_min: float = Field(description="lowest hour's committed / asked (totals)")
     affected: list[GridAffected]
     deadline_risk: dict[str, int]
     energy_moved_kwh: float

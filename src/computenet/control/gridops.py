@@ -129,7 +129,7 @@ def answer(
         "target_kw": event.target_kw,
         "target_share": event.target_share,
     }
-    caps = [[c.site_id, c.start_s, c.end_s, c.limit_kw] for c in res.caps]
+    caps = [[c.site_id, c.start_s, c.end_s, c.limit_kw, list(c.group)] for c in res.caps]
     return repo.create_grid_event(actor, doc, answer_json(res), caps, pauses, moves)
 
 
@@ -152,6 +152,18 @@ def answer_json(res: GridResponse) -> dict[str, Any]:
                 "shortfall_kw": h.shortfall_kw,
             }
             for h in res.hours
+        ],
+        "totals": [
+            {
+                "sites": h.site_id,
+                "start_s": h.start_s,
+                "end_s": h.end_s,
+                "baseline_kw": h.baseline_kw,
+                "asked_kw": h.asked_kw,
+                "committed_kw": h.committed_kw,
+                "shortfall_kw": h.shortfall_kw,
+            }
+            for h in res.totals
         ],
         "committed_ratio_min": res.delivered_ratio_min,
         "affected": [
@@ -191,14 +203,14 @@ def power_limits(
     """The caps of events not over that touch ``[now, end)``, and the facility power the
     placed and running jobs at their sites draw (modelled), for a planning request."""
     caps = tuple(
-        PowerCap(str(s), int(a), int(b), float(kw), f"grid event {ev['id']}")
+        PowerCap(str(s), int(a), int(b), float(kw), f"grid event {ev['id']}", tuple(g))
         for ev in repo.grid_events_active(now)
-        for s, a, b, kw in ev["caps"]
+        for s, a, b, kw, g in ev["caps"]
         if int(b) > now and int(a) < end
     )
     if not caps:
         return (), ()
-    capped = {c.site_id for c in caps}
+    capped = {s for c in caps for s in c.sites}
     draws = []
     for r in repo.jobs_in(list(ACTIVE)):
         if r.site_id in capped and r.accelerator and r.start_s is not None and r.end_s is not None:

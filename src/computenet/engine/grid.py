@@ -190,7 +190,8 @@ class GridResponse:
     classes >= 1)."""
 
     event_id: str
-    hours: tuple[HourCommitment, ...]
+    hours: tuple[HourCommitment, ...]  # per site and hour
+    totals: tuple[HourCommitment, ...]  # per hour over all the event's sites
     affected: tuple[Affected, ...]
     caps: tuple[PowerCap, ...]
     draws: tuple[PowerDraw, ...]
@@ -203,7 +204,8 @@ class GridResponse:
 
     @property
     def delivered_ratio_min(self) -> float:
-        return min((h.ratio for h in self.hours if h.asked_kw > 1e-9), default=1.0)
+        """The lowest hour's committed / asked, over all the event's sites."""
+        return min((h.ratio for h in self.totals if h.asked_kw > 1e-9), default=1.0)
 
 
 # ------------------------------------------------------------------------- helpers
@@ -301,18 +303,19 @@ class _State:
     def site_draws(self, site_id: str) -> list[PowerDraw]:
         return [d for ds in self.draws.values() for d in ds if d.site_id == site_id]
 
-    def excess(self) -> dict[tuple[str, int, int], float]:
-        """Per (site, cap start, cap end) the peak draw over the cap, where positive."""
-        out: dict[tuple[str, int, int], float] = {}
+    def excess(self) -> dict[PowerCap, float]:
+        """Per cap, the peak draw over it, where positive."""
+        out: dict[PowerCap, float] = {}
         by_site: dict[str, list[PowerDraw]] = {s: [] for s in self.req.event.site_ids}
         for ds in self.draws.values():
             for d in ds:
                 if d.site_id in by_site:
                     by_site[d.site_id].append(d)
         for c in self.caps:
-            over = peak_kw(by_site[c.site_id], c.start_s, c.end_s) - c.limit_kw
+            inside = [d for s in c.sites for d in by_site[s]]
+            over = peak_kw(inside, c.start_s, c.end_s) - c.limit_kw
             if over > 1e-6:
-                out[(c.site_id, c.start_s, c.end_s)] = over
+                out[c] = over
         return out
 
 
@@ -390,19 +393,28 @@ def _caps(
     hours: list[tuple[int, int]],
     asked: dict[tuple[str, int], float],
 ) -> tuple[PowerCap, ...]:
-    """Per site and quarter hour of the event: the draw planned there before the event
-    (its mean over the quarter) less the hour's ask. A plan whose draw never exceeds these
-    sheds at least the ask in every hour, and the quarters follow the draw as work ends
-    within an hour (one flat cap per hour would ask more than was asked at its start)."""
+    """Per quarter hour of the event: the draw planned before the event (its mean over the
+    quarter) less the hour's ask, at the event's site, or over all its sites together (one
+    group cap: the grid asks the hub or province, and one site may shed for another). A
+    plan whose draw never exceeds these sheds at least the ask in every hour, and the
+    quarters follow the draw as work ends within an hour (one flat cap per hour would ask
+    more than was asked at its start)."""
+    sites = ev.site_ids
+    group = sites if len(sites) > 1 else ()
+    at = [d for s in sites for d in _at(draws, s)]
     out = []
-    for s in ev.site_ids:
-        at = _at(draws, s)
-        for a, b in hours:
-            for q in range(a, b, ROUND_SLOT_S):
-                e = min(b, q + ROUND_SLOT_S)
-                limit = max(0.0, mean_kw(at, q, e) - asked[(s, a)])
-                out.append(PowerCap(s, q, e, limit, f"grid event {ev.id}"))
+    for a, b in hours:
+        ask = sum(asked[(s, a)] for s in sites)
+        for q in range(a, b, ROUND_SLOT_S):
+            e = min(b, q + ROUND_SLOT_S)
+            limit = max(0.0, mean_kw(at, q, e) - ask)
+            out.append(PowerCap(_label(ev), q, e, limit, f"grid event {ev.id}", group))
     return tuple(out)
+
+
+def _label(ev: GridEvent) -> str:
+    """The event's sites as one name (a site id, or ids joined by '+')."""
+    return "+".join(ev.site_ids)
 
 
 Candidate = tuple[str, Work]
@@ -454,7 +466,7 @@ def _pick(st: _State, group: list[Candidate]) -> tuple[list[Candidate], list[Can
         hit = [
             k
             for k, v in need.items()
-            if v > 1e-6 and k[0] == w.site_id and w.start_s < k[2] and w.end_s > k[1]
+            if v > 1e-6 and w.site_id in k.sites and w.start_s < k.end_s and w.end_s > k.start_s
         ]
         if not hit:
             rest.append(c)
@@ -637,6 +649,17 @@ def _answer(
         for s in ev.site_ids
         for a, b in hours
     )
+    totals = tuple(
+        HourCommitment(
+            _label(ev),
+            a,
+            b,
+            sum(h.baseline_kw for h in hc if h.start_s == a),
+            sum(h.asked_kw for h in hc if h.start_s == a),
+            sum(h.planned_kw for h in hc if h.start_s == a),
+        )
+        for a, b in hours
+    )
     by_id = {w.job.id: w for w in work}
     affected = tuple(st.done[k] for k in sorted(st.done))
     before = [_draw(net, by_id[a.job_id]) for a in affected]
@@ -654,6 +677,7 @@ def _answer(
     return GridResponse(
         ev.id,
         hc,
+        totals,
         affected,
         st.caps,
         tuple(d for s in ev.site_ids for d in st.site_draws(s)),

@@ -39,14 +39,21 @@ POLICIES_WITH_POWER = frozenset(
 @dataclass(frozen=True)
 class PowerCap:
     """Site ``site_id`` may draw at most ``limit_kw`` of facility power (kW, IT x PUE) over
-    ``[start_s, end_s)``. ``reason`` says where the cap comes from (a contract, a grid event
-    id)."""
+    ``[start_s, end_s)``. With ``group`` (site ids), the cap holds on the sum of those
+    sites' draws (a hub or a province answering one grid event) and ``site_id`` only names
+    it. ``reason`` says where the cap comes from (a contract, a grid event id)."""
 
     site_id: str
     start_s: int
     end_s: int
     limit_kw: float
     reason: str = ""
+    group: tuple[str, ...] = ()
+
+    @property
+    def sites(self) -> tuple[str, ...]:
+        """The sites whose draws the cap holds."""
+        return self.group or (self.site_id,)
 
 
 @dataclass(frozen=True)
@@ -67,9 +74,10 @@ def check_caps(
     """Raise ``InputError`` naming the field for a cap or draw that cannot be read."""
     for n, c in enumerate(caps):
         where = f"power_caps[{n}]"
-        if c.site_id not in net.site_index:
+        unknown = [s for s in c.sites if s not in net.site_index]
+        if unknown:
             raise InputError(
-                f"unknown site {c.site_id!r}",
+                f"unknown site {unknown[0]!r}",
                 source="plan request",
                 where=f"{where}.site_id",
                 fix=f"use one of: {', '.join(net.site_index)}",
@@ -107,21 +115,32 @@ def power_grid(
     now_s: int,
     slot_s: int,
     n_slots: int,
-) -> FArray:
-    """``power_free[s, k]``: kW site ``s`` may still draw in slot ``k`` (``inf``: no cap)."""
-    free = np.full((net.n_sites, n_slots), math.inf)
+) -> tuple[FArray, tuple[tuple[int, ...], ...]]:
+    """``power_free[r, k]``: kW row ``r`` may still draw in slot ``k`` (``inf``: no cap),
+    one row per site and one per group of sites a cap holds together; and per site the
+    rows its draws count in."""
+    groups = sorted({c.group for c in caps if c.group})
+    rows_of: list[list[int]] = [[s] for s in range(net.n_sites)]
+    for g, sites in enumerate(groups):
+        for sid in sites:
+            rows_of[net.site_index[sid]].append(net.n_sites + g)
+    row: dict[tuple[str, ...], int] = {
+        (c.site_id,): net.site_index[c.site_id] for c in caps if not c.group
+    }
+    row |= {g: net.n_sites + n for n, g in enumerate(groups)}
+    free = np.full((net.n_sites + len(groups), n_slots), math.inf)
     for c in caps:
-        s = net.site_index[c.site_id]
+        r = row[c.group or (c.site_id,)]
         k0, k1 = slot_span(c.start_s, c.end_s, now_s, slot_s, n_slots)
-        np.minimum(free[s, k0:k1], c.limit_kw, out=free[s, k0:k1])
-    capped = set(net.site_index[c.site_id] for c in caps)
+        np.minimum(free[r, k0:k1], c.limit_kw, out=free[r, k0:k1])
+    capped = {s for c in caps for s in c.sites}
     for d in draws:
-        s = net.site_index.get(d.site_id, -1)
-        if s not in capped:
+        if d.site_id not in capped:
             continue  # only the draw under a cap matters
         k0, k1 = slot_span(d.start_s, d.end_s, now_s, slot_s, n_slots)
-        free[s, k0:k1] -= d.kw
-    return free
+        for r in rows_of[net.site_index[d.site_id]]:
+            free[r, k0:k1] -= d.kw
+    return free, tuple(tuple(r) for r in rows_of)
 
 
 class PowerGrid:
@@ -133,13 +152,19 @@ class PowerGrid:
     slot: int
     T_ext: int
     power_free: FArray | None
+    power_rows: tuple[tuple[int, ...], ...]
+    power_capped: BArray  # per site: some cap holds its draw
 
     def _power(self, caps: tuple[PowerCap, ...], draws: tuple[PowerDraw, ...]) -> None:
         if not caps:
             self.power_free = None
             return
         check_caps(caps, draws, self.net)
-        self.power_free = power_grid(caps, draws, self.net, self.now, self.slot, self.T_ext)
+        self.power_free, self.power_rows = power_grid(
+            caps, draws, self.net, self.now, self.slot, self.T_ext
+        )
+        finite: BArray = np.asarray(np.isfinite(self.power_free).any(axis=1))
+        self.power_capped = np.array([finite[list(r)].any() for r in self.power_rows])
 
     def facility_kw(self, kw: FArray, pairs: IntArray) -> FArray:
         """Facility power (kW) of draws ``kw`` (before PUE) at ``pairs``."""
@@ -156,17 +181,22 @@ class PowerGrid:
         sites = self.net.pair_site[pairs]
         need = self.facility_kw(kw, pairs)
         nss = np.broadcast_to(np.asarray(ns, dtype=np.int64), (len(pairs),))
-        for i in np.flatnonzero(np.isfinite(free[sites, a : b + int(nss.max()) - 1]).any(axis=1)):
+        for i in np.flatnonzero(self.power_capped[sites]):
             w = int(nss[i])
-            short = free[sites[i], a : b + w - 1] < need[i] - 1e-9
+            x = free[list(self.power_rows[int(sites[i])]), a : b + w - 1].min(axis=0)
+            if not np.isfinite(x).any():
+                continue
+            short = x < need[i] - 1e-9
             cs = np.zeros(len(short) + 1, dtype=np.int64)
             np.cumsum(short, out=cs[1:])
             out[i] = cs[w : w + b - a] == cs[: b - a]
         return out
 
     def commit_power(self, p: int, k: int, ns: int, kw: float) -> None:
-        """Take ``kw`` (before PUE) at pair ``p``'s site over slots ``[k, k + ns)``."""
+        """Take ``kw`` (before PUE) at pair ``p``'s site over slots ``[k, k + ns)``, in its
+        row and its groups' rows."""
         if self.power_free is None:
             return
         s = int(self.net.pair_site[p])
-        self.power_free[s, k : k + ns] -= kw * float(self.net.pue[s])
+        for r in self.power_rows[s]:
+            self.power_free[r, k : k + ns] -= kw * float(self.net.pue[s])

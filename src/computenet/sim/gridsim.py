@@ -85,7 +85,14 @@ class GridOutcome:
 
     @property
     def delivered_ratio_min(self) -> float:
-        return min((h.ratio for h in self.hours if h.asked_kw > 1e-9), default=1.0)
+        """The lowest hour's delivered / asked, over all the event's sites."""
+        out = []
+        for a in sorted({h.start_s for h in self.hours}):
+            hs = [h for h in self.hours if h.start_s == a]
+            asked = sum(h.asked_kw for h in hs)
+            if asked > 1e-9:
+                out.append(sum(h.delivered_kw for h in hs) / asked)
+        return min(out, default=1.0)
 
 
 # ---------------------------------------------------------------------- the file format
@@ -397,7 +404,8 @@ class GridEvents:
                 metered = mean_kw(draws, h.start_s, h.end_s)
                 hours.append(MeteredHour(h.site_id, h.start_s, h.baseline_kw, h.asked_kw, metered))
             peaks = tuple(
-                peak_kw(_metered(by_site[c.site_id]), c.start_s, c.end_s) for c in res.caps
+                peak_kw(_metered([g for x in c.sites for g in by_site[x]]), c.start_s, c.end_s)
+                for c in res.caps
             )
             out.append(GridOutcome(ev, res, took, n, tuple(hours), peaks))
         return tuple(out)
