@@ -244,19 +244,15 @@ def main() -> None:
         print(json.dumps(out, indent=2))
         return
     print(out["scenario"])
-    print(
-        f"hub {ev['hub']} ({', '.join(ev['sites'])}), window {ev['window_utc'][0]} .. {ev['window_utc'][1]}"
-    )  # type: ignore[index]
+    w = ev["window_utc"]  # type: ignore[index]
+    print(f"hub {ev['hub']} ({', '.join(ev['sites'])}), window {w[0]} .. {w[1]}")  # type: ignore[arg-type]
     for h in ev["hub_hours"]:  # type: ignore[attr-defined]
-        print(
-            f"  {h['start_utc']}: asked {h['asked_mw']:.3f} MW, delivered {h['delivered_mw']:.3f} MW ({h['ratio']})"
-        )
-    print(
-        f"delivered_ratio_min {out['delivered_ratio_min']}, added_misses_flex {out['added_misses_flex']}"
-    )
-    print(
-        f"answer_s {at['answer_s']} with {at['jobs_in_the_system']} jobs (one greedy plan of them: {at['baseline_plan_s']} s)"
-    )
+        asked, got = h["asked_mw"], h["delivered_mw"]
+        print(f"  {h['start_utc']}: asked {asked:.4f} MW, delivered {got:.4f} MW ({h['ratio']})")
+    print(f"delivered_ratio_min {out['delivered_ratio_min']}")
+    print(f"added_misses_flex {out['added_misses_flex']}")
+    print(f"answer_s {at['answer_s']} with {at['jobs_in_the_system']} jobs in the system")
+    print(f"(one greedy plan of them: {at['baseline_plan_s']} s)")
 
 
 if __name__ == "__main__":

@@ -120,3 +120,29 @@ def test_the_grid_events_file_is_read_and_bad_ones_name_the_field(tmp_path: Path
     f.write_text(json.dumps({"events": [{"site": "a", "start": "2023-03-01T06:00", "end": 9}]}))
     with pytest.raises(InputError, match="time zone"):
         load_grid_events(f, net)
+
+
+def test_a_two_site_event_holds_its_group_cap_with_work_arriving_into_it() -> None:
+    # The event asks sites a and b together; work keeps arriving at both during it.
+    net = network(site("a", 16, price=0.1), site("b", 16, price=0.1), site("c", 16, price=0.4))
+    jobs = []
+    for n in range(24):
+        if n < 17:
+            j = job(f"j{n:02d}", n * 0.3, 4.0, deadline_h=40, checkpointable=n % 2 == 0)
+        else:  # arrive after the answer, into the event, with no time to wait
+            at = 5.2 + (n - 17) * 0.15
+            j = job(f"j{n:02d}", at, 1.0, deadline_h=at + 1.4)
+        jobs.append(dataclasses.replace(j, flex_class=1 + n % 3))
+    home = ["a" if n % 2 else "b" for n in range(24)]
+    wl = Workload(tuple(jobs), tuple(dataset(j.id, h) for j, h in zip(jobs, home, strict=True)))
+    ev = dataclasses.replace(EVENT, site_ids=("a", "b"))
+    res = simulate(net, wl, SimConfig(grid_events=(ev,), carbon_price_cny_per_t=0.0))
+    assert not res.violations
+    (g,) = res.grid
+    assert all(c.group == ("a", "b") for c in g.response.caps)
+    arrived_during = [j for j in jobs if ev.start_s - ev.notice_s < j.earliest_start_s < ev.end_s]
+    assert arrived_during
+    for c, peak in zip(g.response.caps, g.peak_kw, strict=True):
+        assert peak <= c.limit_kw + 1e-6, c
+    if not g.response.notes:
+        assert g.delivered_ratio_min >= 1.0 - 1e-9

@@ -170,7 +170,7 @@ class Planner:
         caps, draws = gridops.power_limits(self.repo, self, now, end)
         if not caps:
             return request
-        capped = {c.site_id for c in caps}
+        capped = {s for c in caps for s in c.sites}
         extra = [
             PowerDraw(
                 f["site_id"],

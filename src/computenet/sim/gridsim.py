@@ -345,7 +345,7 @@ class GridEvents:
         if not caps:
             return (), ()
         sim = self.sim
-        capped = {c.site_id for c in caps}
+        capped = {s for c in caps for s in c.sites}
         draws: list[PowerDraw] = []
         for (site_id, _), pool in sim._pools.items():
             if site_id not in capped:
