@@ -180,3 +180,13 @@ def test_bad_events_name_the_field() -> None:
         with pytest.raises(InputError) as e:
             respond(grid_request(mixed(), bad))
         assert e.value.where == field
+
+
+def test_power_capping_never_adds_draw_to_an_hour_over_its_cap() -> None:
+    # A class-0 job keeps the site over its cap all event long; a flexible one ending an
+    # hour into the event would, slowed, run on into the next hour: it is left alone.
+    works = [work("r0", 0, 1.0, 8.0, gpus=4), work("c3", 3, 1.0, 4.0)]
+    res = respond(grid_request(works, cappable=frozenset({"a"})))
+    for h in res.hours:
+        assert h.planned_kw <= h.baseline_kw + 1e-9, h
+    assert res.notes and res.delivered_ratio_min < 1.0

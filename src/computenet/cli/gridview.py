@@ -65,15 +65,15 @@ def print_grid(comp: Comparison) -> None:
                 title=literal(f"grid event {g.event.id} under {res.policy} (modelled)"),
                 title_justify="left",
             )
-            for col in ("site", "hour (UTC)", "asked MW", "delivered MW", "ratio"):
+            for col in ("site", "hour (UTC)", "asked kW", "delivered kW", "ratio"):
                 t.add_column(col, justify="left" if col in ("site", "hour (UTC)") else "right")
             for h in g.hours:
                 when = dt.datetime.fromtimestamp(h.start_s, dt.UTC).strftime("%m-%d %H:%M")
                 t.add_row(
                     literal(h.site_id),
                     when,
-                    f"{h.asked_kw / 1000:.3f}",
-                    f"{h.delivered_kw / 1000:.3f}",
+                    f"{h.asked_kw:,.1f}",
+                    f"{h.delivered_kw:,.1f}",
                     f"{100 * h.ratio:.0f} %",
                 )
             console.print(t)

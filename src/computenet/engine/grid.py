@@ -606,14 +606,21 @@ def _power_cap(st: _State, works: list[Work]) -> None:
         u = w.job.utilisation * rate
         full = facility_kw(net, w.job, w.site_id, w.accelerator, w.count)
         low = facility_kw(net, w.job, w.site_id, w.accelerator, w.count, u)
-        st.ledger.remove(w.allocation())
-        st.ledger.add(replace(w.allocation(), end_s=end))
         new = [
             PowerDraw(w.site_id, w.start_s, a, full, w.job.id),
             PowerDraw(w.site_id, a, a + slow_s, low, w.job.id),
             PowerDraw(w.site_id, a + slow_s, end, full, w.job.id),
         ]
+        # A slower run lasts longer: where it now runs into quarters it used to leave, it
+        # must not push any of them further over its cap.
+        before, old = st.excess(), st.draws[w.job.id]
         st.draws[w.job.id] = [d for d in new if d.end_s > d.start_s]
+        after = st.excess()
+        if any(v > before.get(c, 0.0) + 1e-6 for c, v in after.items()):
+            st.draws[w.job.id] = old
+            continue
+        st.ledger.remove(w.allocation())
+        st.ledger.add(replace(w.allocation(), end_s=end))
         st.done[w.job.id] = Affected(
             w.job.id,
             w.job.flex_class,
