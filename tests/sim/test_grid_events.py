@@ -146,3 +146,17 @@ def test_a_two_site_event_holds_its_group_cap_with_work_arriving_into_it() -> No
         assert peak <= c.limit_kw + 1e-6, c
     if not g.response.notes:
         assert g.delivered_ratio_min >= 1.0 - 1e-9
+
+
+def test_the_report_shows_the_event_hour_by_hour() -> None:
+    from computenet.sim.compare import compare
+    from computenet.sim.report import render
+
+    net = network(site("a", 16, price=0.1), site("b", 16, price=0.3))
+    wl = workload([1 + n % 3 for n in range(16)])
+    cfg = SimConfig(grid_events=(EVENT,), carbon_price_cny_per_t=0.0)
+    page = render(compare(net, wl, ["greedy"], cfg, bound=False, title="t"))
+    assert "Grid events" in page and "ev under greedy" in page
+    assert page.count("2023-03-01 0") >= 3  # one row per hour of the event
+    plain = render(compare(net, wl, ["greedy"], SimConfig(), bound=False, title="t"))
+    assert "Grid events" not in plain

@@ -328,6 +328,46 @@ def _li(items: Sequence[str]) -> str:
     return "<ul class='notes'>" + "".join(f"<li>{html.escape(x)}</li>" for x in items) + "</ul>"
 
 
+def _grid_section(comp: Comparison) -> list[str]:
+    """Grid events (``sim.gridsim``), if the runs answered any: per policy and event, each
+    hour's ask against what the simulation delivered (modelled), and what the answer did."""
+    out: list[str] = []
+    for res in comp.results:
+        for g in res.grid:
+            if not out:
+                out.append("<h2>Grid events <span class='tag'>modelled</span></h2>")
+            r = g.response
+            out.append(f"<h3>{html.escape(g.event.id)} under {html.escape(res.policy)}</h3>")
+            rows = [
+                [
+                    h.site_id,
+                    dt.datetime.fromtimestamp(h.start_s, dt.UTC).strftime("%Y-%m-%d %H:%M"),
+                    _fmt(h.baseline_kw, 1),
+                    _fmt(h.asked_kw, 1),
+                    _fmt(h.delivered_kw, 1),
+                    f"{100 * h.ratio:.0f} %",
+                ]
+                for h in g.hours
+            ]
+            head = ["site", "hour UTC", "before kW", "asked kW", "delivered kW", "ratio"]
+            out.append(_table(head, rows))
+            actions: dict[str, int] = {}
+            for a in r.affected:
+                actions[str(a.action)] = actions.get(str(a.action), 0) + 1
+            done = ", ".join(f"{n} {k}" for k, n in sorted(actions.items())) or "no job touched"
+            out.append(
+                _li(
+                    [
+                        f"answered in {g.answer_s:.2f} s over {g.work} jobs at the sites: {done}",
+                        f"energy moved out of the window {r.energy_moved_kwh:,.0f} kWh; "
+                        f"deadline misses the answer adds: {r.added_misses}",
+                        *r.notes,
+                    ]
+                )
+            )
+    return out
+
+
 def render(comp: Comparison) -> str:
     """The report page as one HTML string."""
     ms = list(comp.metrics)
@@ -525,6 +565,7 @@ def render(comp: Comparison) -> str:
         )
         if moved_rows
         else "",
+        *_grid_section(comp),
         "<h2>What was measured, modelled and filled</h2>",
         "<h3>Workload</h3>",
         _li([comp.workload.source or "workload given directly", *comp.workload.notes]),
