@@ -30,7 +30,6 @@ class SimulatedExecutor:
         logs=True,
         survives_restart=True,
         binds_accelerators=False,
-        power_cap=True,  # models a power limit as the simulator does (``model.load_share``)
     )
 
     def __init__(self, site_id: str, options: Mapping[str, Any], home: Path) -> None:

@@ -7,8 +7,9 @@ started, lets running work checkpoint and stop when the event starts and run the
 the answer put it (no work lost: the checkpoint is taken then), runs power-capped work at
 the answer's lower load through the event (its power from the measured load curve) and
 longer by the work it did not do — and keeps the answer's caps in every later plan while
-the event lasts, so work arriving in the meantime holds them too. Every site's executor in
-the simulator can cap power (the simulated executor declares ``power_cap``).
+the event lasts, so work arriving in the meantime holds them too. Every site in the
+simulator can cap power (it models a power limit; ``Capabilities.power_cap`` says which
+real executors can).
 
 What was delivered is metered from the simulated runs: per site-hour, the mean facility
 power of every segment run there (energy / hours, board + host power x PUE from
