@@ -401,6 +401,10 @@ PRIORITY_CLASSES: Mapping[str, int] = MappingProxyType({"low": 0, "normal": 100,
 """Named priority classes (name -> ``TrainingJob.priority``) that hold unless an operator
 sets others: Kueue's WorkloadPriorityClass, as a number that orders and may preempt."""
 
+FLEX_SLOWDOWN: tuple[float, ...] = (0.0, 0.10, 0.25, 0.50)
+"""Per flexibility class (``TrainingJob.flex_class``), the share by which a grid event may
+slow the job: its completion may move later by at most this share of its run."""
+
 
 @dataclass(frozen=True)
 class TrainingJob:
@@ -412,6 +416,9 @@ class TrainingJob:
     ``deadline_s`` and may not start before ``earliest_start_s``. ``utilisation`` is the
     share of the run its accelerators are busy, and ``work_kind`` (a ``WorkKind``) what
     they do; power follows from the accelerator's ``PowerProfile`` (``job_power_kw``).
+    ``flex_class`` (0-3) is how much the job may be slowed when the grid asks for less
+    power (``FLEX_SLOWDOWN``: none, 10 %, 25 %, 50 %; as in Emerald AI's 2025 grid
+    demonstration): class 0 is never slowed.
     """
 
     id: str
@@ -428,6 +435,7 @@ class TrainingJob:
     utilisation: float = 0.8
     submitted_s: int | None = None
     work_kind: str = WorkKind.TRAINING
+    flex_class: int = 0
 
 
 @dataclass(frozen=True)

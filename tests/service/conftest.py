@@ -69,7 +69,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
             "TRUNCATE tenants, tokens, jobs, audit, datasets, site_feeds, site_health, stale_runs,"
             " tenant_permissions, loop_leader, provider_sites, ledger_transactions,"
             " ledger_postings, market_offers, market_orders, pool_certificates, tenant_quotas,"
-            " priority_classes"
+            " priority_classes,"
+            " grid_events"
         )
     return url
 

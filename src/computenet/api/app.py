@@ -19,7 +19,7 @@ from computenet.api import errors
 from computenet.api.batcher import SubmitBatcher
 from computenet.api.deps import ServiceState
 from computenet.api.errors import error_json
-from computenet.api.routers import admin, carbon_aware, datasets, jobs, market, quotas, sites
+from computenet.api.routers import admin, carbon_aware, datasets, grid, jobs, market, quotas, sites
 from computenet.api.schemas import Health
 from computenet.control.leader import Leadership, describe
 from computenet.control.lifecycle import STATES
@@ -271,6 +271,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(market.router)
     app.include_router(quotas.router)
     app.include_router(carbon_aware.router)
+    app.include_router(grid.router)
 
     app.add_middleware(CountRequests, counter=requests_total)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

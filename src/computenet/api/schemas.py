@@ -119,6 +119,14 @@ class JobIn(BaseModel):
         le=7 * 24 * 3600,
         description="seconds between checkpoints of a checkpointable job; default 3600",
     )
+    flex_class: int = Field(
+        default=0,
+        ge=0,
+        le=3,
+        description="how much a grid event may slow it: 0 not at all (default), 1 by 10 %, "
+        "2 by 25 %, 3 by 50 % (its finish may move by that share of its run, never past its "
+        "deadline)",
+    )
 
     @field_validator("checkpoint_interval_s")
     @classmethod
@@ -196,6 +204,7 @@ class JobOut(BaseModel):
         default_factory=list,
         description="why it was placed, deferred or refused and why alternatives lost, sorted",
     )
+    flex_class: int = Field(default=0, description="how much a grid event may slow it (0-3)")
 
 
 class JobList(BaseModel):
@@ -231,7 +240,7 @@ class JobOutput(BaseModel):
 class TenantIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.-]+$")
-    role: Literal["tenant", "provider", "admin"] = "tenant"
+    role: Literal["tenant", "provider", "admin", "grid-operator"] = "tenant"
     permissions: list[Permission] = Field(
         default_factory=list, max_length=8, description="granted at creation; default none"
     )
@@ -504,3 +513,104 @@ class Health(BaseModel):
     loop: LoopHealth | None = None
     sites: list[SiteHealthOut] = Field(default_factory=list)
     leader: LeaderHealth | None = None
+
+
+class GridEventIn(BaseModel):
+    """A grid event: the grid asks the sites of ``site`` or ``province`` to draw less over
+    ``[start_s, end_s)`` (UTC epoch seconds), by ``target_mw`` (MW of facility power in
+    every hour, over all the sites) or ``target_pct`` (% of each site's draw)."""
+
+    model_config = ConfigDict(extra="forbid")
+    site: Text | None = Field(default=None, max_length=80, description="a site id")
+    province: Text | None = Field(
+        default=None, max_length=80, description="every site of this province"
+    )
+    start_s: int = Field(ge=0, le=2**40, description="UTC epoch seconds")
+    end_s: int = Field(ge=0, le=2**40, description="UTC epoch seconds; at most 7 days on")
+    target_mw: float | None = Field(
+        default=None, gt=0, le=100_000, allow_inf_nan=False, description="MW to shed each hour"
+    )
+    target_pct: float | None = Field(
+        default=None, gt=0, le=100, allow_inf_nan=False, description="% of the draw to shed"
+    )
+    notice_s: int | None = Field(
+        default=None,
+        ge=0,
+        le=7 * 86400,
+        description="the notice the grid gave, seconds (default: from now to start_s)",
+    )
+
+
+class GridHour(BaseModel):
+    site: str
+    start_s: int
+    end_s: int
+    baseline_kw: float = Field(description="facility draw planned before the event (mean)")
+    asked_kw: float
+    committed_kw: float = Field(description="shed in the answer's plan (modelled)")
+    shortfall_kw: float
+    delivered_kw: float | None = Field(
+        default=None, description="shed as delivered (see delivered.kind); null until it runs"
+    )
+    delivered_ratio: float | None = None
+    metered_until_s: int | None = None
+
+
+class GridAffected(BaseModel):
+    job_id: str
+    flex_class: int
+    action: Literal["deferred", "moved", "paused", "power-capped", "advanced"]
+    from_site: str
+    to_site: str
+    old_start_s: int
+    old_end_s: int
+    new_start_s: int
+    new_end_s: int
+    deadline_s: int
+    deadline_margin_s: int
+    shed_kw: float = Field(description="facility kW it sheds, averaged over the window")
+    paused_at_s: int | None = None
+    utilisation: float | None = Field(default=None, description="power-capped: busy share")
+    accelerator: str = ""
+
+
+class GridTotal(BaseModel):
+    sites: str = Field(description="the event's sites, joined by '+'")
+    start_s: int
+    end_s: int
+    baseline_kw: float
+    asked_kw: float
+    committed_kw: float
+    shortfall_kw: float
+
+
+class GridAnswer(BaseModel):
+    kind: str
+    hours: list[GridHour] = Field(description="per site and hour")
+    totals: list[GridTotal] = Field(description="per hour, over all the event's sites")
+    committed_ratio_min: float = Field(description="lowest hour's committed / asked (totals)")
+    affected: list[GridAffected]
+    deadline_risk: dict[str, int]
+    energy_moved_kwh: float
+    carbon_moved_kg: float
+    notes: list[str]
+
+
+class GridDelivered(BaseModel):
+    kind: str
+    hours: list[GridHour]
+
+
+class GridEventOut(BaseModel):
+    id: str
+    created_s: int
+    created_by: str
+    sites: list[str]
+    start_s: int
+    end_s: int
+    notice_s: int
+    target_kw: float | None
+    target_share: float | None
+    answer: GridAnswer = Field(description="the commitment")
+    pauses: list[list[Any]] = Field(description="[job id, stop time, done] of paused work")
+    delivered: GridDelivered | None = Field(default=None, description="the event report (GET only)")

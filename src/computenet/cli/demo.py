@@ -26,6 +26,7 @@ from computenet.cli.checks import (
 from computenet.cli.simulate import (
     ALL_POLICIES,
     load_network_fn,
+    parse_flex_mix,
     parse_floats,
     parse_policies,
     parse_start,
@@ -63,11 +64,21 @@ def demo(
     json_out: Path = typer.Option(None, "--json", help="Also write the figures as JSON here."),
     green_supply: str = typer.Option("declared", "--green-supply", help=GREEN_SUPPLY_HELP),
     carbon_model: str = typer.Option("annual", "--carbon-model", help=CARBON_MODEL_HELP),
+    grid_events: Path = typer.Option(
+        None, "--grid-events", help="JSON file of grid events to answer (see `simulate`)."
+    ),
+    flex_mix: str = typer.Option(
+        "0:0.25,1:0.25,2:0.25,3:0.25",
+        "--flex-mix",
+        help="Share of jobs in each flexibility class 0-3 (seeded), for --grid-events.",
+    ),
 ) -> None:
     """A week of GPU jobs on China's national network: compare every policy, write report.html."""
     load_network = load_network_fn()
+    from computenet.engine.grid import GridEvent
     from computenet.errors import InputError
     from computenet.sim.faults import seeded_outages
+    from computenet.sim.gridsim import assign_flex, check_events, load_grid_events
     from computenet.sim.simulator import SimConfig
     from computenet.sim.workload import FillOptions, demo_trace, materialise
 
@@ -96,6 +107,12 @@ def demo(
     t0 = parse_start(start)
     trace = demo_trace(days=days, jobs=n, seed=seed)
     wl = materialise(trace, net, t0, FillOptions(seed=seed))
+    events: tuple[GridEvent, ...] = ()
+    if grid_events is not None:
+        events = load_grid_events(grid_events, net)
+        for pol in policies:
+            check_events(events, net, pol)
+        wl = assign_flex(wl, parse_flex_mix(flex_mix), seed)
     end = max(j.deadline_s for j in wl.jobs)
     outs = seeded_outages(
         net.site_ids, wl.start_s, end, rate_per_site_day=outage_rate, mean_hours=4.0, seed=seed
@@ -104,13 +121,14 @@ def demo(
         carbon_price_cny_per_t=price,
         seed=seed,
         outages=outs,
+        grid_events=events,
     )
     notes = [
         f"{len(outs)} seeded site outages ({outage_rate:g} per site per day, mean 4 h): "
         "running jobs lose the work since their last checkpoint and are placed again",
         *supply_notes(net, green_supply, carbon_model),
     ]
-    run_and_show(
+    comp = run_and_show(
         net,
         wl,
         policies,
@@ -124,3 +142,9 @@ def demo(
         json_path=json_out,
         report_path=report,
     )
+    if events:
+        from computenet.cli.gridview import add_grid_json, print_grid
+
+        print_grid(comp)
+        if json_out is not None:
+            add_grid_json(comp, json_out)

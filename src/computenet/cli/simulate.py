@@ -451,6 +451,17 @@ def simulate(
     green_supply: str = typer.Option("declared", "--green-supply", help=GREEN_SUPPLY_HELP),
     carbon_model: str = typer.Option("annual", "--carbon-model", help=CARBON_MODEL_HELP),
     report: Path = typer.Option(None, "--report", help="Write a self-contained HTML report here."),
+    grid_events: Path = typer.Option(
+        None,
+        "--grid-events",
+        help="JSON file of grid events to answer and replay (format: "
+        "computenet.sim.gridsim.FILE_HELP; README 'Grid events').",
+    ),
+    flex_mix: str = typer.Option(
+        "0:0.25,1:0.25,2:0.25,3:0.25",
+        "--flex-mix",
+        help="Share of jobs in each flexibility class 0-3 (seeded), for --grid-events.",
+    ),
 ) -> None:
     """Replay a GPU trace against real grid signals and compare placement policies."""
     from dataclasses import replace
@@ -519,6 +530,14 @@ def simulate(
     if class_mix:
         fill = replace(fill, classification_mix=parse_mix(class_mix))
     wl = materialise(tr, net, t0, fill)
+    events: tuple[Any, ...] = ()
+    if grid_events is not None:
+        from computenet.sim.gridsim import assign_flex, check_events, load_grid_events
+
+        events = load_grid_events(grid_events, net)
+        for pol in pols:
+            check_events(events, net, pol)
+        wl = assign_flex(wl, parse_flex_mix(flex_mix), seed)
     horizon_end = max(j.deadline_s for j in wl.jobs)
     outs: tuple[Any, ...] = ()
     if outages is not None:
@@ -540,6 +559,7 @@ def simulate(
         outages=tuple(sorted(outs, key=lambda o: (o.start_s, o.site_id))),
         batch_every_s=batch_minutes * 60,
         home_reserve=home_reserve,
+        grid_events=events,
     )
     if outs:
         notes = [
@@ -548,7 +568,7 @@ def simulate(
             f"{', seeded rate ' + str(outage_rate) + '/site/day' if outage_rate else ''})",
         ]
     start_txt = dt.datetime.fromtimestamp(t0, dt.UTC).strftime("%Y-%m-%d")
-    run_and_show(
+    comp = run_and_show(
         net,
         wl,
         pols,
@@ -561,3 +581,29 @@ def simulate(
         json_path=json_out,
         report_path=report,
     )
+    if events:
+        from computenet.cli.gridview import add_grid_json, print_grid
+
+        print_grid(comp)
+        if json_out is not None:
+            add_grid_json(comp, json_out)
+
+
+def parse_flex_mix(text: str) -> tuple[float, float, float, float]:
+    """``"0:0.25,1:0.25,2:0.25,3:0.25"`` as the share of each class (normalised)."""
+    shares = [0.0, 0.0, 0.0, 0.0]
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        cls, _, share = part.partition(":")
+        try:
+            k, v = int(cls), float(share)
+        except ValueError:
+            k, v = -1, -1.0
+        if k not in range(4) or not (v >= 0 and math.isfinite(v)):
+            raise InputError(
+                f"cannot read {part!r}", source="--flex-mix", fix="write CLASS:SHARE, e.g. 3:0.25"
+            )
+        shares[k] = v
+    total = sum(shares)
+    if total <= 0:
+        raise InputError("the shares add up to 0", source="--flex-mix", fix="e.g. 0:0.5,3:0.5")
+    return (shares[0] / total, shares[1] / total, shares[2] / total, shares[3] / total)

@@ -18,7 +18,7 @@ def tenants(
         str | None, typer.Argument(help="tenant name or id to --grant or --revoke for")
     ] = None,
     create: Annotated[str | None, typer.Option(help="create a tenant with this name")] = None,
-    role: Annotated[str, typer.Option(help="tenant, provider or admin")] = "tenant",
+    role: Annotated[str, typer.Option(help="tenant, provider, admin or grid-operator")] = "tenant",
     grant: Annotated[
         list[str] | None,
         typer.Option(help="grant a permission (repeat), e.g. commands; with --create or TENANT"),

@@ -94,6 +94,7 @@ class ControlLoop:
     def tick(self) -> None:
         self.health.beat()
         self.failover.step()
+        self.grid_pauses()
         self.plan_queued()
         self.dispatch_due()
         self.reconcile()
@@ -121,6 +122,12 @@ class ControlLoop:
                     self.repo.transition(job_id, new_state, **fields)
         finally:
             self.repo.release([r.id for r in rows], self.owner)
+
+    def grid_pauses(self) -> None:
+        """Running work a grid event pauses stops when its time comes (``control.gridops``)."""
+        from computenet.control import gridops
+
+        gridops.pause_due(self.repo, self.executors, self.settings)
 
     def dispatch_due(self) -> None:
         self.dispatcher.dispatch_due()

@@ -149,6 +149,7 @@ class Planner:
             down_sites=down,
             quotas=self._quotas(also),
         )
+        request = self._with_power_caps(request, also)
         reply = plan(request)
         out: dict[str, Decision] = {
             p.job_id: ("placed", _placed(p, reply.policy)) for p in reply.placements
@@ -167,6 +168,45 @@ class Planner:
             why = f"infeasible ({inf.constraint}): {inf.reason}"
             out[inf.job_id] = ("failed", {"message": why, "reasons": _json(inf)})
         return out
+
+    def _with_power_caps(self, request: Any, also: list[dict[str, Any]]) -> Any:
+        """The request with the power caps of the grid events not over
+        (``control.gridops``) and the draws committed at their sites, this tick's placements
+        included. A policy that does not take caps gives way to ``greedy`` while they last."""
+        from computenet.control import gridops
+        from computenet.engine.grid import facility_kw
+        from computenet.engine.power import POLICIES_WITH_POWER, PowerDraw
+        from computenet.model import TrainingJob
+
+        now = request.now_s
+        end = now + request.horizon_slots * request.slot_s
+        caps, draws = gridops.power_limits(self.repo, self, now, end)
+        if not caps:
+            return request
+        capped = {s for c in caps for s in c.sites}
+        extra = [
+            PowerDraw(
+                f["site_id"],
+                f["start_s"],
+                f["end_s"],
+                facility_kw(
+                    self.network,
+                    TrainingJob(f["job_id"], f["accelerators"], 1.0, now, now),
+                    f["site_id"],
+                    f["accelerator"],
+                    f["accelerators"],
+                ),
+                f["job_id"],
+            )
+            for f in also
+            if f["site_id"] in capped and f.get("accelerator")
+        ]
+        policy = request.policy if request.policy in POLICIES_WITH_POWER else "greedy"
+        if policy == "bound":
+            policy = "greedy"
+        return dataclasses.replace(
+            request, policy=policy, power_caps=caps, power_drawn=draws + tuple(extra)
+        )
 
     def _quotas(self, also: list[dict[str, Any]]) -> Any:
         """The quota inputs of a request (``engine.quotas.Quotas``), or ``None`` when no
@@ -250,6 +290,7 @@ class Planner:
             datasets=tuple(r.datasets or ()),
             priority=r.priority,
             submitted_s=r.created_s,
+            flex_class=int(r.flex_class or 0),
         )
 
     def _allocations(self, also: list[dict[str, Any]]) -> list[Any]:

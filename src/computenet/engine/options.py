@@ -15,6 +15,7 @@ import numpy as np
 
 from computenet.engine.arrays import INF, BArray, FArray, IntArray
 from computenet.engine.jobs import JobView, JobViews, all_pairs
+from computenet.engine.power import PowerGrid
 
 ALIGN_TOL = 1e-12
 """End-aligned wins only when cheaper by more than this share: under a flat price the two
@@ -46,7 +47,7 @@ class Choice:
     start_off: int
 
 
-class StartOptions(JobViews):
+class StartOptions(JobViews, PowerGrid):
     """The options part of a compiled request (see the module docstring)."""
 
     def options(self, v: JobView, metric: str = "objective", capacity: bool = True) -> Options:
@@ -109,6 +110,8 @@ class StartOptions(JobViews):
         time_ok = ok
         if capacity:
             ok = ok & self.fits_window(None if every else rows, a, b, ns, self.need(v))
+            if self.power_free is not None:  # power caps (``engine.power``)
+                ok &= self.power_fits(v.pairs, v.kw, a, b, ns)
         value[~ok] = INF
         return Options(k0, value, end_al, time_ok)
 
@@ -148,6 +151,8 @@ class StartOptions(JobViews):
         time_ok = ok
         if capacity:
             ok = ok & self.fits_window_rows(v.pairs, k0, k0 + K, ns[:, 0], self.need(v))
+            if self.power_free is not None:  # power caps (``engine.power``)
+                ok &= self.power_fits(v.pairs, v.kw, k0, k0 + K, ns[:, 0])
         value[~ok] = INF
         return Options(k0, value, end_al, time_ok)
 

@@ -45,6 +45,7 @@ from computenet.engine.arrays import (
 from computenet.engine.capacity import CapacityLedger
 from computenet.engine.jobs import DatasetInfo, JobView, LazyViews, Rejection, subset
 from computenet.engine.options import ALIGN_TOL, Choice, Options, StartOptions
+from computenet.engine.power import POLICIES_WITH_POWER
 from computenet.engine.types import Breakdown, PlanRequest, Transfer
 from computenet.engine.weights import interp
 from computenet.errors import InputError
@@ -149,6 +150,14 @@ class Problem(StartOptions):
         self.T_ext = self.T + max_ns + 2
         self._signals()
         self._capacity()
+        if req.power_caps and req.policy not in POLICIES_WITH_POWER:
+            raise InputError(
+                f"policy {req.policy!r} does not take power caps",
+                source="plan request",
+                where="power_caps",
+                fix=f"use one of: {', '.join(sorted(POLICIES_WITH_POWER))}",
+            )
+        self._power(tuple(req.power_caps), tuple(req.power_drawn))
 
     @property
     def views(self) -> LazyViews:

@@ -26,6 +26,7 @@ DEFAULT_BOUND_ROUNDS = 40
 
 if TYPE_CHECKING:
     from computenet.engine.capacity import CapacityLedger
+    from computenet.engine.power import PowerCap, PowerDraw
     from computenet.engine.quotas import Quotas
 
 
@@ -104,6 +105,10 @@ class PlanRequest:
     lp_iteration_limit: int = DEFAULT_LP_ITERATION_LIMIT
     bound_rounds: int = DEFAULT_BOUND_ROUNDS
     quotas: Quotas | None = None
+    # Power as a constraint (``engine.power``): facility kW a site may draw per window, and
+    # the draws already committed at capped sites. Empty: no cap anywhere.
+    power_caps: tuple[PowerCap, ...] = ()
+    power_drawn: tuple[PowerDraw, ...] = ()
 
     def running_allocations(self) -> tuple[Allocation, ...]:
         """The allocations already committed: ``running``, or the ledger's."""

@@ -35,6 +35,11 @@ class Capabilities:
     logs: bool  # can return what the job printed
     survives_restart: bool  # can still report on work started before a restart of computenet
     binds_accelerators: bool  # gives each run its own devices (never two runs on one)
+    # Can lower a running job's accelerator power (a power limit or fewer busy cycles) when
+    # the grid asks for less (``engine.grid``): only sites whose executor declares it are
+    # asked to. No executor here does yet; the simulator (``sim.gridsim``) models it with
+    # the measured load curve (``model.load_share``).
+    power_cap: bool = False
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,8 @@ class EventKind(enum.IntEnum):
     ARRIVAL = 3
     PLAN = 4
     START = 5
+    GRID_EVENT = 6  # a grid event is announced: answer it (``sim.gridsim``)
+    GRID_PAUSE = 7  # running work stops for a grid event (after the starts of that second)
 
 
 class Event(NamedTuple):

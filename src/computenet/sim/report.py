@@ -607,6 +607,46 @@ def explain_cost(comp: Comparison, fm: PolicyMetrics, base: PolicyMetrics) -> st
     )
 
 
+def _grid_section(comp: Comparison) -> list[str]:
+    """Grid events (``sim.gridsim``), if the runs answered any: per policy and event, each
+    hour's ask against what the simulation delivered (modelled), and what the answer did."""
+    out: list[str] = []
+    for res in comp.results:
+        for g in res.grid:
+            if not out:
+                out.append("<h2>Grid events <span class='tag'>modelled</span></h2>")
+            r = g.response
+            out.append(f"<h3>{html.escape(g.event.id)} under {html.escape(res.policy)}</h3>")
+            rows = [
+                [
+                    h.site_id,
+                    dt.datetime.fromtimestamp(h.start_s, dt.UTC).strftime("%Y-%m-%d %H:%M"),
+                    _fmt(h.baseline_kw, 1),
+                    _fmt(h.asked_kw, 1),
+                    _fmt(h.delivered_kw, 1),
+                    f"{100 * h.ratio:.0f} %",
+                ]
+                for h in g.hours
+            ]
+            head = ["site", "hour UTC", "before kW", "asked kW", "delivered kW", "ratio"]
+            out.append(_table(head, rows))
+            actions: dict[str, int] = {}
+            for a in r.affected:
+                actions[str(a.action)] = actions.get(str(a.action), 0) + 1
+            done = ", ".join(f"{n} {k}" for k, n in sorted(actions.items())) or "no job touched"
+            out.append(
+                _li(
+                    [
+                        f"answered in {g.answer_s:.2f} s over {g.work} jobs at the sites: {done}",
+                        f"energy moved out of the window {r.energy_moved_kwh:,.0f} kWh; "
+                        f"deadline misses the answer adds: {r.added_misses}",
+                        *r.notes,
+                    ]
+                )
+            )
+    return out
+
+
 def _headline(comp: Comparison) -> str:
     """Cards (objective, cost, carbon, misses of the focus policy and of the baseline), the
     cost split of both and the sentence that ties them together."""
@@ -952,6 +992,7 @@ def render(comp: Comparison) -> str:
         else "",
         *_missed_section(comp),
         *_sensitive_section(comp),
+        *_grid_section(comp),
         "<h2>What was measured, modelled and filled</h2>",
         "<h3>Workload</h3>",
         _li([comp.workload.source or "workload given directly", *comp.workload.notes]),

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 from computenet.engine.capacity import CapacityLedger
+from computenet.engine.grid import GridEvent
 from computenet.engine.quotas import Holder, Quotas, TenantQuota
 from computenet.engine.types import (
     Allocation,
@@ -54,6 +55,7 @@ from computenet.model import (
     job_power_kw,
 )
 from computenet.sim.events import EventKind, EventQueue
+from computenet.sim.gridsim import GridEvents, GridOutcome, check_events
 from computenet.sim.rules import rule_breach
 from computenet.sim.workload import Workload
 
@@ -100,6 +102,7 @@ class SimConfig:
     """Tenants' quotas (``engine.quotas``): given, every request carries them with who
     holds each allocation, the engine admits within them and may preempt, and a placement
     that takes a tenant past its nominal quota plus borrowing limit is a violation."""
+    grid_events: tuple[GridEvent, ...] = ()  # answered and carried out (``sim.gridsim``)
 
 
 def _sibling(module: str, name: str, what: str) -> Any:
@@ -207,6 +210,7 @@ class SimResult:
     end_s: int
     wall_s: float
     notes: tuple[str, ...] = ()
+    grid: tuple[GridOutcome, ...] = ()  # per grid event: the answer and what was delivered
 
 
 @dataclass
@@ -324,6 +328,8 @@ class Simulator:
         self._quota_of = {q.tenant: q for q in config.quotas}
         # Quota held over time, keyed by tenant in place of site (managed tenants only).
         self._quota_held = CapacityLedger()
+        check_events(config.grid_events, network, config.policy)
+        self._grid = GridEvents(self, config.grid_events)
 
     # ------------------------------------------------------------------ run
 
@@ -344,6 +350,8 @@ class Simulator:
             if o.end_s > o.start_s:
                 q.schedule(max(o.start_s, q.now_s), EventKind.OUTAGE_START, o.site_id)
                 q.schedule(max(o.end_s, q.now_s), EventKind.OUTAGE_END, o.site_id)
+        for n, g in enumerate(self.config.grid_events):
+            q.schedule(max(g.start_s - g.notice_s, q.now_s), EventKind.GRID_EVENT, str(n))
         total = len(self.workload.jobs)
         arrived = 0
         batch = self.config.policy in self.config.batch_policies
@@ -375,6 +383,10 @@ class Simulator:
                 self._on_outage_start(ev.subject)
             elif kind is EventKind.OUTAGE_END:
                 self._on_outage_end(ev.subject)
+            elif kind is EventKind.GRID_EVENT:
+                self._grid.announce(int(ev.subject))
+            elif kind is EventKind.GRID_PAUSE:
+                self._grid.on_pause(ev.subject, ev.token)
         if self.progress is not None:
             self.progress(total, total)
         return self._result(time.perf_counter() - t0)
@@ -470,9 +482,16 @@ class Simulator:
         return self.config.retry_every_s
 
     def _ask(self, jobs: list[TrainingJob]) -> PlanReply:
-        now = self._q.now_s
+        req = self._request(self._q.now_s, jobs)
+        self._plan_calls += 1
+        return self.planner(req)
+
+    def _request(self, now: int, jobs: list[TrainingJob]) -> PlanRequest:
+        """The engine's request for ``jobs`` now, with the grid events' power caps in force
+        over its horizon."""
         ds_ids = dict.fromkeys(d for j in jobs for d in j.datasets)
-        req = PlanRequest(
+        caps, drawn = self._grid.power(now, now + self.config.horizon_slots * self.config.slot_s)
+        return PlanRequest(
             now_s=now,
             network=self.network,
             jobs=tuple(jobs),
@@ -487,9 +506,9 @@ class Simulator:
             replicas={d: self._frozen_replicas(d) for d in ds_ids if d in self._replicas},
             home_reserve=self.config.home_reserve,
             quotas=self._quotas(),
+            power_caps=caps,
+            power_drawn=drawn,
         )
-        self._plan_calls += 1
-        return self.planner(req)
 
     def _frozen_replicas(self, ds_id: str) -> frozenset[str]:
         hit = self._replicas_frozen.get(ds_id)
@@ -700,42 +719,44 @@ class Simulator:
             return
         assert j.site_id is not None and j.accelerator is not None
         site = self._sites[j.site_id]
-        key = (j.site_id, j.accelerator, str(j.job.work_kind), j.job.utilisation, j.count)
-        hit = self._power_memo.get(key)
-        if hit is None:
-            acc = self.network.accelerators[j.accelerator]
-            host_w = 0.0
-            price_h = 0.0
-            for p in site.pools:
-                if p.accelerator == j.accelerator:
-                    host_w, price_h = p.host_power_w, p.price_cny_per_h
-                    break
-            kw = job_power_kw(acc, j.job.work_kind, j.job.utilisation, j.count, host_w)
-            hit = self._power_memo[key] = (kw * site.pue, price_h)
-        power_kw, price_h = hit
-        hours = (end_s - start_s) / 3600.0
-        energy = power_kw * hours
-        energy_cost = energy * site.price.mean(start_s, end_s)
-        compute_cost = j.count * price_h * hours
-        carbon = energy * site.carbon.mean(start_s, end_s) / 1000.0
-        j.energy_kwh += energy
-        j.cost_cny += energy_cost + compute_cost
-        j.carbon_kg += carbon
-        self._segments.append(
-            Segment(
-                j.job.id,
-                j.site_id,
-                j.accelerator,
-                j.count,
-                start_s,
-                end_s,
-                energy,
-                energy_cost,
-                compute_cost,
-                carbon,
-                completed,
+        # Split where a grid event runs the job power-capped (``sim.gridsim``).
+        for s0, s1, util in self._grid.pieces(j, start_s, end_s):
+            key = (j.site_id, j.accelerator, str(j.job.work_kind), util, j.count)
+            hit = self._power_memo.get(key)
+            if hit is None:
+                acc = self.network.accelerators[j.accelerator]
+                host_w = 0.0
+                price_h = 0.0
+                for p in site.pools:
+                    if p.accelerator == j.accelerator:
+                        host_w, price_h = p.host_power_w, p.price_cny_per_h
+                        break
+                kw = job_power_kw(acc, j.job.work_kind, util, j.count, host_w)
+                hit = self._power_memo[key] = (kw * site.pue, price_h)
+            power_kw, price_h = hit
+            hours = (s1 - s0) / 3600.0
+            energy = power_kw * hours
+            energy_cost = energy * site.price.mean(s0, s1)
+            compute_cost = j.count * price_h * hours
+            carbon = energy * site.carbon.mean(s0, s1) / 1000.0
+            j.energy_kwh += energy
+            j.cost_cny += energy_cost + compute_cost
+            j.carbon_kg += carbon
+            self._segments.append(
+                Segment(
+                    j.job.id,
+                    j.site_id,
+                    j.accelerator,
+                    j.count,
+                    s0,
+                    s1,
+                    energy,
+                    energy_cost,
+                    compute_cost,
+                    carbon,
+                    completed and s1 == end_s,
+                )
             )
-        )
 
     # ------------------------------------------------------------------ faults
 
@@ -846,6 +867,7 @@ class Simulator:
             start_s=self.workload.start_s,
             end_s=end,
             wall_s=wall_s,
+            grid=self._grid.outcomes(tuple(self._segments)),
         )
 
 

@@ -26,7 +26,7 @@ class TenantRow(Base):
     __tablename__ = "tenants"
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
-    role: Mapped[str] = mapped_column(String(20))  # admin | provider | tenant
+    role: Mapped[str] = mapped_column(String(20))  # admin | provider | tenant | grid-operator
     created_s: Mapped[int] = mapped_column(BigInteger)
 
 
@@ -108,6 +108,8 @@ class JobRow(Base):
     work_done_h: Mapped[float] = mapped_column(Float, default=0.0)
     checkpoints: Mapped[int] = mapped_column(Integer, default=0)
     run_started_s: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # How much a grid event may slow it (``model.FLEX_SLOWDOWN``): 0 never, 3 by half.
+    flex_class: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class AuditRow(Base):
@@ -292,3 +294,22 @@ class PriorityClassRow(Base):
     priority: Mapped[int] = mapped_column(Integer)
     updated_s: Mapped[int] = mapped_column(BigInteger)
     updated_by: Mapped[str] = mapped_column(String(40))
+
+
+class GridEventRow(Base):
+    """A grid event (``POST /v1/grid-events``): what the grid asked, computenet's answer
+    (the commitment, as JSON) and the caps it keeps in force while the event lasts."""
+
+    __tablename__ = "grid_events"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    created_s: Mapped[int] = mapped_column(BigInteger)
+    created_by: Mapped[str] = mapped_column(String(40))
+    sites: Mapped[list[str]] = mapped_column(JSON)
+    start_s: Mapped[int] = mapped_column(BigInteger)
+    end_s: Mapped[int] = mapped_column(BigInteger, index=True)
+    notice_s: Mapped[int] = mapped_column(BigInteger)
+    target_kw: Mapped[float | None] = mapped_column(Float, nullable=True)
+    target_share: Mapped[float | None] = mapped_column(Float, nullable=True)
+    answer: Mapped[dict[str, Any]] = mapped_column(JSON)
+    caps: Mapped[list[list[Any]]] = mapped_column(JSON)  # [site, start_s, end_s, limit_kw]
+    pauses: Mapped[list[list[Any]]] = mapped_column(JSON)  # [job id, at_s, done (bool)]

@@ -28,6 +28,7 @@ from computenet.model import PRIORITY_CLASSES
 from computenet.store.models import (
     AuditRow,
     DatasetRow,
+    GridEventRow,
     JobRow,
     LoopLeaderRow,
     PriorityClassRow,
@@ -41,7 +42,8 @@ from computenet.store.models import (
     TokenRow,
 )
 
-ROLES = ("admin", "provider", "tenant")
+ROLES = ("admin", "provider", "tenant", "grid-operator")
+"""``grid-operator``: posts grid events and reads their reports; no jobs, no tenants."""
 PERMISSIONS = ("commands",)
 """What an admin may grant a tenant. ``commands``: submit a command that an executor runs."""
 
@@ -68,6 +70,7 @@ class JobSpec:
     priority: int = 0
     checkpointable: bool = False
     checkpoint_interval_s: int | None = None  # how often it saves; None: the default
+    flex_class: int = 0  # how much a grid event may slow it (model.FLEX_SLOWDOWN)
 
 
 @dataclass(frozen=True)
@@ -248,6 +251,7 @@ def job_dict(row: JobRow) -> dict[str, Any]:
         "checkpoint_interval_s": row.checkpoint_interval_s,
         "work_done_h": float(row.work_done_h or 0.0),
         "checkpoints": int(row.checkpoints or 0),
+        "flex_class": int(row.flex_class or 0),
     }
 
 
@@ -264,14 +268,15 @@ _PG_ARRAYS = {
     "idempotency_key": "text",
     "checkpointable": "bool",
     "checkpoint_interval_s": "int",
+    "flex_class": "int",
 }
 _PG_INSERT = (
     "WITH j AS (INSERT INTO jobs (id, tenant_id, name, state, accelerators, duration_h, "
     "deadline_s, accelerator_types, datasets, command, priority, idempotency_key, checkpointable, "
-    "checkpoint_interval_s, work_done_h, checkpoints, created_s, updated_s) SELECT id, "
-    "tenant_id, name, 'submitted', accelerators, duration_h, deadline_s, "
+    "checkpoint_interval_s, flex_class, work_done_h, checkpoints, created_s, updated_s) SELECT "
+    "id, tenant_id, name, 'submitted', accelerators, duration_h, deadline_s, "
     "accelerator_types::json, datasets::json, command, priority, idempotency_key, "
-    "checkpointable, checkpoint_interval_s, 0, 0, %(t)s, %(t)s FROM unnest("
+    "checkpointable, checkpoint_interval_s, flex_class, 0, 0, %(t)s, %(t)s FROM unnest("
     + ", ".join(f"%({c})s::{t}[]" for c, t in _PG_ARRAYS.items())
     + ", %(accelerator_types)s::text[], %(datasets)s::text[]) AS u("
     + ", ".join(_PG_ARRAYS)
@@ -282,8 +287,8 @@ _PG_INSERT = (
 _SQLITE_INSERT_JOB = (
     "INSERT INTO jobs (id, tenant_id, name, state, accelerators, duration_h, deadline_s, "
     "accelerator_types, datasets, command, priority, idempotency_key, checkpointable, "
-    "checkpoint_interval_s, work_done_h, checkpoints, created_s, updated_s) "
-    "VALUES (?, ?, ?, 'submitted', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?)"
+    "checkpoint_interval_s, flex_class, work_done_h, checkpoints, created_s, updated_s) "
+    "VALUES (?, ?, ?, 'submitted', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?)"
 )
 _SQLITE_INSERT_AUDIT = (
     "INSERT INTO audit (at_s, actor, action, object_id, detail) VALUES (?, ?, 'job.submit', ?, ?)"
@@ -599,6 +604,7 @@ class Repository:
                     "idempotency_key": key,
                     "checkpointable": spec.checkpointable,
                     "checkpoint_interval_s": spec.checkpoint_interval_s,
+                    "flex_class": spec.flex_class,
                     "created_s": t,
                     "updated_s": t,
                 }
@@ -639,6 +645,7 @@ class Repository:
                     r["idempotency_key"],
                     r["checkpointable"],
                     r["checkpoint_interval_s"],
+                    r["flex_class"],
                     t,
                     t,
                 )
@@ -1335,3 +1342,153 @@ class Repository:
                 }
                 for r in rows
             ]
+
+    # -- grid events ----------------------------------------------------------------------
+
+    def create_grid_event(
+        self,
+        actor: str,
+        event: dict[str, Any],
+        answer: dict[str, Any],
+        caps: list[list[Any]],
+        pauses: list[list[Any]],
+        moves: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        """Store a grid event with its answer and carry out the answer's new places for jobs
+        not yet started (``moves``: job id, site, accelerator, start and end), in ONE
+        transaction, audited: the event, and each job it moves."""
+        t = now_s()
+        with self.writes.begin() as s:
+            row = GridEventRow(
+                id=event["id"],
+                created_s=t,
+                created_by=actor,
+                sites=list(event["sites"]),
+                start_s=event["start_s"],
+                end_s=event["end_s"],
+                notice_s=event["notice_s"],
+                target_kw=event["target_kw"],
+                target_share=event["target_share"],
+                answer=answer,
+                caps=caps,
+                pauses=pauses,
+            )
+            s.add(row)
+            for m in moves:
+                job = s.get(JobRow, m["job_id"])
+                if job is None or job.state != "placed" or job.dispatch_id is not None:
+                    continue
+                job.site_id, job.accelerator = m["site_id"], m["accelerator"]
+                job.start_s, job.end_s = m["start_s"], m["end_s"]
+                job.message = m["message"]
+                job.updated_s = t
+                _audit(s, "system", "job.grid_event", job.id, event=row.id, **m)
+            _audit(
+                s,
+                actor,
+                "grid_event.create",
+                row.id,
+                sites=row.sites,
+                start_s=row.start_s,
+                end_s=row.end_s,
+                target_kw=row.target_kw,
+                target_share=row.target_share,
+                affected=len(answer.get("affected", [])),
+                committed_ratio_min=answer.get("committed_ratio_min"),
+            )
+            return grid_event_dict(row)
+
+    def get_grid_event(self, event_id: str) -> dict[str, Any]:
+        with self.sessions() as s:
+            row = s.get(GridEventRow, event_id)
+            if row is None:
+                raise NotFoundError(f"no grid event {event_id!r}")
+            return grid_event_dict(row)
+
+    def grid_events_active(self, now: int) -> list[dict[str, Any]]:
+        """Events whose window has not ended, oldest first."""
+        with self.sessions() as s:
+            rows = s.scalars(
+                select(GridEventRow)
+                .where(GridEventRow.end_s > now)
+                .order_by(GridEventRow.created_s)
+            )
+            return [grid_event_dict(r) for r in rows]
+
+    def grid_pause(
+        self,
+        event_id: str,
+        job_id: str,
+        reason: str,
+        *,
+        checkpoints_added: int,
+        work_added_h: float,
+    ) -> bool:
+        """A running job stops for a grid event after a checkpoint and goes back to planning
+        (which plans it under the event's caps), in ONE transaction with the event's record
+        of the pause. False when the job is not running any more (nothing changes but the
+        record)."""
+        with self.writes.begin() as s:
+            ev = s.get(GridEventRow, event_id)
+            row = s.get(JobRow, job_id)
+            if ev is not None:
+                ev.pauses = [[j, at, True if j == job_id else done] for j, at, done in ev.pauses]
+            if row is None or row.state != "running":
+                return False
+            self._transition(
+                s, row, "checkpointed", "system", event=event_id, checkpoints=checkpoints_added
+            )
+            self._transition(s, row, "submitted", "system", event=event_id, reason=reason)
+            row.work_done_h = float(row.work_done_h or 0.0) + work_added_h
+            row.checkpoints = int(row.checkpoints or 0) + checkpoints_added
+            if row.dispatch_id is not None and row.executor is not None:
+                s.add(
+                    StaleRunRow(
+                        job_id=row.id,
+                        site_id=row.executor,
+                        request_id=row.dispatch_id,
+                        local_id=row.local_id,
+                        since_s=now_s(),
+                    )
+                )
+            for name in _PLACEMENT_FIELDS:
+                setattr(row, name, None)
+            row.message = reason
+            return True
+
+    def runs_of(self, job_ids: Sequence[str]) -> dict[str, list[tuple[int, int | None]]]:
+        """Per job, its runs as the executors reported them: from each audited change into
+        ``running`` to the next change out of it (``None``: still running)."""
+        out: dict[str, list[tuple[int, int | None]]] = {j: [] for j in job_ids}
+        if not job_ids:
+            return out
+        with self.sessions() as s:
+            rows = s.execute(
+                select(AuditRow.object_id, AuditRow.at_s, AuditRow.detail)
+                .where(AuditRow.action == "job.state", AuditRow.object_id.in_(list(job_ids)))
+                .order_by(AuditRow.id)
+            )
+            for job_id, at, detail in rows:
+                runs = out[job_id]
+                if detail.get("new") == "running":
+                    runs.append((at, None))
+                elif detail.get("old") == "running" and runs and runs[-1][1] is None:
+                    runs[-1] = (runs[-1][0], at)
+        return out
+
+
+def grid_event_dict(row: GridEventRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "created_s": row.created_s,
+        "created_by": row.created_by,
+        "sites": list(row.sites),
+        "start_s": row.start_s,
+        "end_s": row.end_s,
+        "notice_s": row.notice_s,
+        "target_kw": row.target_kw,
+        "target_share": row.target_share,
+        "answer": row.answer,
+        "caps": row.caps,
+        "pauses": row.pauses,
+    }

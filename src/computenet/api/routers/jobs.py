@@ -26,7 +26,19 @@ from computenet.store.repository import JobSpec, Principal
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
 OUTPUT_BYTES = 64 * 1024
 
-Who = Annotated[Principal, Depends(principal)]
+
+async def job_principal(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    """The caller, if its role may handle jobs: a grid operator posts grid events and reads
+    their reports, and neither submits nor reads jobs."""
+    if who.role == "grid-operator":
+        raise ForbiddenError(
+            "role 'grid-operator' may not submit or read jobs; it may post grid events "
+            "(POST /v1/grid-events) and read their reports"
+        )
+    return who
+
+
+Who = Annotated[Principal, Depends(job_principal)]
 
 
 @router.post(
@@ -83,6 +95,7 @@ async def submit_job(
         priority=priority,
         checkpointable=body.checkpointable,
         checkpoint_interval_s=body.checkpoint_interval_s,
+        flex_class=body.flex_class,
     )
     job, created = await st.batcher.submit((who, spec, idempotency_key))
     # The dict is built by the repository with exactly JobOut's fields; answering it

@@ -179,6 +179,7 @@ def place(pb: Problem, v: JobView, d: Decision, policy: str, reason: explain.Rea
     ns = pb.footprint(v, i)
     p = int(v.pairs[i])
     pb.commit(p, k, ns, v.count)
+    pb.commit_power(p, k, ns, float(v.kw[i]))
     bd = pb.breakdown(v, i, so)
     site = pb.site_of(v, i)
     alts = explain.alternatives(pb, v, opts, i, c, so, pick.value, reason, d.rows, d.row_best)

@@ -72,7 +72,9 @@ _N_FLOAT = 10
 
 
 def usable(pb: Problem) -> bool:
-    return len(pb.req.jobs) >= MIN_JOBS
+    # The kernel does not read the power ledger: requests with power caps take the one-job
+    # path, which checks it (``engine.power``).
+    return len(pb.req.jobs) >= MIN_JOBS and pb.power_free is None
 
 
 @dataclass
