@@ -9,8 +9,8 @@ from records a third party can be given and recompute them from.
   full (``settlement`` of each order, itself derived from the job's audited states);
 * **measured against claimed throughput**: for each pool with a certificate, the measured
   dense BF16 TFLOP/s over the published spec;
-* **environment**: PUE, grid carbon now, and, where the site declares them, its effective
-  carbon and green share;
+* **environment**: PUE, the grid's carbon now, and the effective carbon and green share
+  the engine plans with (the mix with the site's applied green supply, ``signals.green``);
 * **price**: the open offers' price per compute unit (min, mean).
 
 ``inputs`` lists the audit event ids, order ids and ledger keys used, so the figures can be
@@ -27,6 +27,7 @@ from typing import Any
 
 from computenet.market.certificate import check as check_certificate
 from computenet.market.orders import Offer
+from computenet.signals.green import green_share_now
 
 LATE_GRACE_S = 900
 
@@ -69,9 +70,9 @@ def scorecard(
                 "site_id": site_id,
                 "availability": availability(events, since_s, now_s),
                 "pue": site.pue,
-                "grid_carbon_g_per_kwh": _now(site.carbon, now_s),
-                "effective_carbon_g_per_kwh": _now(getattr(site, "effective_carbon", None), now_s),
-                "green_share": getattr(site, "green_share", None),
+                "grid_carbon_g_per_kwh": _now(site.grid_carbon or site.carbon, now_s),
+                "effective_carbon_g_per_kwh": _now(site.carbon, now_s),
+                "green_share": round(green_share_now(site, network.accelerators, now_s), 4),
             }
         )
     settled = [o for o in orders if o["state"] == "settled" and o.get("settlement")]

@@ -321,20 +321,26 @@ async def statement(
 
 
 @router.get("/v1/providers/{provider_id}/scorecard")
-async def provider_scorecard(provider_id: str, request: Request, who: Who) -> dict[str, Any]:
-    """The provider's evaluation indicators, with the inputs a third party needs to
-    recompute them (``inputs``): audit event ids, order ids and ledger keys."""
+async def provider_scorecard(
+    provider_id: str,
+    request: Request,
+    who: Who,
+    days: Annotated[int, Query(ge=1, le=3660, description="the period: the last N days")] = 30,
+) -> dict[str, Any]:
+    """The provider's evaluation indicators over the last ``days`` days, with the inputs a
+    third party needs to recompute them (``inputs``): audit event ids, order ids and ledger
+    keys."""
     st = state(request)
     network = _network(request)
     store = market(request)
     sites = await asyncio.to_thread(st.repo.provider_sites, provider_id)
     if not sites and who.role != "admin":
         raise NotFoundError(f"no provider {provider_id!r}")
-    return await asyncio.to_thread(_scorecard, st, store, network, provider_id, sites)
+    return await asyncio.to_thread(_scorecard, st, store, network, provider_id, sites, days)
 
 
 def _scorecard(
-    st: Any, store: MarketStore, network: Any, provider_id: str, sites: set[str]
+    st: Any, store: MarketStore, network: Any, provider_id: str, sites: set[str], days: int
 ) -> dict[str, Any]:
     now = now_s()
     admin = Principal("system", "admin")
@@ -353,5 +359,5 @@ def _scorecard(
         offers=store.offers(0, provider_id),
         certificates={k: v for k, v in store.certificates().items() if k[0] in sites},
         now_s=now,
-        since_s=min([a["at_s"] for a in audit] or [now]),
+        since_s=now - days * 86400,
     )
