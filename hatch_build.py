@@ -85,8 +85,10 @@ class CustomBuildHook(BuildHookInterface):  # type: ignore[misc,valid-type]
         if self.target_name != "wheel":
             return
         if os.environ.get("COMPUTENET_SKIP_WEB_ASSETS"):
-            print("COMPUTENET_SKIP_WEB_ASSETS set: the dashboard's files are not fetched",
-                  file=sys.stderr)
+            print(
+                "COMPUTENET_SKIP_WEB_ASSETS set: the dashboard's files are not fetched",
+                file=sys.stderr,
+            )
             return
         build_assets()
 

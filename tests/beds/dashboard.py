@@ -41,13 +41,12 @@ def seed(
     *,
     network_name: str = "china",
     rng_seed: int = 7,
-    provider_sites: tuple[str, ...] = ("ulanqab", "guiyang"),
+    provider_sites: tuple[str, ...] = ("ulanqab", "guian"),
 ) -> Seeded:
     """Tenants (one ``tenant`` each named in ``jobs_per_tenant``, plus a provider ``gridco``
     that has posted signals for ``provider_sites``), one personal dataset per tenant, and
     jobs submitted and planned by the real engine, as the live loop plans them."""
     from computenet.catalog import load_network
-    from computenet.control.loop import ControlLoop
     from computenet.settings import Settings
     from computenet.store.repository import (
         DatasetSpec,
@@ -154,7 +153,9 @@ def serve(db_url: str, home: Path, network_name: str = "china") -> Iterator[str]
         t0 = time.monotonic()
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"serve exited with {proc.returncode}: {log.read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"serve exited with {proc.returncode}: {log.read_text()[-2000:]}"
+                )
             if time.monotonic() - t0 > 60:
                 raise RuntimeError(f"serve did not answer in 60 s: {log.read_text()[-2000:]}")
             with contextlib.suppress(httpx.HTTPError):

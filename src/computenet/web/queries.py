@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 from computenet.errors import NotFoundError
 from computenet.store.models import AuditRow, DatasetRow, JobRow, TenantRow
 from computenet.store.repository import Principal, Repository, dataset_dict, job_dict
+
+Q = TypeVar("Q", bound=Select)  # a select of any row shape
 
 PLANNED_STATES = ("placed", "transferring", "running")
 """States whose placement holds capacity (planned load)."""
@@ -55,7 +57,7 @@ def scope_of(repo: Repository, who: Principal) -> Scope:
     return Scope(who, who.tenant_id, None)
 
 
-def _scoped(q: Select[Any], scope: Scope) -> Select[Any]:
+def _scoped(q: Q, scope: Scope) -> Q:
     return q if scope.tenant_id is None else q.where(JobRow.tenant_id == scope.tenant_id)
 
 
@@ -153,11 +155,11 @@ def job_detail(repo: Repository, scope: Scope, job_id: str) -> dict[str, Any]:
             for a in history
         ]
         ids = list(row.datasets or [])
-        datasets = s.scalars(select(DatasetRow).where(DatasetRow.id.in_(ids))) if ids else []
+        datasets: list[DatasetRow] = (
+            list(s.scalars(select(DatasetRow).where(DatasetRow.id.in_(ids)))) if ids else []
+        )
         # A dataset is the job owner's (the API checks at submission); filter anyway.
-        job["datasets_detail"] = [
-            dataset_dict(d) for d in datasets if d.tenant_id == row.tenant_id
-        ]
+        job["datasets_detail"] = [dataset_dict(d) for d in datasets if d.tenant_id == row.tenant_id]
         tenant = s.get(TenantRow, row.tenant_id)
         job["tenant_name"] = tenant.name if tenant else None
     return job
@@ -175,7 +177,11 @@ def planned_runs(
         scope,
     )
     with repo.sessions() as s:
-        return [(r[0], int(r[1]), int(r[2]), int(r[3])) for r in s.execute(q) if r[0]]
+        return [
+            (site, int(count), int(start), int(end))
+            for site, count, start, end in s.execute(q)
+            if site and start is not None and end is not None
+        ]
 
 
 def placed_costs(
@@ -210,7 +216,7 @@ def placed_costs(
                 float(r[6] or 0.0),
             )
             for r in s.execute(q)
-            if r[0]
+            if r[0] and r[2] is not None and r[3] is not None
         ]
 
 
@@ -220,7 +226,7 @@ def state_counts(repo: Repository, scope: Scope) -> dict[str, int]:
         return {state: int(n) for state, n in s.execute(q)}
 
 
-def _audit_scope(q: Select[Any], scope: Scope) -> Select[Any]:
+def _audit_scope(q: Q, scope: Scope) -> Q:
     """An admin reads every entry; anyone else its own actions and what happened to its
     own jobs and datasets."""
     if scope.tenant_id is None:

@@ -43,7 +43,11 @@ function fmtNum(v, digits = 2) {
 function stateBadge(s) { return h("span", { class: `state state-${s}` }, s); }
 
 class HttpError extends Error {
-  constructor(status, body) { super(body && body.error ? body.error.message || body.error : `HTTP ${status}`); this.status = status; }
+  constructor(status, body) {
+    // The API's errors are {"error": code, "detail": what and the fix, "fields": [...]}.
+    super(body && (body.detail || body.error) ? String(body.detail || body.error) : `HTTP ${status}`);
+    this.status = status;
+  }
 }
 
 async function api(path) {
@@ -85,6 +89,9 @@ async function signIn(token) {
   document.getElementById("signin").hidden = true;
   document.getElementById("app").hidden = false;
   document.getElementById("who").textContent = `${me.name || me.tenant_id} (${me.role})`;
+  // The change cursor is taken before any view loads its data, so a change that lands
+  // while a view is loading is still seen by the next poll.
+  try { cursor = (await api("/web/api/changes")).cursor; } catch (_) { cursor = null; }
   if (!location.hash) location.hash = "#/network"; // hashchange routes
   else route();
   startPolling();
@@ -96,19 +103,20 @@ let pollTimer = null;
 function startPolling() {
   if (pollTimer) return;
   const tick = async () => {
-    if (!me) { pollTimer = null; return; }
+    pollTimer = null;
+    if (!me) return;
     try {
-      const c = await api(`/web/api/changes${cursor === null ? "" : `?since=${cursor}`}`);
       const first = cursor === null;
+      const c = await api(`/web/api/changes${first ? "" : `?since=${cursor}`}`);
       cursor = c.cursor;
       document.getElementById("live").textContent = `live · ${new Date().toISOString().slice(11, 19)} UTC`;
       if (!first && c.jobs.length && view && view.refresh) await view.refresh(c.jobs);
     } catch (e) {
       document.getElementById("live").textContent = "live updates paused";
     }
-    pollTimer = setTimeout(tick, POLL_MS);
+    if (me && !pollTimer) pollTimer = setTimeout(tick, POLL_MS);
   };
-  tick();
+  pollTimer = setTimeout(tick, POLL_MS);
 }
 
 // -- routing ------------------------------------------------------------------------
@@ -128,8 +136,11 @@ function route() {
   const views = { network: networkView, jobs: parts[1] && !parts[0].includes("?") ? jobView : jobsView, sites: sitesView,
     totals: totalsView };
   const make = views[name] || networkView;
-  view = { name };
-  make(main, parts.slice(1).map(decodeURIComponent)).catch((e) => {
+  // Each view sets its own ctx.refresh: a slow earlier view that finishes late sets the
+  // refresh of its own ctx, no longer the current one.
+  const ctx = { name };
+  view = ctx;
+  make(main, parts.slice(1).map(decodeURIComponent), ctx).catch((e) => {
     main.append(h("p", { class: "error" }, e.message));
   });
 }
@@ -237,7 +248,7 @@ function siteTable(net, hour, onPick) {
       h("td", {}, s.health ? `${s.health.kind} ${s.health.up ? "up" : "DOWN"}` : s.executor)))));
 }
 
-async function networkView(main) {
+async function networkView(main, _args, ctx) {
   const t0 = performance.now();
   // The map file is fetched while the network is: the guess from the network's name is
   // almost always right, and a wrong guess costs one more fetch.
@@ -286,8 +297,7 @@ async function networkView(main) {
   slider.addEventListener("input", () => { hour = Number(slider.value); draw(); });
   draw();
   if (net.sites.length) pick(net.sites[0].id);
-  view.refresh = async () => {
-    if (view.name !== "network") return;
+  ctx.refresh = async () => {
     const fresh = await api("/web/api/network?hours=48");
     Object.assign(net, fresh);
     draw();
@@ -316,7 +326,7 @@ function siteSeriesOption(net, s, hour) {
 
 // -- jobs table ---------------------------------------------------------------------
 
-async function jobsView(main) {
+async function jobsView(main, _args, ctx) {
   const params = new URLSearchParams(location.hash.split("?")[1] || "");
   const f = { state: params.get("state") || "", tenant: params.get("tenant") || "",
     site: params.get("site") || "", q: params.get("q") || "", offset: Number(params.get("offset") || 0) };
@@ -372,7 +382,7 @@ async function jobsView(main) {
   text.addEventListener("input", () => { clearTimeout(debounce); debounce = setTimeout(apply, 250); });
   prev.addEventListener("click", () => { f.offset = Math.max(0, f.offset - PAGE); load(); });
   next.addEventListener("click", () => { f.offset += PAGE; load(); });
-  view.refresh = async (changed) => {
+  ctx.refresh = async (changed) => {
     const shown = new Set([...body.querySelectorAll("tr")].map((tr) => tr.dataset.job));
     if (f.offset === 0 || changed.some((c) => shown.has(c.id))) await load();
   };
@@ -381,7 +391,7 @@ async function jobsView(main) {
 
 // -- one job ------------------------------------------------------------------------
 
-async function jobView(main, [jobId]) {
+async function jobView(main, [jobId], ctx) {
   const box = h("div", { id: "job" });
   main.append(box);
   const render = async () => {
@@ -401,7 +411,7 @@ async function jobView(main, [jobId]) {
     }
     box.dataset.state = j.state;
   };
-  view.refresh = async (changed) => { if (changed.some((c) => c.id === jobId)) await render(); };
+  ctx.refresh = async (changed) => { if (changed.some((c) => c.id === jobId)) await render(); };
   await render();
 }
 
