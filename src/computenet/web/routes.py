@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from computenet.api.deps import ServiceState, principal, state
@@ -179,15 +179,23 @@ MISSING_PAGE = """<!doctype html><meta charset="utf-8"><title>computenet</title>
 """
 
 
+def index_html(network: Any) -> str:
+    """The page, naming the map file of the loaded network so the browser fetches it
+    while the scripts load (the map kind never changes while the service runs)."""
+    kind = views.map_kind(network) if network is not None else "world"
+    return (STATIC / "index.html").read_text(encoding="utf-8").replace("{{map}}", kind)
+
+
 def mount(app: FastAPI) -> None:
     """Serve the dashboard at ``/`` of ``app``."""
+    page = index_html(app.state.service.network)
 
-    @app.get("/", include_in_schema=False, response_model=None)
-    def index() -> FileResponse | HTMLResponse:
+    @app.get("/", include_in_schema=False)
+    def index() -> HTMLResponse:
         missing = assets_missing()
         if missing:
             return HTMLResponse(MISSING_PAGE.format(missing=", ".join(missing)), status_code=503)
-        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+        return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 
     app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC), name="dashboard-static")
     app.include_router(router)

@@ -55,7 +55,7 @@ async function api(path) {
   const r = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
   let body = null;
   try { body = await r.json(); } catch (_) { body = null; }
-  if (r.status === 401) { signOut("Your token is unknown or was revoked: sign in again."); }
+  if (r.status === 401 && me) signOut("Your token is unknown or was revoked: sign in again.");
   if (!r.ok) throw new HttpError(r.status, body);
   return body;
 }
@@ -78,10 +78,23 @@ function signOut(message) {
   document.getElementById("signin-error").textContent = message || "";
 }
 
+const prefetched = {}; // path -> promise, asked for at sign-in alongside "me"
+function prefetch(path) { prefetched[path] = api(path); prefetched[path].catch(() => {}); }
+function fetchOnce(path) {
+  const p = prefetched[path];
+  delete prefetched[path];
+  return p || api(path);
+}
+
 async function signIn(token) {
   sessionStorage.setItem(TOKEN_KEY, token);
+  // The first view's data is asked for with "me" and the change cursor, not after them.
+  const first = (location.hash.replace(/^#\/?/, "").split(/[/?]/)[0]) || "network";
+  if (first === "network") prefetch("/web/api/network?hours=48");
+  loadMap(window.CN_MAP || "world");
+  let changes = null;
   try {
-    me = await api("/web/api/me");
+    [me, changes] = await Promise.all([api("/web/api/me"), api("/web/api/changes")]);
   } catch (e) {
     signOut(e.status === 401 ? "Unknown or revoked token." : `Could not sign in: ${e.message}`);
     return;
@@ -89,9 +102,9 @@ async function signIn(token) {
   document.getElementById("signin").hidden = true;
   document.getElementById("app").hidden = false;
   document.getElementById("who").textContent = `${me.name || me.tenant_id} (${me.role})`;
-  // The change cursor is taken before any view loads its data, so a change that lands
+  // The change cursor is taken no later than any view's data, so a change that lands
   // while a view is loading is still seen by the next poll.
-  try { cursor = (await api("/web/api/changes")).cursor; } catch (_) { cursor = null; }
+  cursor = changes.cursor;
   if (!location.hash) location.hash = "#/network"; // hashchange routes
   else route();
   startPolling();
@@ -250,10 +263,7 @@ function siteTable(net, hour, onPick) {
 
 async function networkView(main, _args, ctx) {
   const t0 = performance.now();
-  // The map file is fetched while the network is: the guess from the network's name is
-  // almost always right, and a wrong guess costs one more fetch.
-  loadMap(me.network === "china" ? "china" : "world");
-  const net = await api("/web/api/network?hours=48");
+  const net = await fetchOnce("/web/api/network?hours=48");
   await loadMap(net.map);
   let hour = 0;
   const mapEl = h("div", { id: "map", "data-map": net.map });
