@@ -93,7 +93,7 @@ def latencies_ms(base: str, paths: list[str], count: int) -> dict[str, list[floa
 
 def p99(values: list[float]) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
 
 
 def run(jobs: int, runs: int, requests: int) -> dict[str, Any]:
