@@ -114,17 +114,23 @@ def seed(
     return out
 
 
-def _plan_all(repo: Any, settings: Any, network: Any) -> None:
-    """Plan every submitted job, a claim of 200 at a time, as the live loop does."""
+def _plan_all(repo: Any, settings: Any, network: Any, chunk: int = 2500) -> None:
+    """Plan every submitted job as the live loop's planning step does (claim, plan, write
+    each decision), in claims of ``chunk`` jobs rather than the loop's 200 per tick."""
     from computenet.control.loop import ControlLoop
 
     loop = ControlLoop(repo, settings, network)
     try:
-        while repo.jobs_in(["submitted"]):
-            before = len(repo.jobs_in(["submitted"]))
-            loop.plan_queued()
-            if len(repo.jobs_in(["submitted"])) >= before:
-                break  # what is left waits (e.g. deferred): nothing more to place now
+        while rows := repo.claim(loop.owner, ["submitted"], settings.lease_s, limit=chunk):
+            decisions = loop.planner.plan(rows, frozenset())
+            for job_id, (new_state, fields) in decisions.items():
+                if new_state is None:
+                    repo.set_fields(job_id, **fields)
+                else:
+                    repo.transition(job_id, new_state, **fields)
+            repo.release([r.id for r in rows], loop.owner)
+            if not any(state is not None for state, _ in decisions.values()):
+                break  # what is left waits for a later round
     finally:
         loop.close()
 

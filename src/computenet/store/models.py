@@ -55,6 +55,11 @@ class JobRow(Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "idempotency_key", name="uq_jobs_idem"),
         Index("ix_jobs_state_start", "state", "start_s"),
+        # The dashboard's pages of jobs, newest first (migration 0006d).
+        Index("ix_jobs_created_id", "created_s", "id"),
+        Index("ix_jobs_tenant_created", "tenant_id", "created_s", "id"),
+        Index("ix_jobs_state_created", "state", "created_s", "id"),
+        Index("ix_jobs_site_created", "site_id", "created_s", "id"),
     )
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(String(40), index=True)

@@ -21,6 +21,7 @@ from computenet.api.deps import ServiceState, principal, state
 from computenet.api.errors import ERROR_RESPONSES
 from computenet.store.repository import Principal, now_s
 from computenet.web import queries, views
+from computenet.web.cache import ViewCache
 from computenet.web.queries import JobFilter, Scope
 
 STATIC = Path(str(files("computenet.web") / "static"))
@@ -51,6 +52,44 @@ def _json(body: Any) -> Response:
 async def _scope(request: Request, who: Principal) -> tuple[ServiceState, Scope]:
     st = state(request)
     return st, await asyncio.to_thread(queries.scope_of, st.repo, who)
+
+
+def _cache(request: Request) -> ViewCache:
+    cache: ViewCache = request.app.state.dashboard_cache
+    return cache
+
+
+def _scope_key(scope: Scope) -> tuple[str | None, tuple[str, ...] | None]:
+    sites = None if scope.site_ids is None else tuple(sorted(scope.site_ids))
+    return scope.tenant_id, sites
+
+
+def _network_body(st: ServiceState, scope: Scope, cache: ViewCache, hours: int) -> dict[str, Any]:
+    """The map's view, recomputed when the data's version moves; health and the time are
+    added fresh (heartbeats are not audited)."""
+    t = now_s()
+    key = ("network", _scope_key(scope), views.hour_floor(t), hours)
+    body: dict[str, Any] = cache.get(
+        key,
+        queries.data_version(st.repo),
+        lambda: views.network_view(st.repo, st.network, scope, {}, t, hours),
+    )
+    health = _health(st)
+    sites = [dict(site, health=health.get(site["id"])) for site in body["sites"]]
+    return dict(body, now_s=t, sites=sites)
+
+
+def _totals_body(
+    st: ServiceState, scope: Scope, cache: ViewCache, days_back: int, days_ahead: int
+) -> dict[str, Any]:
+    t = now_s()
+    key = ("totals", _scope_key(scope), views.hour_floor(t), days_back, days_ahead)
+    body: dict[str, Any] = cache.get(
+        key,
+        queries.data_version(st.repo),
+        lambda: views.totals_view(st.repo, st.network, scope, t, days_back, days_ahead),
+    )
+    return dict(body, now_s=t)
 
 
 def _health(st: ServiceState) -> dict[str, dict[str, Any]]:
@@ -88,9 +127,7 @@ async def network(
     st, scope = await _scope(request, who)
     if st.network is None:
         return _json({"network": None, "map": "world", "sites": [], "links": [], "hours": 0})
-    body = await asyncio.to_thread(
-        views.network_view, st.repo, st.network, scope, _health(st), now_s(), hours
-    )
+    body = await asyncio.to_thread(_network_body, st, scope, _cache(request), hours)
     return _json(body)
 
 
@@ -131,9 +168,7 @@ async def totals(
 ) -> Response:
     """Hourly cost, carbon, energy and utilisation of the caller's placed jobs."""
     st, scope = await _scope(request, who)
-    body = await asyncio.to_thread(
-        views.totals_view, st.repo, st.network, scope, now_s(), days_back, days_ahead
-    )
+    body = await asyncio.to_thread(_totals_body, st, scope, _cache(request), days_back, days_ahead)
     return _json(body)
 
 
@@ -189,6 +224,7 @@ def index_html(network: Any) -> str:
 def mount(app: FastAPI) -> None:
     """Serve the dashboard at ``/`` of ``app``."""
     page = index_html(app.state.service.network)
+    app.state.dashboard_cache = ViewCache()
 
     @app.get("/", include_in_schema=False)
     def index() -> HTMLResponse:
