@@ -40,7 +40,14 @@ def repo(client: TestClient) -> Repository:
     return client.app.state.service.repo  # type: ignore[attr-defined,no-any-return]
 
 
-def place(client: TestClient, job_id: str, site: str, cost: float, carbon: float) -> None:
+def place(
+    client: TestClient,
+    job_id: str,
+    site: str,
+    cost: float,
+    carbon: float,
+    transfers: list[dict[str, Any]] | None = None,
+) -> None:
     """Mark a job placed as the loop would, with a placement explanation."""
     start = now_s() + 600
     explanation = {
@@ -55,7 +62,7 @@ def place(client: TestClient, job_id: str, site: str, cost: float, carbon: float
             "objective_cny": cost + carbon,
             "cost_cny": cost,
         },
-        "transfers": [],
+        "transfers": transfers or [],
         "alternatives": [
             {"site_id": "tianfu", "start_s": start, "objective_cny": cost + 9, "reason": "x"}
         ],
@@ -88,7 +95,8 @@ def test_page_and_its_files_are_served(client: TestClient) -> None:
     page = client.get("/")
     assert page.status_code == 200 and 'id="signin-form"' in page.text
     for name in ("app.js", "reasons.js", "vendor/echarts.min.js", "vendor/china.json"):
-        assert client.get(f"/dashboard/static/{name}").status_code == 200, name
+        r = client.get(f"/dashboard/static/{name}")
+        assert r.status_code == 200, f"{name} missing: run `python hatch_build.py`"
 
 
 def test_every_call_needs_a_token(client: TestClient) -> None:
@@ -177,6 +185,12 @@ def test_job_detail_has_history_and_data_rules(client: TestClient) -> None:
     assert job["history"][1]["detail"] == {"old": "submitted", "new": "placed"}
     assert job["explanation"]["alternatives"][0]["site_id"] == "tianfu"
     (d,) = job["datasets_detail"]
+    # The data it moves is drawn on the map.
+    move = {"dataset_id": data["id"], "from_site": "tianfu", "to_site": "guian", "size_gb": 5.0}
+    other = submit(client, a, "acme-moves")
+    place(client, other, "guian", 3.0, 1.0, transfers=[move])
+    moves = get(client, "/web/api/network?hours=2", a)["transfers"]
+    assert moves == [dict(move, job_id=other)]
     # 200,000 people, export not cleared: personal data stays in its jurisdiction (PIPL).
     assert d["rule"]["may_go"] == "home jurisdiction" and "PIPL" in d["rule"]["source"]
 
@@ -191,6 +205,16 @@ def test_a_provider_sees_the_sites_it_operates(client: TestClient) -> None:
     assert net["sites"][0]["accelerators"]["A100"] == 64  # the posted capacity
     assert get(client, "/web/api/me", p)["sites"] == ["guian"]
     assert len(get(client, "/web/api/network?hours=2", ADMIN)["sites"]) == 19
+    # A tenant's job at its site: the provider sees the load it adds, never the job.
+    a = tenant(client, "acme")
+    job_id = submit(client, a, "acme-at-guian")
+    place(client, job_id, "guian", 5.0, 2.0)
+    net = get(client, "/web/api/network?hours=4", p)
+    assert sum(net["sites"][0]["load"]) > 0 and net["load_scope"] == "all tenants at your sites"
+    assert get(client, "/web/api/totals?days_back=1&days_ahead=1", p)["sum"]["jobs"] == 1
+    assert get(client, "/web/api/jobs", p)["total"] == 0
+    get(client, f"/web/api/jobs/{job_id}", p, 404)
+    assert get(client, f"/web/api/audit?q={job_id}", p)["items"] == []
 
 
 def test_network_view_has_48_hours_of_signals_and_links(client: TestClient) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from computenet.errors import NotFoundError
@@ -66,6 +66,14 @@ def data_version(repo: Repository) -> int:
 
 def _scoped(q: Q, scope: Scope) -> Q:
     return q if scope.tenant_id is None else q.where(JobRow.tenant_id == scope.tenant_id)
+
+
+def _aggregate_scoped(q: Q, scope: Scope) -> Q:
+    """For sums over jobs (load, totals): a provider counts every tenant's jobs at its own
+    sites (it hosts them; no job is named), anyone else as ``_scoped``."""
+    if scope.role == "provider" and scope.site_ids is not None:
+        return q.where(JobRow.site_id.in_(sorted(scope.site_ids)))
+    return _scoped(q, scope)
 
 
 def _breakdown(name: str) -> Any:
@@ -183,7 +191,7 @@ def planned_runs(
 ) -> list[tuple[str, int, int, int]]:
     """``(site_id, accelerators, start_s, end_s)`` of the visible jobs that hold capacity
     somewhere in ``[start_s, end_s)``."""
-    q = _scoped(
+    q = _aggregate_scoped(
         select(JobRow.site_id, JobRow.accelerators, JobRow.start_s, JobRow.end_s)
         .where(JobRow.state.in_(PLANNED_STATES))
         .where(JobRow.start_s < end_s, JobRow.end_s > start_s),
@@ -203,7 +211,7 @@ def placed_costs(
     """``(site_id, accelerators, start_s, end_s, cost_cny, carbon_kg, energy_kwh)`` of the
     visible placed or finished jobs overlapping ``[start_s, end_s)`` (cancelled ones and
     those never placed have no placement to count)."""
-    q = _scoped(
+    q = _aggregate_scoped(
         select(
             JobRow.site_id,
             JobRow.accelerators,
@@ -336,19 +344,21 @@ def datasets_of(repo: Repository, scope: Scope, limit: int = 200) -> list[dict[s
 def moved_data(
     repo: Repository, scope: Scope, states: Sequence[str] = PLANNED_STATES, limit: int = 500
 ) -> list[dict[str, Any]]:
-    """Dataset copies of the visible planned jobs (for the map's links): from, to, size."""
+    """Dataset copies of the visible planned jobs (for the map's links): from, to, size;
+    of the first ``limit`` such jobs by id (the map draws lines, not a ledger)."""
+    transfers = JobRow.explanation["transfers"]
     q = _scoped(
-        select(JobRow.id, JobRow.explanation["transfers"])
+        select(JobRow.id, transfers)
         .where(JobRow.state.in_(list(states)))
-        .where(and_(JobRow.explanation.is_not(None)))
+        .where(func.json_array_length(transfers) > 0)
         .order_by(JobRow.id)
         .limit(limit),
         scope,
     )
     out = []
     with repo.sessions() as s:
-        for job_id, transfers in s.execute(q):
-            for t in transfers or []:
+        for job_id, moves in s.execute(q):
+            for t in moves or []:
                 if isinstance(t, dict) and t.get("from_site") != t.get("to_site"):
                     out.append(dict(t, job_id=job_id))
     return out

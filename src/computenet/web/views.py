@@ -22,6 +22,13 @@ LINKS_PER_SITE = 2
 full mesh of a 19-site network (171 pairs) would hide the map."""
 
 
+def load_scope(scope: Scope) -> str:
+    """Whose jobs the load and totals add up (see ``queries._aggregate_scoped``)."""
+    if scope.tenant_id is None:
+        return "all tenants"
+    return "all tenants at your sites" if scope.role == "provider" else "your jobs"
+
+
 def hour_floor(t_s: int) -> int:
     return t_s - t_s % HOUR_S
 
@@ -125,8 +132,9 @@ def network_view(
 ) -> dict[str, Any]:
     """The map page: every visible site with its hourly price, carbon and planned load
     for the next ``hours`` hours from the current hour, its executor's health, the links
-    between sites and the data the visible planned jobs move. Load counts the caller's
-    own jobs unless the caller is an admin (a tenant never sees another's work)."""
+    between sites and the data the visible planned jobs move. Load counts every job for an
+    admin, every job at its own sites for a provider, and a tenant's own jobs for a tenant
+    (a tenant never sees another's work)."""
     start = hour_floor(now_s)
     edges = np.arange(start, start + (hours + 1) * HOUR_S, HOUR_S, dtype=np.float64)
     live, forecasts = feeds.apply(network, repo.site_feeds())
@@ -159,7 +167,7 @@ def network_view(
         "start_s": start,
         "step_s": HOUR_S,
         "hours": hours,
-        "load_scope": "all tenants" if scope.tenant_id is None else "your jobs",
+        "load_scope": load_scope(scope),
         "sites": rows,
         "links": _links(network, sites),
         "transfers": moves,
@@ -204,7 +212,7 @@ def totals_view(
         "start_s": start,
         "step_s": HOUR_S,
         "now_s": now_s,
-        "scope": "all tenants" if scope.tenant_id is None else "your jobs",
+        "scope": load_scope(scope),
         "capacity": capacity,
         "cost_cny": [round(float(v), 3) for v in cost],
         "carbon_kg": [round(float(v), 3) for v in carbon],

@@ -40,6 +40,7 @@ function fmtNum(v, digits = 2) {
   return Number(v).toLocaleString("en-US", { minimumFractionDigits: digits,
     maximumFractionDigits: digits });
 }
+function sum(values) { return values.reduce((a, v) => a + (v || 0), 0); }
 function stateBadge(s) { return h("span", { class: `state state-${s}` }, s); }
 
 class HttpError extends Error {
@@ -230,7 +231,8 @@ function mapOption(net, hour) {
       map: net.map, roam: true,
       center: china ? [105, 36] : undefined, zoom: china ? 1.15 : 1.1,
       itemStyle: { areaColor: "#eef1f4", borderColor: "#aab3bf" },
-      emphasis: { itemStyle: { areaColor: "#dde4ec" }, label: { show: false } },
+      // A province's own name (Chinese on the China map) shows when pointed at.
+      emphasis: { itemStyle: { areaColor: "#dde4ec" }, label: { show: true, color: "#555" } },
       label: { show: false },
     },
     series: [
@@ -306,7 +308,10 @@ async function networkView(main, _args, ctx) {
   map.on("click", (p) => { if (p.seriesName === "sites") pick(p.name); });
   slider.addEventListener("input", () => { hour = Number(slider.value); draw(); });
   draw();
-  if (net.sites.length) pick(net.sites[0].id);
+  if (net.sites.length) {  // start with the busiest site over the window
+    const busiest = net.sites.reduce((a, b) => (sum(b.load) > sum(a.load) ? b : a));
+    pick(busiest.id);
+  }
   ctx.refresh = async () => {
     const fresh = await api("/web/api/network?hours=48");
     Object.assign(net, fresh);
