@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -21,8 +23,30 @@ def test_spread_puts_each_run_in_the_hours_it_covers() -> None:
     assert held.sum() == pytest.approx(2.0 * 5400.0)
 
 
-def test_the_china_network_is_drawn_on_chinas_map() -> None:
+def test_the_china_network_is_drawn_on_chinas_map_and_zones_on_the_worlds(
+    tmp_path: Path,
+) -> None:
     assert map_kind(load_network("china")) == "china"
+    site = """
+[[sites]]
+id = "{id}"
+latitude = {lat}
+longitude = {lon}
+jurisdiction = "{where}"
+role = "west"
+pue = 1.2
+price = {{ kind = "constant", value = 0.5 }}
+carbon = {{ kind = "constant", value = 300.0 }}
+pools = [{{ accelerator = "A100", count = 8 }}]
+"""
+    path = tmp_path / "zones.toml"
+    path.write_text(
+        'name = "zones"\n'
+        + site.format(id="frankfurt", lat=50.1, lon=8.7, where="overseas")
+        + site.format(id="shanghai", lat=31.2, lon=121.5, where="mainland"),
+        encoding="utf-8",
+    )
+    assert map_kind(load_network(str(path))) == "world"
 
 
 def test_view_cache_recomputes_when_the_version_moves_or_the_entry_ages() -> None:
