@@ -131,6 +131,9 @@ def test_a_tenant_cannot_see_another_tenants_job(dashboard: Dashboard) -> None:
     assert page.get_attribute("#jobs-table", "data-total") == str(len(seeded.jobs["acme"]))
     assert "globex" not in page.text_content("#jobs-table")
     assert page.locator("#f-tenant").count() == 0  # no tenant filter for a tenant
+    page.wait_for_selector("#datasets")  # its own datasets, and only those
+    assert page.text_content("#datasets tbody").count("acme-records") == 1
+    assert "globex" not in page.text_content("#datasets")
     page.goto(f"{dashboard.url}#/jobs/{theirs}")
     page.wait_for_selector(".view .error")
     assert f"no job '{theirs}'" in page.text_content(".view .error")

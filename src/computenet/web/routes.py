@@ -189,8 +189,10 @@ async def audit(
 
 @router.get("/datasets")
 async def datasets(request: Request, who: Who) -> Response:
+    """The caller's datasets (all for an admin), newest first, each with its data rule."""
     st, scope = await _scope(request, who)
-    return _json({"items": await asyncio.to_thread(queries.datasets_of, st.repo, scope)})
+    items = await asyncio.to_thread(queries.datasets_of, st.repo, scope)
+    return _json({"items": views.with_data_rules(items)})
 
 
 @router.get("/changes")

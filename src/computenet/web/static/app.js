@@ -402,6 +402,18 @@ async function jobsView(main, _args, ctx) {
     if (f.offset === 0 || changed.some((c) => shown.has(c.id))) await load();
   };
   await load();
+  datasetsCard(main);
+}
+
+async function datasetsCard(main) {
+  const data = await api("/web/api/datasets");
+  main.append(h("div", { class: "card" }, h("h3", {}, me.role === "admin" ? "Datasets" : "Your datasets"),
+    data.items.length ? h("table", { id: "datasets" },
+      h("thead", {}, h("tr", {}, ["dataset", "class", "home", "GB", "may go", "law"].map((c) => h("th", {}, c)))),
+      h("tbody", {}, data.items.map((d) => h("tr", {}, h("td", {}, `${d.name} (${d.id})`), h("td", {}, d.classification),
+        h("td", {}, d.home_site), h("td", {}, fmtNum(d.size_gb, 1)), h("td", {}, d.rule.may_go),
+        h("td", { class: "muted" }, d.rule.source)))))
+      : h("p", { class: "muted" }, "no datasets")));
 }
 
 // -- one job ------------------------------------------------------------------------
