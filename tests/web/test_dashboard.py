@@ -101,6 +101,20 @@ def test_open_a_job_and_read_its_reasons(dashboard: Dashboard) -> None:
     rules = page.text_content("#data-rules")
     assert "personal" in rules and "PIPL" in rules
     assert "job.submit" in page.text_content("#timeline")
+    # The one place that reads reasons also takes the engine's coded reasons when a job
+    # carries them (decision reasons apart from the rejected alternatives').
+    coded = page.evaluate(
+        """() => {
+          const job = {reasons: [
+              {code: "cost", role: "placed", message: "cheapest", site_id: "guian"},
+              {code: "data_rule", role: "rejected", message: "may not leave", site_id: "hk"}],
+            explanation: {breakdown: {objective_cny: 10},
+              alternatives: [{site_id: "hk", start_s: 1, objective_cny: null, reason: "x"}]}};
+          return [cnReasons.decision(job), cnReasons.alternatives(job)];
+        }"""
+    )
+    assert [(r["code"], r["message"]) for r in coded[0]] == [("cost", "cheapest")]
+    assert (coded[1][0]["code"], coded[1][0]["message"]) == ("data_rule", "may not leave")
     page.screenshot(path=str(dashboard.artifacts / "job.png"), full_page=True)
     page.context.close()
 

@@ -156,7 +156,7 @@ async def job(job_id: str, request: Request, who: Who) -> Response:
     st, scope = await _scope(request, who)
     body = await asyncio.to_thread(queries.job_detail, st.repo, scope, job_id)
     body["datasets_detail"] = views.with_data_rules(body["datasets_detail"])
-    return _json(body)
+    return _json(views.with_reasons(body))
 
 
 @router.get("/totals")

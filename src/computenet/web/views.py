@@ -265,3 +265,20 @@ def with_data_rules(datasets: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             )
         )
     return out
+
+
+def with_reasons(job: dict[str, Any]) -> dict[str, Any]:
+    """``job`` with its structured reasons rendered as the jobs API renders them, once the
+    engine's reason codes are stored with jobs (``engine.reasons.rendered`` over the job's
+    ``reasons``); until then the job is returned as it is and the page shows the engine's
+    explanation text (``static/reasons.js`` reads either)."""
+    import importlib
+
+    try:  # looked up at run time: the reason codes land separately
+        module = importlib.import_module("computenet.engine.reasons")
+    except ImportError:
+        return job
+    render = getattr(module, "rendered", None)
+    if render is None or "reasons" not in job:
+        return job
+    return dict(job, reasons=render(job.get("reasons") or ()))

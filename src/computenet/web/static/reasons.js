@@ -1,16 +1,20 @@
-// The one place that turns a job's explanation (as the jobs API gives it) into the reasons
-// the page shows. When the engine's structured reason codes land (a list of
-// {"code", "message", ...} stored with the job), they are read from `explanation.reasons`
-// and rendered as they come; until then the free-text explanation is shown with the code
-// "text". Every other part of the page calls these two functions and nothing else.
+// The one place that turns a job (as the jobs API gives it) into the reasons the page
+// shows. When the engine's structured reason codes are stored with jobs (`job.reasons`, a
+// list of {"code", "role", "message", ...facts}, rendered by the server as the jobs API
+// renders them), they are shown as they come: the decision's (every role but "rejected")
+// and, per alternative, the rejected one naming its site. Until then the engine's
+// free-text explanation is shown with the code "text". Every other part of the page calls
+// these two functions and nothing else.
 "use strict";
 
 window.cnReasons = {
   /** The decision's reasons: [{code, message, numbers}] (the engine's words, never parsed). */
   decision(job) {
     const x = job.explanation || {};
-    if (Array.isArray(x.reasons)) {
-      return x.reasons.map((r) => ({ code: r.code, message: r.message, numbers: r }));
+    const coded = Array.isArray(job.reasons) && job.reasons.length ? job.reasons : x.reasons;
+    if (Array.isArray(coded)) {
+      return coded.filter((r) => r.role !== "rejected")
+        .map((r) => ({ code: r.code, message: r.message, numbers: r }));
     }
     const out = [];
     if (x.reason) out.push({ code: "text", message: x.reason, numbers: {} });
@@ -26,8 +30,11 @@ window.cnReasons = {
   alternatives(job) {
     const x = job.explanation || {};
     const chosen = x.breakdown ? x.breakdown.objective_cny : null;
+    const rejected = (Array.isArray(job.reasons) ? job.reasons : []).filter((r) => r.role === "rejected");
     return (x.alternatives || []).map((a) => {
-      const first = Array.isArray(a.reasons) && a.reasons.length ? a.reasons[0] : null;
+      const own = Array.isArray(a.reasons) && a.reasons.length ? a.reasons[0] : null;
+      const first = own || rejected.find((r) => r.site_id === a.site_id && (r.start_s === undefined || r.start_s === a.start_s))
+        || rejected.find((r) => r.site_id === a.site_id) || null;
       const priced = a.objective_cny !== null && a.objective_cny !== undefined;
       return {
         site_id: a.site_id,
