@@ -135,6 +135,11 @@ def test_a_tenant_never_sees_another_tenants_job(client: TestClient) -> None:
     assert get(client, "/web/api/me", a)["tenants"] == [
         {"id": get(client, "/web/api/me", a)["tenant_id"], "name": "acme"}
     ]
+    # Nor its datasets.
+    body = {"name": "globex-data", "size_gb": 1, "home_site": "guian"}
+    assert client.post("/v1/datasets", json=body, headers=auth(b)).status_code == 201
+    assert get(client, "/web/api/datasets", a)["items"] == []
+    assert [d["name"] for d in get(client, "/web/api/datasets", b)["items"]] == ["globex-data"]
     # The admin sees both.
     assert get(client, "/web/api/jobs", ADMIN)["total"] == 2
     admin_net = get(client, "/web/api/network?hours=4", ADMIN)
