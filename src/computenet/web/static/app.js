@@ -327,7 +327,9 @@ function siteSeriesOption(net, s, hour) {
     legend: { top: 0 },
     grid: { left: 50, right: 50, top: 30, bottom: 30 },
     xAxis: { type: "category", data: xs },
-    yAxis: [{ type: "value", name: "accelerators" }, { type: "value", name: "gCO2 · CNY×100", position: "right" }],
+    // The load axis always reaches the capacity, so the capacity line is on the chart.
+    yAxis: [{ type: "value", name: "accelerators", max: (v) => Math.max(v.max, s.capacity) },
+      { type: "value", name: "gCO2 · CNY×100", position: "right" }],
     series: [
       { name: `planned load (${net.load_scope})`, type: "bar", data: s.load, itemStyle: { color: "#8fb3e8" },
         markLine: { symbol: "none", data: [{ yAxis: s.capacity, name: "capacity" }, { xAxis: hour }],
@@ -524,7 +526,8 @@ async function sitesView(main, [siteId]) {
       h("td", {}, s.health ? fmtTime(s.health.last_heartbeat_s) : "–"),
       h("td", {}, Object.entries(s.accelerators).map(([k, v]) => `${v} ${k}`).join(", ")),
       h("td", {}, s.pue))))));
-  const s = net.sites.find((x) => x.id === siteId) || net.sites[0];
+  const s = net.sites.find((x) => x.id === siteId)
+    || net.sites.reduce((a, b) => (sum(b.load) > sum(a.load) ? b : a));
   const el = h("div", { class: "chart", id: "site-chart", style: "height:320px" });
   main.append(h("div", { class: "card" }, h("h3", {}, `${s.name} (${s.id}): signals and planned load against capacity, next ${net.hours} h`), el));
   chart(el).setOption(siteSeriesOption(net, s, 0));
