@@ -438,10 +438,50 @@ async function jobView(main, [jobId], ctx) {
           itemStyle: { color: "#1f6feb" } }],
       });
     }
+    timelineChart(j);
     box.dataset.state = j.state;
   };
   ctx.refresh = async (changed) => { if (changed.some((c) => c.id === jobId)) await render(); };
   await render();
+}
+
+/** The job's life on one time axis: waiting (submitted to start), the run (start to end),
+ * its transfers, with now and the deadline marked. Times are UTC. */
+function timelineChart(j) {
+  const el = document.getElementById("timeline-chart");
+  if (!el) return;
+  const x = j.explanation || {};
+  const bars = [];
+  if (j.start_s) bars.push(["waits", j.created_s, j.start_s, "#c7d0db"]);
+  for (const t of x.transfers || []) bars.push([`copies ${t.dataset_id}`, t.start_s, t.end_s, "#f0b429"]);
+  if (j.start_s && j.end_s) bars.push([`runs at ${j.site_id}`, j.start_s, j.end_s, "#1f6feb"]);
+  if (!bars.length) { el.replaceChildren(h("p", { class: "muted" }, `submitted ${fmtTime(j.created_s)}; not placed yet`)); return; }
+  const now = Date.now() / 1000;
+  const lines = [{ xAxis: now * 1000, name: "now" }];
+  if (j.deadline_s) lines.push({ xAxis: j.deadline_s * 1000, name: "deadline" });
+  chart(el).setOption({
+    animation: false,
+    grid: { left: 170, right: 40, top: 10, bottom: 25 },
+    tooltip: { formatter: (p) => echarts.format.encodeHTML(`${p.data.name}: ${fmtTime(p.data.value[1] / 1000)} → ${fmtTime(p.data.value[2] / 1000)}`) },
+    xAxis: { type: "time", min: Math.min(j.created_s, ...bars.map((b) => b[1])) * 1000,
+      max: Math.max(j.deadline_s || 0, now, ...bars.map((b) => b[2])) * 1000 },
+    yAxis: { type: "category", data: bars.map((b) => b[0]), inverse: true,
+      axisLabel: { width: 160, overflow: "truncate" } },
+    series: [{
+      type: "custom",
+      renderItem: (params, api) => {
+        const lane = api.value(0);
+        const a = api.coord([api.value(1), lane]);
+        const b = api.coord([api.value(2), lane]);
+        const height = api.size([0, 1])[1] * 0.5;
+        return { type: "rect", shape: { x: a[0], y: a[1] - height / 2, width: Math.max(2, b[0] - a[0]), height },
+          style: { fill: bars[params.dataIndex][3] } };
+      },
+      encode: { x: [1, 2], y: 0 },
+      data: bars.map((b, k) => ({ name: b[0], value: [k, b[1] * 1000, b[2] * 1000] })),
+      markLine: { symbol: "none", data: lines, label: { formatter: "{b}" }, lineStyle: { color: "#b42318" } },
+    }],
+  });
 }
 
 function jobParts(j) {
@@ -480,7 +520,7 @@ function jobParts(j) {
           h("th", { class: "num" }, "worse by CNY"), h("th", {}, "why not"))),
         h("tbody", {}, alts.map((a) => h("tr", {}, h("td", {}, a.site_id), h("td", {}, fmtTime(a.start_s)),
           h("td", { class: "num" }, fmtNum(a.objective_cny)), h("td", { class: "num" }, fmtNum(a.by_cny)),
-          h("td", {}, h("span", { class: "code" }, a.code), " ", a.message)))))
+          h("td", { class: "wrap" }, h("span", { class: "code" }, a.code), " ", a.message)))))
         : h("p", { class: "muted" }, "none recorded")),
     h("div", { class: "row" },
       h("div", { class: "card grow" }, h("h3", {}, "Data rules"),
@@ -489,7 +529,7 @@ function jobParts(j) {
           h("tbody", {}, j.datasets_detail.map((d) => h("tr", {}, h("td", {}, `${d.name} (${d.size_gb} GB)`),
             h("td", {}, d.classification + (d.classification === "personal" ? `, ${d.individuals} people${d.sensitive ? ", sensitive" : ""}${d.export_cleared ? ", export cleared" : ""}` : "")),
             h("td", {}, d.home_site), h("td", {}, d.rule.may_go), h("td", {}, `≥ ${d.rule.min_security_level}`),
-            h("td", { class: "muted" }, d.rule.source)))))
+            h("td", { class: "muted wrap" }, d.rule.source)))))
           : h("p", { class: "muted" }, "no datasets")),
       h("div", { class: "card grow" }, h("h3", {}, "Data moved"),
         transfers.length ? h("table", { id: "transfers" },
@@ -499,6 +539,7 @@ function jobParts(j) {
             h("td", {}, fmtNum(t.cost_cny))))))
           : h("p", { class: "muted" }, "nothing moved"))),
     h("div", { class: "card" }, h("h3", {}, "Timeline"),
+      h("div", { id: "timeline-chart", style: "height:110px" }),
       h("ol", { class: "timeline", id: "timeline" }, j.history.map((e) => h("li", {}, `${fmtTime(e.at_s)} · ${e.action}`,
         e.detail && e.detail.new ? ` ${e.detail.old} → ${e.detail.new}` : "", ` · by ${e.actor}`)))),
   ];
