@@ -101,6 +101,7 @@ def test_open_a_job_and_read_its_reasons(dashboard: Dashboard) -> None:
     rules = page.text_content("#data-rules")
     assert "personal" in rules and "PIPL" in rules
     assert "job.submit" in page.text_content("#timeline")
+    page.wait_for_selector("#timeline-chart canvas")  # waits and runs on one time axis
     # The one place that reads reasons also takes the engine's coded reasons when a job
     # carries them (decision reasons apart from the rejected alternatives').
     coded = page.evaluate(
