@@ -272,6 +272,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(quotas.router)
     app.include_router(carbon_aware.router)
     app.include_router(grid.router)
+    from computenet.web import routes as dashboard
+
+    dashboard.mount(app)  # the dashboard at / and its JSON at /web/api
 
     app.add_middleware(CountRequests, counter=requests_total)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

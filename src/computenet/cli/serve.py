@@ -116,6 +116,7 @@ def serve(
         f"computenet serving on http://{host}:{port} (database {settings.db_url}; "
         f"carbon price {price:,.0f} CNY/t CO2)"
     )
+    typer.echo(f"dashboard: http://{host}:{port}/ (sign in with an API token)")
     uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False)
 
 
