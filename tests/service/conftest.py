@@ -53,17 +53,32 @@ def pg_url(pg_server: str) -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _close_leftover_connections(url: str) -> None:
+    """Close what a test's engines left open on the test database (an app never started as
+    a context manager keeps its pool), so a long run never reaches max_connections."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Each test runs on SQLite and on PostgreSQL. The PG tables are emptied per test."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'cn.db'}"
+        yield f"sqlite:///{tmp_path / 'cn.db'}"
+        return
     url: str = request.getfixturevalue("pg_url")
     import psycopg
 
     from computenet.store.repository import migrate, open_engine
 
-    migrate(open_engine(url))
+    engine = open_engine(url)
+    migrate(engine)
+    engine.dispose()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
             "TRUNCATE tenants, tokens, jobs, audit, datasets, site_feeds, site_health, stale_runs,"
@@ -72,7 +87,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
             " priority_classes,"
             " grid_events"
         )
-    return url
+    yield url
+    _close_leftover_connections(url)
 
 
 ADMIN = "cn_test_admin_token_0123456789abcdef"

@@ -255,6 +255,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with contextlib.suppress(Exception):
                     await asyncio.to_thread(leadership.release)
             await batcher.stop()
+            engine.dispose()  # the pool's connections go back to the database now
 
     app = FastAPI(
         title="computenet",
