@@ -208,12 +208,13 @@ start_site() {
 wait_idle() {
   local site=$1 conf state i
   conf=$(conf_of "$site")
-  for i in $(seq 1 100); do
+  # 60 s: on a busy 2-core machine slurmd can take well over 10 s to register.
+  for i in $(seq 1 600); do
     state=$(SLURM_CONF=$conf sinfo -h -o %T 2>/dev/null || true)
     case $state in idle | mixed | allocated) return 0 ;; esac
     sleep 0.1
   done
-  die "$site did not become idle within 10 s (state '${state:-none}'); see $(dir_of "$site")/log/"
+  die "$site did not become idle within 60 s (state '${state:-none}'); see $(dir_of "$site")/log/"
 }
 
 # Kill a site's daemons by their pid files, then every process carrying its marker or its

@@ -172,7 +172,8 @@ def test_sites_show_grid_and_effective_side_by_side(client: TestClient) -> None:
 
 
 def test_a_posted_grid_feed_is_mixed_with_the_sites_green_supply(client: TestClient) -> None:
-    tok, prov = tenant(client, "acme"), tenant(client, "gridco", role="provider")
+    tok = tenant(client, "acme")
+    prov = tenant(client, "gridco", role="provider", sites=("horinger",))
     t0 = (int(time.time()) // 3600 - 1) * 3600
     feed = {"carbon_g_per_kwh": {"start_s": t0, "values": [400.0, 400.0, 400.0]}}
     r = client.put("/v1/sites/horinger/signals", json=feed, headers=auth(prov))

@@ -176,10 +176,21 @@ def test_the_loop_preempts_checkpointable_low_priority_work_for_an_urgent_job(
     low = _submit(
         repo,
         acme,
-        JobSpec("low", 4, 10.0, accelerator_types=("A100",), checkpointable=True, priority=0),
+        # Due soon after its run, so it starts now whatever the hour's prices (a job with
+        # days of slack would wait for cheap hours and leave room for the urgent one).
+        JobSpec(
+            "low",
+            4,
+            10.0,
+            deadline_s=now_s() + int(10.2 * 3600),
+            accelerator_types=("A100",),
+            checkpointable=True,
+            priority=0,
+        ),
     )
     loop.plan_queued()
-    assert repo.get_job(acme, low)["state"] == "placed"
+    placed = repo.get_job(acme, low)
+    assert placed["state"] == "placed" and placed["start_s"] <= now_s() + 900
     urgent = _submit(
         repo,
         acme,

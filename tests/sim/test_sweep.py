@@ -219,7 +219,7 @@ def two_sites(monkeypatch):
     west = netkit.site("west", 64, carbon=150.0)
     asked: list[str] = []
 
-    def load_network(name: str):
+    def load_network(name: str, **options: object):
         asked.append(name)
         return netkit.network(east, west, accelerators=(netkit.A100,))
 
