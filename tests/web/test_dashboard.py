@@ -95,6 +95,11 @@ def test_open_a_job_and_read_its_reasons(dashboard: Dashboard) -> None:
     # The engine's own explanation: the policy, the site and the objective it weighed.
     site = page.text_content("#job-site").split(" ")[0]
     assert re.search(rf"greedy: .*{re.escape(site)}.*objective", reasons), reasons
+    # ... as stored with the job: the engine's reason codes, the same the API and CLI show.
+    from computenet.engine.reasons import Code
+
+    shown = page.locator("#reasons li .code").all_text_contents()
+    assert shown and set(shown) <= {c.value for c in Code}, shown
     assert "cost" in page.text_content("#breakdown")
     assert page.locator("#alternatives tbody tr").count() >= 1
     # acme-train-00000 reads the tenant's personal dataset: its rule is on the page.
