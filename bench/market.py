@@ -8,9 +8,9 @@ ledger postings per second on PostgreSQL, and a kill -9 test during postings.
   clears every few seconds); the baseline in the same run matches the same orders one at
   a time (one engine request each). Every quote is checked: window, price and no offer
   oversold.
-* **postings**: charges (3 postings each: tenant, provider, platform fee) posted by 32
-  concurrent callers through ``GroupCommitWriter`` (each call returns once its transaction
-  is committed; what arrives during a commit goes into the next one), on a fresh
+* **postings**: charges (3 postings each: tenant, provider, platform fee) posted by 64
+  concurrent callers (``--callers``) through ``GroupCommitWriter`` (each call returns once
+  its transaction is committed; what arrives during a commit goes into the next one), on a fresh
   PostgreSQL database. In the same run, the baselines: one caller posting one transaction
   per commit through ``LedgerStore``, and the same rows inserted with plain psycopg, one
   commit per transaction and no idempotency check (the commit floor of this disk).
@@ -136,7 +136,7 @@ def drop_database(url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
-def bench_postings(url: str, n: int, callers: int = 32) -> dict[str, Any]:
+def bench_postings(url: str, n: int, callers: int) -> dict[str, Any]:
     store = LedgerStore(open_engine(url))
     grouped = [_ledger_worker.transaction("group", i) for i in range(n * 5)]
     writer = GroupCommitWriter(store)
@@ -275,11 +275,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--orders", type=int, default=5000, help="orders to match")
     ap.add_argument("--round", type=int, default=200, help="orders per matching round")
+    ap.add_argument("--callers", type=int, default=64, help="concurrent posters of charges")
     args = ap.parse_args()
     orders = bench_orders(args.orders, args.round)
     url = fresh_database()
     try:
-        postings = bench_postings(url, args.transactions)
+        postings = bench_postings(url, args.transactions, args.callers)
         rng = random.Random(args.seed)
         rounds = [crash_round(url, r, rng) for r in range(args.rounds)]
     finally:
