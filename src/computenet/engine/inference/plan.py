@@ -171,7 +171,10 @@ def _region_reasons(p: Problem, c: Costs, sol: Solution) -> dict[str, tuple[Reas
                         site_jurisdiction=slot.jurisdiction,
                         home_jurisdiction=p.region_jurisdictions[r],
                         scope="jurisdiction",
-                        detail=f"prompts of region {rid} stay in {p.region_jurisdictions[r]}",
+                        detail=(
+                            f"{slot.site_id} is in {slot.jurisdiction}: prompts of {rid} "
+                            f"({p.region_jurisdictions[r]}) stay in their jurisdiction"
+                        ),
                     )
                 )
             else:

@@ -169,8 +169,10 @@ def _meet_minimum(p: Problem, c: Costs, n: IntArray, t: int) -> None:
         missing -= add
 
 
-def milp_solve(p: Problem, c: Costs, initial: IntArray) -> Solution:
-    """The exact optimum with HiGHS (within ``MILP_NODE_LIMIT`` branch-and-bound nodes)."""
+def milp_solve(p: Problem, c: Costs, initial: IntArray, *, relax: bool = False) -> Solution:
+    """The exact optimum with HiGHS (within ``MILP_NODE_LIMIT`` branch-and-bound nodes).
+    With ``relax`` the LP relaxation is solved instead: its value is the lower bound every
+    plan's gap is measured against (``lp_bound``)."""
     n_r, n_j = c.mask.shape
     n_t = p.hours
     pairs = np.argwhere(c.mask)  # rows (r, j), sorted
@@ -229,10 +231,22 @@ def milp_solve(p: Problem, c: Costs, initial: IntArray) -> Solution:
     res = milp(
         cost,
         constraints=LinearConstraint(a, np.array(lb), np.array(ub)),
-        integrality=integrality,
+        integrality=np.zeros(nv) if relax else integrality,
         bounds=Bounds(np.zeros(nv), upper),
         options={"node_limit": MILP_NODE_LIMIT, "mip_rel_gap": 1e-7, "presolve": True},
     )
+    if relax:
+        value = float(res.fun) if res.x is not None else 0.0
+        empty = np.zeros((n_j, n_t), dtype=np.int64)
+        return Solution(
+            empty,
+            np.zeros((n_r, n_j, n_t)),
+            np.zeros((n_r, n_t)),
+            value,
+            value,
+            "lp",
+            "LP relaxation",
+        )
     if res.x is None:
         return greedy(p, c, initial)
     xv = res.x
@@ -248,3 +262,9 @@ def milp_solve(p: Problem, c: Costs, initial: IntArray) -> Solution:
     dual = getattr(res, "mip_dual_bound", None)
     bound = float(dual) if dual is not None and np.isfinite(dual) else obj
     return Solution(replicas, flow, unserved, obj, min(bound, obj), "milp", "MILP dual bound")
+
+
+def lp_bound(p: Problem, c: Costs, initial: IntArray) -> float:
+    """The LP relaxation of the whole horizon: a lower bound on every plan's objective
+    (replicas continuous; everything else as in the MILP)."""
+    return milp_solve(p, c, initial, relax=True).objective
