@@ -122,8 +122,10 @@ def _placements(
             regions=served,
             profile=slot.profile.kind,
             detail=(
-                f"{int(hours.max())} replicas at most; serves {len(served)} regions within "
-                f"{p.ttft_target_ms:g} ms p99 TTFT (modelled energy {kwh:.1f} kWh)"
+                f"{request.policy}: {slot.site_id} ({slot.accelerator}), "
+                f"{int(hours.max())} replicas at most, serving {len(served)} regions within "
+                f"{p.ttft_target_ms:g} ms p99 TTFT; modelled {kwh:.1f} kWh, "
+                f"{kwh * mean_price:,.2f} CNY, {kwh * mean_carbon / 1000:,.2f} kg CO2"
             ),
         )
         out.append(

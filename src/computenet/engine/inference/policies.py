@@ -5,7 +5,8 @@
 * ``casper``: least carbon under the latency target, cost ignored (after CASPER, carbon-aware
   geographic load balancing under a latency limit).
 * ``carbon-only``: the cleanest sites, latency ignored (data rules still hold: they are law).
-* ``latency-only``: each region's nearest sites, replicas fixed at the horizon's peak.
+* ``latency-only``: each region's nearest sites that meet its target (round trip first,
+  cost ignored), replicas fixed at the horizon's peak.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def latency_only(p: Problem, carbon_price_cny_per_t: float) -> Costs:
         marginal=np.zeros((n_j, n_t)),
         route=p.rtt_ms.copy(),
         warm=np.zeros((n_j, n_t)),
-        mask=p.allowed,
+        mask=p.feasible,
         fixed_replicas=True,
         unit="ms",
     )
