@@ -5,11 +5,13 @@ value here is synthetic and labelled so."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 from computenet.catalog import load_network
 from computenet.engine.inference.service import Demand
-from computenet.model import Jurisdiction, Network, Pool, Role, Site, UserRegion
+from computenet.model import Jurisdiction, Network, Pool, Role, Signal, Site, UserRegion
 from computenet.network.links import Links, Place
 from computenet.signals.base import SeriesSignal
 
@@ -46,8 +48,8 @@ def national_instance(
                 pue=float(rng.uniform(1.15, 1.4)),
                 security_level=3,
                 pools=(Pool(acc, int(rng.integers(16, 129))),),
-                price=SeriesSignal(start_s, 3600, price, "CNY/kWh", "synthetic"),
-                carbon=SeriesSignal(start_s, 3600, carbon, "gCO2/kWh", "synthetic"),
+                price=cast(Signal, SeriesSignal(start_s, 3600, price, "CNY/kWh", "synthetic")),
+                carbon=cast(Signal, SeriesSignal(start_s, 3600, carbon, "gCO2/kWh", "synthetic")),
             )
         )
     regions = tuple(
