@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import computenet.cli.main  # noqa: F401  # registers the commands
 from computenet.catalog import load_network
 from computenet.cli.app import app
 from computenet.engine.inference import InferenceRequest, ServiceSpec, plan_inference
@@ -18,13 +19,14 @@ from computenet.errors import InputError, UnknownNameError
 from computenet.sim.inference import replay
 from computenet.sim.inference_demand import read_llm_trace, spread_demand
 
-import computenet.cli.main  # noqa: F401  # registers the commands
-
-TRACES = Path(
-    os.environ.get(
-        "COMPUTENET_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"
+TRACES = (
+    Path(
+        os.environ.get(
+            "COMPUTENET_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"
+        )
     )
-) / "gpu_traces"
+    / "gpu_traces"
+)
 needs_traces = pytest.mark.skipif(
     not (TRACES / "azure_llm_inference_2023_conv.csv").is_file(),
     reason=f"the shared LLM traces are not at {TRACES}",
@@ -110,7 +112,9 @@ def test_replay_counts_requests_served_outside_their_jurisdiction(conv, china) -
     flow[hk, mainland, :] = 1.0
     replicas = sol.replicas.copy()
     replicas[mainland] += 5
-    forged = dataclasses.replace(plan, solution=dataclasses.replace(sol, flow_rps=flow, replicas=replicas))
+    forged = dataclasses.replace(
+        plan, solution=dataclasses.replace(sol, flow_rps=flow, replicas=replicas)
+    )
     bad = replay(forged, req, s.actual_rps, conv.prompt_quantiles())
     assert bad.violations == pytest.approx(s.actual_rps[hk].sum() * 60)
 
