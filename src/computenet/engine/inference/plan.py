@@ -183,7 +183,8 @@ def _region_reasons(p: Problem, c: Costs, sol: Solution) -> dict[str, tuple[Reas
                         home_jurisdiction=p.region_jurisdictions[r],
                         scope="jurisdiction",
                         detail=(
-                            f"{slot.site_id} is in {slot.jurisdiction}: prompts of {rid} "
+                            f"{slot.site_id} ({slot.accelerator}) is in {slot.jurisdiction}: "
+                            f"prompts of {rid} "
                             f"({p.region_jurisdictions[r]}) stay in their jurisdiction"
                         ),
                     )
