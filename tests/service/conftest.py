@@ -70,7 +70,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
             " tenant_permissions, loop_leader, provider_sites, ledger_transactions,"
             " ledger_postings, market_offers, market_orders, pool_certificates, tenant_quotas,"
             " priority_classes,"
-            " grid_events"
+            " grid_events, inference_services"
         )
     return url
 

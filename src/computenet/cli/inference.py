@@ -229,6 +229,7 @@ def place_inference(
 ) -> None:
     """Place an inference service's replicas hour by hour, with the reasons."""
     from computenet.engine.inference import InferenceRequest, plan_inference
+    from computenet.engine.inference.plan import plan_to_json
     from computenet.model import DEFAULT_CARBON_PRICE_CNY_PER_T
 
     if not (1 <= hours <= 24 * 31):
@@ -242,7 +243,7 @@ def place_inference(
         s.spec, s.spread.forecast, policy=policy, carbon_price_cny_per_t=price, method=method
     )
     plan = plan_inference(s.net, req)
-    doc = plan_json(plan)
+    doc = plan_to_json(plan)
     if as_json:
         typer.echo(json.dumps(doc, indent=1))
         return
@@ -270,33 +271,3 @@ def place_inference(
     for rid, reasons in plan.region_reasons.items():
         for r in reasons:
             con.print(literal(f"{rid}: [{r.role}] {r.message}"))
-
-
-def plan_json(plan: Any) -> dict[str, Any]:
-    """The hour-by-hour plan with reasons as JSON (CLI and API)."""
-    sol = plan.solution
-    return {
-        "policy": plan.policy,
-        "method": sol.method,
-        "objective": sol.objective,
-        "bound": sol.bound,
-        "bound_kind": sol.bound_kind,
-        "gap": sol.gap,
-        "headroom": plan.headroom,
-        "start_s": plan.problem.start_s,
-        "replica_hours": plan.replica_hours,
-        "unserved_rps_h": float(sol.unserved_rps.sum()),
-        "placements": [
-            {
-                "site_id": pl.site_id,
-                "accelerator": pl.accelerator,
-                "replicas_by_hour": list(pl.replicas_by_hour),
-                "regions": list(pl.regions),
-                "reasons": [r.to_json() for r in pl.reasons],
-            }
-            for pl in plan.placements
-        ],
-        "regions": {
-            rid: [r.to_json() for r in reasons] for rid, reasons in plan.region_reasons.items()
-        },
-    }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -203,3 +204,33 @@ def _region_reasons(p: Problem, c: Costs, sol: Solution) -> dict[str, tuple[Reas
                 )
         out[rid] = tuple(reasons)
     return out
+
+
+def plan_to_json(plan: InferencePlan) -> dict[str, Any]:
+    """The hour-by-hour plan with reasons as JSON (CLI and API)."""
+    sol = plan.solution
+    return {
+        "policy": plan.policy,
+        "method": sol.method,
+        "objective": sol.objective,
+        "bound": sol.bound,
+        "bound_kind": sol.bound_kind,
+        "gap": sol.gap,
+        "headroom": plan.headroom,
+        "start_s": plan.problem.start_s,
+        "replica_hours": plan.replica_hours,
+        "unserved_rps_h": float(sol.unserved_rps.sum()),
+        "placements": [
+            {
+                "site_id": pl.site_id,
+                "accelerator": pl.accelerator,
+                "replicas_by_hour": list(pl.replicas_by_hour),
+                "regions": list(pl.regions),
+                "reasons": [r.to_json() for r in pl.reasons],
+            }
+            for pl in plan.placements
+        ],
+        "regions": {
+            rid: [r.to_json() for r in reasons] for rid, reasons in plan.region_reasons.items()
+        },
+    }
