@@ -133,13 +133,16 @@ def test_too_few_replicas_miss_the_target(conv, china) -> None:
 
 
 @needs_traces
-def test_cli_simulate_inference_json() -> None:
+def test_cli_simulate_inference_json(tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
     res = CliRunner().invoke(
         app,
         ["simulate-inference", "--trace", str(TRACES), "--days", "1", "--peak-rps", "100",
-         "--json"],
+         "--json", "--html", str(page)],
     )  # fmt: skip
     assert res.exit_code == 0, res.output
+    text = page.read_text()
+    assert text.count("<svg") == 3 and "cost-carbon" in text
     doc = json.loads(res.output)
     assert doc["new_policy"] == "cost-carbon"
     names = [p["policy"] for p in doc["policies"]]

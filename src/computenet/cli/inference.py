@@ -130,6 +130,7 @@ def simulate_inference(
         "cost-carbon,latency-only,carbon-only,casper", "--policies", help="comma-separated"
     ),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    html_out: str | None = typer.Option(None, "--html", help="write an HTML report there"),
 ) -> None:
     """Replay a week of LLM demand against the inference placement policies."""
     from computenet.engine.inference import NEW_POLICY, POLICIES
@@ -167,6 +168,15 @@ def simulate_inference(
         "modelled": "TTFT, power and energy are modelled from the measured H100 profile",
         "policies": [r.to_json() for r in results],
     }  # fmt: skip
+    if html_out:
+        from pathlib import Path
+
+        from computenet.sim.inference_report import render
+
+        try:
+            Path(html_out).write_text(render(results, doc), encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot write the report: {exc.strerror}", source="--html") from None
     if as_json:
         typer.echo(json.dumps(doc, indent=1))
         return
