@@ -243,3 +243,13 @@ def test_latency_only_keeps_its_peak_all_horizon(china) -> None:
     plan = plan_inference(china, InferenceRequest(spec(), d, policy="latency-only"))
     r = plan.replicas
     assert np.all(r == r[:, :1])
+
+
+def test_a_region_out_of_reach_is_unserved_with_its_reason(china) -> None:
+    # 100 ms p99 TTFT: no accelerator reads a 4,142-token prompt that fast
+    req = InferenceRequest(spec(ttft_target_ms=100.0), china_demand(china, hours=1))
+    plan = plan_inference(china, req)
+    assert np.allclose(plan.solution.flow_rps, 0.0)
+    assert plan.solution.unserved_rps.sum() == pytest.approx(plan.problem.planned_rps.sum())
+    for reasons in plan.region_reasons.values():
+        assert [r.code for r in reasons if r.role == "infeasible"] == ["latency"]

@@ -146,6 +146,32 @@ def _placements(
     return tuple(out)
 
 
+def _unreachable(p: Problem, r: int) -> Reason:
+    """Why a region with demand got no replica: the closest allowed slot by time to first
+    token is still over the target (or the data rule leaves none)."""
+    rid = p.region_ids[r]
+    allowed = np.flatnonzero(p.allowed[r])
+    if not len(allowed):
+        return reason(
+            Code.DATA_RULE,
+            Role.INFEASIBLE,
+            region_id=rid,
+            home_jurisdiction=p.region_jurisdictions[r],
+            detail=f"no site in {p.region_jurisdictions[r]} can hold a replica for {rid}",
+        )
+    j = int(allowed[np.argmin(p.ttft_ms[r, allowed])])
+    return reason(
+        Code.LATENCY,
+        Role.INFEASIBLE,
+        site_id=p.slots[j].site_id,
+        region_id=rid,
+        rtt_ms=float(p.rtt_ms[r, j]),
+        limit_ms=float(p.latency_budget_ms[j]),
+        ttft_ms=float(p.ttft_ms[r, j]),
+        accelerator=p.slots[j].accelerator,
+    )
+
+
 def _region_reasons(p: Problem, c: Costs, sol: Solution) -> dict[str, tuple[Reason, ...]]:
     """Per region: the slots it used and the cheaper ones that the latency target or the
     data rule ruled out (at most ``ALTERNATIVES_SHOWN``)."""
@@ -168,6 +194,8 @@ def _region_reasons(p: Problem, c: Costs, sol: Solution) -> dict[str, tuple[Reas
                     accelerator=p.slots[j].accelerator,
                 )
             )
+        if not len(used) and p.demand_rps[r].sum() > 0:
+            reasons.append(_unreachable(p, r))
         best_used = min((unit[r, j] for j in used), default=np.inf)
         cheaper = [
             j for j in np.lexsort((np.arange(len(p.slots)), unit[r])) if unit[r, j] < best_used
