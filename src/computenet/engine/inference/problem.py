@@ -21,7 +21,7 @@ from computenet.engine.inference.profile import ReplicaProfile, replica_profile
 from computenet.engine.inference.service import InferenceRequest, ServiceSpec
 from computenet.engine.signals import slot_means
 from computenet.errors import InputError, UnknownNameError
-from computenet.model import HOUR_S, FloatArray, Network
+from computenet.model import HOUR_S, FloatArray, Network, Site
 
 BoolArray = npt.NDArray[np.bool_]
 
@@ -105,6 +105,14 @@ def _slots(net: Network, spec: ServiceSpec) -> list[Slot]:
     return out
 
 
+def _pool_max(site: Site, accelerator: str, attr: str) -> float:
+    """The largest ``attr`` (host power, rent) of the site's pools of that type."""
+    return max(
+        (float(getattr(pl, attr)) for pl in site.pools if pl.accelerator == accelerator),
+        default=0.0,
+    )
+
+
 def build_problem(net: Network, request: InferenceRequest) -> Problem:
     """The arrays for ``request`` on ``net`` (signals read as hourly means)."""
     spec, demand = request.spec, request.demand
@@ -132,20 +140,8 @@ def build_problem(net: Network, request: InferenceRequest) -> Problem:
     allowed = allowed.reshape(n_r, n_j)
     sites = {s.id: s for s in net.sites}
     pue = np.array([sites[s.site_id].pue for s in slots])
-    host_w = np.array(
-        [
-            max(
-                (
-                    pl.host_power_w
-                    for pl in sites[s.site_id].pools
-                    if pl.accelerator == s.accelerator
-                ),
-                default=0.0,
-            )
-            * spec.accelerators_per_replica
-            for s in slots
-        ]
-    )
+    host_w = np.array([_pool_max(sites[s.site_id], s.accelerator, "host_power_w") for s in slots])
+    host_w *= spec.accelerators_per_replica
     cap = np.array([s.profile.capacity_rps(p, o) for s in slots]) * u
     full = cap / u
     idle_kw = (np.array([s.profile.idle_w for s in slots]) + host_w) / 1000.0
@@ -156,20 +152,8 @@ def build_problem(net: Network, request: InferenceRequest) -> Problem:
     carbon = np.array(
         [slot_means(sites[s.site_id].carbon, demand.start_s, HOUR_S, n_t) for s in slots]
     ).reshape(n_j, n_t)
-    rent = np.array(
-        [
-            max(
-                (
-                    pl.price_cny_per_h
-                    for pl in sites[s.site_id].pools
-                    if pl.accelerator == s.accelerator
-                ),
-                default=0.0,
-            )
-            * spec.accelerators_per_replica
-            for s in slots
-        ]
-    )
+    rent = np.array([_pool_max(sites[s.site_id], s.accelerator, "price_cny_per_h") for s in slots])
+    rent *= spec.accelerators_per_replica
     # The weights come from the service's registry: priced at the network's default egress.
     egress = np.full(n_j, float(getattr(net.links, "egress_cny_per_gb_default", 0.0)))
     return Problem(
