@@ -135,6 +135,7 @@ def brute_force(p: Problem, policy: str) -> float:
     return best
 
 
+@pytest.mark.slow  # 256 replica vectors x 2 hours of LPs each: about 3 s per case
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 @pytest.mark.parametrize("policy", ["cost-carbon", "casper"])
 def test_milp_matches_brute_force(seed: int, policy: str) -> None:
