@@ -8,6 +8,8 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.optimize import linprog
 
 from computenet.catalog import load_network
@@ -254,3 +256,26 @@ def test_a_region_out_of_reach_is_unserved_with_its_reason(china) -> None:
     assert plan.solution.unserved_rps.sum() == pytest.approx(plan.problem.planned_rps.sum())
     for reasons in plan.region_reasons.values():
         assert [r.code for r in reasons if r.role == "infeasible"] == ["latency"]
+
+
+@settings(max_examples=15, deadline=None, derandomize=True)
+@given(
+    seed=st.integers(0, 10_000),
+    target=st.floats(150.0, 2000.0),
+    policy=st.sampled_from(["cost-carbon", "casper", "latency-only"]),
+    resident=st.booleans(),
+)
+def test_plans_keep_targets_and_rules_on_random_instances(seed, target, policy, resident) -> None:
+    net, d = national_instance(5, 6, 2, T0, seed=seed, peak_rps=12.0)
+    data_class = Classification.PERSONAL if resident else Classification.GENERAL
+    req = InferenceRequest(
+        spec(ttft_target_ms=target, data_class=data_class), d, policy=policy, method="heuristic"
+    )
+    a, b = plan_inference(net, req), plan_inference(net, req)
+    p = a.problem
+    used = a.solution.flow_rps.sum(axis=2) > 1e-9
+    assert np.all(p.ttft_ms[used] <= target) and np.all(p.allowed[used])
+    assert np.all(a.solution.replicas <= p.max_n[:, None])
+    served = a.solution.flow_rps.sum(axis=0)  # J x T
+    assert np.all(served <= p.cap_rps[:, None] * a.solution.replicas + 1e-6)
+    assert np.array_equal(a.replicas, b.replicas)
