@@ -279,3 +279,9 @@ def test_plans_keep_targets_and_rules_on_random_instances(seed, target, policy, 
     served = a.solution.flow_rps.sum(axis=0)  # J x T
     assert np.all(served <= p.cap_rps[:, None] * a.solution.replicas + 1e-6)
     assert np.array_equal(a.replicas, b.replicas)
+
+
+def test_an_exact_plan_too_large_is_refused_naming_the_method() -> None:
+    net, d = national_instance(30, 30, 48, T0, seed=1)
+    with pytest.raises(InputError, match="method"):
+        plan_inference(net, InferenceRequest(spec(), d, method="milp"))

@@ -19,6 +19,8 @@ from computenet.model import Network
 
 MILP_MAX_VARIABLES = 4_000
 """``auto`` uses the exact MILP up to this many variables, the heuristic beyond."""
+MILP_HARD_LIMIT = 40_000
+"""``milp`` asked for explicitly is refused beyond this many variables (minutes, not seconds)."""
 LP_BOUND_MAX_VARIABLES = 100_000
 """Up to this many variables the heuristic's gap is measured against the full-horizon LP
 relaxation (HiGHS, seconds); beyond, against the relaxed bound of ``solvers.relaxed_bound``
@@ -76,6 +78,12 @@ def solve(p: Problem, c: Costs, method: str, initial: IntArray) -> Solution:
     if method not in METHODS:
         raise InputError(f"method {method!r} is unknown", where="method", fix=" | ".join(METHODS))
     size = (int(c.mask.sum()) + 2 * len(p.slots) + len(p.region_ids)) * p.hours
+    if method == "milp" and size > MILP_HARD_LIMIT:
+        raise InputError(
+            f"the exact MILP would have {size:,} variables, more than {MILP_HARD_LIMIT:,}",
+            where="method",
+            fix="use method auto or heuristic (its gap to the LP bound is reported)",
+        )
     if method == "milp" or (method == "auto" and size <= MILP_MAX_VARIABLES):
         return milp_solve(p, c, initial)
     sol = greedy(p, c, initial)
