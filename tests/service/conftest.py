@@ -85,7 +85,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
             " tenant_permissions, loop_leader, provider_sites, ledger_transactions,"
             " ledger_postings, market_offers, market_orders, pool_certificates, tenant_quotas,"
             " priority_classes,"
-            " grid_events"
+            " grid_events, inference_services"
         )
     yield url
     _close_leftover_connections(url)

@@ -19,7 +19,17 @@ from computenet.api import errors
 from computenet.api.batcher import SubmitBatcher
 from computenet.api.deps import ServiceState
 from computenet.api.errors import error_json
-from computenet.api.routers import admin, carbon_aware, datasets, grid, jobs, market, quotas, sites
+from computenet.api.routers import (
+    admin,
+    carbon_aware,
+    datasets,
+    grid,
+    inference,
+    jobs,
+    market,
+    quotas,
+    sites,
+)
 from computenet.api.schemas import Health
 from computenet.control.leader import Leadership, describe
 from computenet.control.lifecycle import STATES
@@ -273,6 +283,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(quotas.router)
     app.include_router(carbon_aware.router)
     app.include_router(grid.router)
+    app.include_router(inference.router)
+
     from computenet.web import routes as dashboard
 
     dashboard.mount(app)  # the dashboard at / and its JSON at /web/api

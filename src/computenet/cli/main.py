@@ -16,6 +16,7 @@ from computenet.errors import ComputenetError
 import computenet.cli.demo
 import computenet.cli.explain
 import computenet.cli.hubs
+import computenet.cli.inference
 import computenet.cli.jobs
 import computenet.cli.measure
 import computenet.cli.plan

@@ -400,6 +400,11 @@ def _deadline(role: Role, f: Mapping[str, Any]) -> str:
 
 
 def _latency(role: Role, f: Mapping[str, Any]) -> str:
+    if role is Role.PLACED:  # an inference region served within its target
+        return (
+            f"{f['site_id']} is {f['rtt_ms']:.0f} ms from {f['region_id']}, within the "
+            f"{f['limit_ms']:.0f} ms target"
+        )
     return (
         f"{f['site_id']} is {f['rtt_ms']:.0f} ms from {f['region_id']}, over the "
         f"{f['limit_ms']:.0f} ms target"

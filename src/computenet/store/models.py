@@ -317,3 +317,18 @@ class GridEventRow(Base):
     answer: Mapped[dict[str, Any]] = mapped_column(JSON)
     caps: Mapped[list[list[Any]]] = mapped_column(JSON)  # [site, start_s, end_s, limit_kw]
     pauses: Mapped[list[list[Any]]] = mapped_column(JSON)  # [job id, at_s, done (bool)]
+
+
+class InferenceServiceRow(Base):
+    """An inference service (``POST /v1/services``): what was asked, the demand it was
+    planned for and the hour-by-hour placement with its reasons, as the engine answered."""
+
+    __tablename__ = "inference_services"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(40), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_s: Mapped[int] = mapped_column(BigInteger)
+    start_s: Mapped[int] = mapped_column(BigInteger)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    demand: Mapped[dict[str, Any]] = mapped_column(JSON)
+    placement: Mapped[dict[str, Any]] = mapped_column(JSON)
