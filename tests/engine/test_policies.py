@@ -21,7 +21,7 @@ def _one(req):
 
 def test_unknown_policy_lists_the_valid_names() -> None:
     net = network(site("A"))
-    valid = "bound, carbon-now, cheapest-now, fifo-home, greedy, milp, wait-awhile"
+    valid = "bound, carbon-now, cheapest-now, fifo-home, greedy, milp, priced, wait-awhile"
     with pytest.raises(UnknownNameError, match=f"use one of: {valid}"):
         plan(request(net, [job("j", 1)], policy="nope"))
 
