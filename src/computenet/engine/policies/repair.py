@@ -12,7 +12,8 @@ plan is put back as it was. So the plan never gets worse, never places fewer job
 never overfills a pool (every start is checked against the capacity left, home reserve
 included).
 
-Deterministic and bounded by counts (no clock): at most ``MAX_TRIES`` exchanges tried.
+Deterministic and bounded by counts (no clock): at most ``MAX_TRIES`` tries, a try being
+one job's targets priced or one exchange tried.
 """
 
 from __future__ import annotations
@@ -217,6 +218,7 @@ def improve(
         for n in movers:
             if tries >= max_tries:
                 break
+            tries += 1  # pricing the job's targets counts as a try too
             plan.value(n)
             cur = plan.at[n]
             v = pb.views[n]
