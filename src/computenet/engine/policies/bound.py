@@ -175,6 +175,10 @@ class Bound:
 ELASTIC_CNY = 1e6
 """At least this per job left out of a relaxation (see ``_Relaxation``)."""
 
+STAKE = 1e-4
+"""A split job is branched on when it fills more than half a pool or the part of its copy
+cost the LP leaves unpaid is at least this share of the bound."""
+
 SPLIT_TOL = 1e-6
 """A job whose LP weight at one site is within this of 1 is whole there."""
 
@@ -368,10 +372,11 @@ class _Relaxation:
         return out
 
 
-def _branch_job(rel: _Relaxation, node: _Node) -> tuple[int, int] | None:
+def _branch_job(rel: _Relaxation, node: _Node, scale: float) -> tuple[int, int] | None:
     """The job whose LP weight is split between sites that matters most, and its
     heaviest site: the widest gang for its pools, the most evenly split, the dearest data
-    to move first; ``None`` when every job is whole at one site."""
+    to move first; ``None`` when every job is whole at one site or its split is worth
+    less than ``STAKE`` of ``scale`` (and it fills less than half a pool)."""
     best: tuple[float, int, int] | None = None
     cap = rel.pb.net.cap
     for jn, w in enumerate(node.site_weight):
@@ -380,7 +385,11 @@ def _branch_job(rel: _Relaxation, node: _Node) -> tuple[int, int] | None:
             continue
         j = rel.jobs[jn]
         share = j.v.count / float(cap[j.pairs].max())
-        score = share * (1.0 - top) * (1.0 + float(j.v.transfer_cny.max()))
+        used = (w > SPLIT_TOL)[rel.sites[jn]]
+        copy = float(j.v.transfer_cny[used].max()) if used.any() else 0.0
+        if share <= 0.5 and (1.0 - top) * copy < STAKE * scale:
+            continue
+        score = share * (1.0 - top) * (1.0 + copy)
         if best is None or score > best[0]:
             best = (score, jn, int(np.argmax(w)))
     return None if best is None else (best[1], best[2])
@@ -422,7 +431,7 @@ def lower_bound(pb: Problem, branch_nodes: int = 0) -> Bound:
     seq = solved = 0
     while heap and solved < branch_nodes:
         val, _, allowed, node = heap[0]
-        pick = None if node is None else _branch_job(rel, node)
+        pick = None if node is None else _branch_job(rel, node, max(1.0, abs(value)))
         if node is None or pick is None:
             break  # the lowest node has every job whole at a site: branching on sites ends
         heapq.heappop(heap)
@@ -446,6 +455,13 @@ def lower_bound(pb: Problem, branch_nodes: int = 0) -> Bound:
             heapq.heappush(heap, (max(val, child.value), seq, child_allowed, child))
     final = heap[0][0] if heap else value
     out.value = max(value, final)
+    if out.value >= rel.big / 2:
+        # Every open node leaves part of a job out: no schedule places every job. As
+        # for a root that does, the bound without capacity.
+        notes.append("branching found that no schedule places every job: bound without capacity")
+        out.value = rel.no_cap
+        out.elastic = True
+        return out
     if heap and heap[0][3] is not None:
         # The prices and solution of the node that sets the bound: split gangs whole.
         out.prices = heap[0][3].prices
@@ -495,6 +511,16 @@ def coarse_min(pb: Problem) -> Problem:
     np.cumsum(w, axis=1, out=W[:, 1:])
     c._w["objective"], c._W["objective"] = w, W
     return c
+
+
+def tree_problem(pb: Problem) -> Problem:
+    """The problem ``solve`` branches on: the request's own slots (``coarse_min`` weights
+    when the signals vary within a slot), or ``pb`` when it has no sub-slots."""
+    if pb.refine == 1:
+        return pb
+    if _coarse_enough(pb):
+        return Problem(pb.req, fine=False)
+    return coarse_min(pb)
 
 
 def solve(pb: Problem, branch_nodes: int = BRANCH_NODES) -> tuple[Bound, Problem]:

@@ -22,8 +22,10 @@ placement's real cost and carbon; prices only steer.
 The plan is never worse than greedy's: greedy plans the request too, and when the
 LP-guided plan misses more deadlines or costs more, greedy's plan (with the exchanges) is
 kept. Requests of more than ``LP_JOBS`` jobs (the 100,000-job speed instance) get greedy's
-plan with the exchanges and no LP: solving it would take the policy out of greedy's speed
-class.
+plan with at most ``LARGE_TRIES`` exchanges and no LP: solving it would take the policy
+out of greedy's speed class. Up to ``LP_JOBS`` jobs the LP is the trade-off: it takes
+seconds to minutes (see ``bench/planner.py``), far from greedy's class, for a queue that
+is re-planned every few minutes.
 """
 
 from __future__ import annotations
@@ -55,6 +57,10 @@ BRANCH_NODES = 8
 LP_JOBS = 2000
 """Requests up to this many jobs are planned from the LP over all of them."""
 
+LARGE_TRIES = 100
+"""Exchanges tried on a request of more than ``LP_JOBS`` jobs (each re-prices a few jobs
+on the one-job path: a few milliseconds)."""
+
 SNAP_SLOTS = 2
 """An LP start is taken at the cheapest grid start within this many slots of it."""
 
@@ -84,9 +90,10 @@ def _reason(alt: float, chosen: float, alt_start: int, chosen_start: int) -> str
     return explain.costs_more()(alt, chosen, alt_start, chosen_start)
 
 
-def chooser(Lc: FArray) -> Chooser:
+def chooser(Lc: FArray, site_of: dict[int, int] | None = None) -> Chooser:
     """``choose(pb, v)``: the start that fits with the lowest objective plus the capacity
-    prices it takes (``Lc``: their prefix sums on ``pb``'s slots)."""
+    prices it takes (``Lc``: their prefix sums on ``pb``'s slots); at the site
+    ``site_of[job index]`` when one fits there (the LP's site for the job)."""
 
     def choose(pb: Problem, v: JobView) -> Decision:
         opts = pb.options(v)
@@ -96,6 +103,11 @@ def chooser(Lc: FArray) -> Chooser:
         ns = (-(-v.run_s // pb.slot))[:, None]
         rows = v.pairs[:, None]
         priced = opts.value + v.count * (Lc[rows, k + ns] - Lc[rows, k])
+        s = (site_of or {}).get(v.index)
+        if s is not None:
+            here = pb.net.pair_site[v.pairs] == s
+            if np.isfinite(priced[here]).any():
+                priced = np.where(here[:, None], priced, np.inf)
         best = argmin_earliest(priced)
         if best is None:
             return Decision(opts)
@@ -147,7 +159,7 @@ def plan(pb: Problem) -> PlanReply:
     if len(pb.req.jobs) > LP_JOBS:
         # No LP over so many jobs (it would take the policy out of greedy's speed class):
         # greedy's plan with the exchanges.
-        r, kept = repair.improve(pb, g, _reason)
+        r, kept = repair.improve(pb, g, _reason, LARGE_TRIES)
         note = f"more than {LP_JOBS} jobs: greedy's plan, no LP"
         extra = [f"{kept} exchanges moved jobs back to cheaper starts"] if kept else []
         return replace(r, notes=(note, *extra))
@@ -166,7 +178,10 @@ def plan(pb: Problem) -> PlanReply:
 
 
 def _plan(pb: Problem) -> PlanReply:
-    b, lp_pb = bound.solve(pb, BRANCH_NODES)
+    # The bound's relaxation on whole slots (``bound.tree_problem``): what guides the
+    # plan need not be the sub-slot LP's last digit, and it is several times faster.
+    lp_pb = bound.tree_problem(pb)
+    b = bound.lower_bound(lp_pb, branch_nodes=BRANCH_NODES)
     notes = [n for n in b.notes if not n.startswith("branched")]
     lam = prices_on(pb, lp_pb, b.prices)
     placements: list[Placement] = []
@@ -182,7 +197,10 @@ def _plan(pb: Problem) -> PlanReply:
         r = replace(greedy.plan(pb), policy=NAME)
         notes.append("capacity not scarce: every price zero (greedy's plan)")
     else:
-        choose = chooser(price_cums(lam))
+        site_of: dict[int, int] = {}
+        for n, p, _s, _w in b.guide:  # heaviest first: each job's main LP site
+            site_of.setdefault(n, int(pb.net.pair_site[p]))
+        choose = chooser(price_cums(lam), site_of)
         order = sorted(range(len(pb.req.jobs)), key=lambda n: job_order(pb.req.jobs[n]))
         for n in order:
             if n not in done:

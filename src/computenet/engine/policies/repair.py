@@ -12,7 +12,8 @@ plan is put back as it was. So the plan never gets worse, never places fewer job
 never overfills a pool (every start is checked against the capacity left, home reserve
 included).
 
-Deterministic and bounded by counts (no clock): at most ``MAX_TRIES`` exchanges tried.
+Deterministic and bounded by counts (no clock): at most ``MAX_TRIES`` tries, a try being
+one job's targets priced or one exchange tried.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ MAX_TRIES = 2000
 
 TARGETS = 6
 """Cheapest starts tried per job (two on the same pool at least half a run apart)."""
+
+MAX_LIFT = 16
+"""Jobs lifted out of the way of one target at most."""
 
 PASSES = 3
 """Rounds over the jobs that move data, while a round still improves the plan."""
@@ -128,54 +132,46 @@ def _targets(pb: Problem, v: JobView, below: float) -> list[_At]:
 
 def _try(plan: _Plan, n: int, t: _At) -> float | None:
     """Job ``n`` (not in the plan) put at ``t``, the jobs it lifts re-placed: the change of
-    their objective, or ``None`` (and the plan as before) when ``t`` cannot be freed or a
-    lifted job finds no start."""
+    their objective, or ``None`` (and the plan as before) when ``t`` cannot be freed by
+    lifting at most ``MAX_LIFT`` jobs or a lifted job finds no start."""
     pb = plan.pb
-    first = plan.overlapping(t.p, t.k, t.ns)
-    lifted_set = set(first)
-    cap = int(pb.net.cap[t.p])
-    for m in first:
-        # A gang of more than half the pool cannot share it with the job: it must move in
-        # time, so the jobs in the way of any of its starts there are lifted too.
-        v = pb.views[m]
-        assert isinstance(v, JobView)
-        if 2 * v.count > cap:
-            o = pb.options(v, capacity=False)
-            a = plan.at[m]
-            lifted_set.update(plan.overlapping(t.p, o.k0, o.width + a.ns))
-    # Widest gangs first (they have the fewest starts), then greedy's order.
-    lifted = sorted(
-        lifted_set, key=lambda m: (-pb.req.jobs[m].accelerators, job_order(pb.req.jobs[m]))
-    )
-    for m in lifted:
-        plan.value(m)
-    old = {m: plan.remove(m) for m in lifted}
+    jobs = pb.req.jobs
+    lifted: list[int] = []
+    old: dict[int, _At] = {}
     if not pb.fits(t.p, t.k, t.ns, t.need):
-        for m, a in old.items():
-            plan.add(m, a)
-        return None
+        # Lift the jobs in the way, the last in greedy's order first, until it fits.
+        way = sorted(
+            plan.overlapping(t.p, t.k, t.ns), key=lambda m: job_order(jobs[m]), reverse=True
+        )
+        for m in way[:MAX_LIFT]:
+            plan.value(m)
+            old[m] = plan.remove(m)
+            lifted.append(m)
+            if pb.fits(t.p, t.k, t.ns, t.need):
+                break
+        else:
+            for m, a in old.items():
+                plan.add(m, a)
+            return None
     plan.add(n, t)
     delta = 0.0
     moved: list[int] = []
-    ok = True
-    for m in lifted:
+    # Widest gangs first (they have the fewest starts), then greedy's order.
+    for m in sorted(lifted, key=lambda m: (-jobs[m].accelerators, job_order(jobs[m]))):
         v = pb.views[m]
         assert isinstance(v, JobView)
         got = _greedy_at(pb, v)
         if got is None:
-            ok = False
-            break
+            for q in moved:
+                plan.remove(q)
+            plan.remove(n)
+            for q, a in old.items():
+                plan.add(q, a)
+            return None
         plan.add(m, got)
         moved.append(m)
         delta += got.value - old[m].value
-    if ok:
-        return delta
-    for m in moved:
-        plan.remove(m)
-    plan.remove(n)
-    for m, a in old.items():
-        plan.add(m, a)
-    return None
+    return delta
 
 
 def _undo(plan: _Plan, snap: dict[int, _At]) -> None:
@@ -187,9 +183,12 @@ def _undo(plan: _Plan, snap: dict[int, _At]) -> None:
             plan.add(m, a)
 
 
-def improve(pb: Problem, rep: PlanReply, reason: explain.Reason) -> tuple[PlanReply, int]:
+def improve(
+    pb: Problem, rep: PlanReply, reason: explain.Reason, max_tries: int = MAX_TRIES
+) -> tuple[PlanReply, int]:
     """``rep`` (a plan of ``pb``'s request whose placements are committed to ``pb``'s
-    capacity) improved by exchanges; and how many were kept."""
+    capacity) improved by at most ``max_tries`` exchanges tried; and how many were
+    kept."""
     index = {j.id: n for n, j in enumerate(pb.req.jobs)}
     plan = _Plan(pb)
     by_job: dict[int, Placement] = {}
@@ -217,8 +216,9 @@ def improve(pb: Problem, rep: PlanReply, reason: explain.Reason) -> tuple[PlanRe
     for _ in range(PASSES):
         better = False
         for n in movers:
-            if tries >= MAX_TRIES:
+            if tries >= max_tries:
                 break
+            tries += 1  # pricing the job's targets counts as a try too
             plan.value(n)
             cur = plan.at[n]
             v = pb.views[n]
@@ -226,7 +226,7 @@ def improve(pb: Problem, rep: PlanReply, reason: explain.Reason) -> tuple[PlanRe
             plan.remove(n)
             done = False
             for t in _targets(pb, v, cur.value):
-                if tries >= MAX_TRIES:
+                if tries >= max_tries:
                     break
                 tries += 1
                 snap = dict(plan.at)
@@ -243,7 +243,7 @@ def improve(pb: Problem, rep: PlanReply, reason: explain.Reason) -> tuple[PlanRe
                 better = True
             else:
                 plan.add(n, cur)
-        if not better or tries >= MAX_TRIES:
+        if not better or tries >= max_tries:
             break
     if not changed:
         return rep, 0
