@@ -19,7 +19,10 @@ PolicyFn = Callable[[Problem], PlanReply]
 
 POLICIES = MappingProxyType(
     {
+        "fifo": "computenet.engine.policies.fifo",
         "fifo-home": "computenet.engine.policies.fifo_home",
+        "suspend-resume": "computenet.engine.policies.suspend_resume",
+        "ecovisor": "computenet.engine.policies.ecovisor",
         "cheapest-now": "computenet.engine.policies.cheapest_now",
         "carbon-now": "computenet.engine.policies.carbon_now",
         "wait-awhile": "computenet.engine.policies.wait_awhile",
