@@ -90,6 +90,10 @@ class FillOptions:
     utilisation: float = 0.8
     personal_individuals: int = 50_000
     wait_allowance: tuple[tuple[float, float], ...] = ()
+    deadline_from: str = "run"
+    """What the deadline rules take as "run time": ``run``, the actual run (the trace's);
+    ``walltime``, the requested walltime, the only length a user knows when setting a
+    deadline (for comparisons of oracle and estimates on equal terms)."""
     walltime_f: float = estimates.DEFAULT_WALLTIME_F
 
     def describe(self) -> list[str]:
@@ -103,6 +107,8 @@ class FillOptions:
                 f"deadline: arrival + max({self.deadline_slack:g} x run time, "
                 f"run time + {self.min_slack_h:g} h)"
             )
+        if self.deadline_from == "walltime":
+            deadline = deadline.replace("run time", "requested walltime")
         return [
             deadline,
             f"dataset per job: log-normal size, median {self.data_gb_median:g} GB "
@@ -244,6 +250,12 @@ def materialise(
             )
     p_class = np.array([w for _, w in fill.classification_mix], dtype=np.float64)
     p_class = p_class / p_class.sum()
+    if fill.deadline_from not in ("run", "walltime"):
+        raise InputError(
+            f"unknown deadline basis {fill.deadline_from!r}",
+            source="--deadline-from",
+            fix="use run or walltime",
+        )
     home_ids, p_home = _home_sites(network, fill.home)
     valid_sites = set(network.site_ids)
     rng = np.random.default_rng(fill.seed)
@@ -279,10 +291,13 @@ def materialise(
         run_s = tj.duration_s
         if tj.deadline_s is None:
             counts["deadline"] += 1
+            basis = run_s
+            if fill.deadline_from == "walltime":
+                basis = tj.walltime_s if tj.walltime_s is not None else int(d_wall[i])
             if fill.wait_allowance:
-                slack = run_s + allowance_s(fill.wait_allowance, run_s)
+                slack = basis + allowance_s(fill.wait_allowance, basis)
             else:
-                slack = max(fill.deadline_slack * run_s, run_s + fill.min_slack_h * 3600)
+                slack = max(fill.deadline_slack * basis, basis + fill.min_slack_h * 3600)
             deadline = arrival + math.ceil(slack)
         else:
             deadline = start_s + tj.deadline_s
