@@ -17,7 +17,6 @@ never meet a data rule (splitting across sites is not done here).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
@@ -25,7 +24,7 @@ import numpy as np
 from computenet.engine import explain
 from computenet.engine.policies import wait_awhile
 from computenet.engine.policies.base import decide, home_rows, job_order, reply
-from computenet.engine.problem import FArray, JobView, Problem, Rejection
+from computenet.engine.problem import FArray, IntArray, JobView, Problem, Rejection
 from computenet.engine.types import (
     Breakdown,
     Deferral,
@@ -34,10 +33,10 @@ from computenet.engine.types import (
     PlanReply,
 )
 
-Picker = Callable[[FArray, int, int, int], list[int] | None]
-"""``pick(block_values, block_s, need_s, overhead_s)``: chronological indices of the
-blocks (``inf`` value: not free) to run in, enough for ``need_s`` of work plus
-``overhead_s`` per pause; ``None`` when the blocks cannot hold it."""
+Picker = Callable[[FArray, IntArray, int, int], list[int] | None]
+"""``pick(rates, lengths_s, need_s, overhead_s)``: the blocks to run in (chronological
+indices), given each block's objective per second (``inf``: no room) and length, enough for
+``need_s`` of work plus ``overhead_s`` for each pause; ``None`` when they cannot hold it."""
 
 
 def merged(blocks: list[int]) -> list[tuple[int, int]]:
@@ -51,9 +50,11 @@ def merged(blocks: list[int]) -> list[tuple[int, int]]:
     return out
 
 
-def enough(blocks: list[int], block_s: int, need_s: int, overhead_s: int) -> bool:
+def enough(blocks: list[int], lengths: IntArray, need_s: int, overhead_s: int) -> bool:
+    """Whether ``blocks`` hold ``need_s`` of work once each pause's overhead is paid."""
     runs = merged(blocks)
-    return len(blocks) * block_s - (len(runs) - 1) * overhead_s >= need_s
+    total = int(sum(int(lengths[b]) for b in blocks))
+    return total - (len(runs) - 1) * overhead_s >= need_s
 
 
 def plan_with(pb: Problem, name: str, pick: Picker) -> PlanReply:
@@ -99,8 +100,6 @@ def _split(pb: Problem, v: JobView, name: str, pick: Picker) -> Placement | None
         return None
     req = pb.req
     overhead = int(req.checkpoint_s) + int(req.restore_s)
-    u = pb.refine  # fine slots per block (a request slot)
-    block_s = u * pb.slot
     best: tuple[float, Placement, int, int, list[tuple[int, int]]] | None = None
     for r in rows:
         i = int(r)
@@ -109,24 +108,31 @@ def _split(pb: Problem, v: JobView, name: str, pick: Picker) -> Placement | None
         if pb.down[s] or s != (v.datasets[0].home if v.datasets else s):
             continue
         run_s = int(v.run_s[i])
-        first = -(-int(v.ready[i]) // block_s)
-        last = min(pb.T, pb.T_ext) // u  # blocks wholly inside the horizon
-        last = min(last, max(0, int(v.deadline_off)) // block_s)
-        if last - first < 2:
+        r0 = int(v.ready[i])
+        limit = min(int(v.deadline_off), min(pb.T, pb.T_ext) * pb.slot)
+        # Blocks: from the earliest start to the next whole request slot of the clock
+        # (hours), then whole slots, up to the deadline or the horizon.
+        step = int(req.slot_s)
+        first_edge = (pb.now + r0) // step * step + step - pb.now
+        edges = [r0, *range(first_edge, limit + 1, step)]
+        if len(edges) < 3:
             continue
+        lengths = np.diff(np.array(edges, dtype=np.int64))
         kwh_h = float(v.kw[i]) * float(pb.net.pue[s])
-        price, carbon = pb.price[s], pb.carbon[s]
-        rate = kwh_h * (price + pb.cp * carbon / 1e6)  # CNY per hour of run, per fine slot
         rent_h = (float(v.fixed[i]) - float(v.transfer_cny[i])) / max(run_s / 3600.0, 1e-12)
-        vals = np.full(last - first, np.inf)
-        for b in range(first, last):
-            k = b * u
-            if pb.fits(p, k, u, v.count):
-                vals[b - first] = float(rate[k : k + u].sum()) * pb.slot_h
-        chosen = pick(vals, block_s, run_s, overhead)
+        price, carbon = pb.price[s], pb.carbon[s]
+        pc, cc = _cum(price, pb.slot_h), _cum(carbon, pb.slot_h)
+        rates = np.full(lengths.size, np.inf)
+        for b in range(lengths.size):
+            a, z = edges[b], edges[b + 1]
+            k0, k1 = a // pb.slot, -(-z // pb.slot)
+            if pb.free[p, k0:k1].min() >= v.count:
+                cny = _over(pc, pb.slot, a, z) + pb.cp * _over(cc, pb.slot, a, z) / 1e6
+                rates[b] = cny / (z - a)
+        chosen = pick(rates, lengths, run_s, overhead)
         if not chosen:
             continue
-        runs = [((a + first) * block_s, (z + first) * block_s) for a, z in merged(chosen)]
+        runs = [(edges[a], edges[z]) for a, z in merged(chosen)]
         if len(runs) < 2:
             continue  # one stretch: the single-window choice below covers it
         # Trim the last stretch to the work left (it ends when the work is done).
@@ -134,7 +140,6 @@ def _split(pb: Problem, v: JobView, name: str, pick: Picker) -> Placement | None
         a_last, z_last = runs[-1]
         runs[-1] = (a_last, z_last - min(work - run_s, z_last - a_last - 1))
         wall = sum(z - a for a, z in runs)
-        pc, cc = _cum(price, pb.slot_h), _cum(carbon, pb.slot_h)
         e_cost = kwh_h * sum(_over(pc, pb.slot, a, z) for a, z in runs)
         kg = kwh_h * sum(_over(cc, pb.slot, a, z) for a, z in runs) / 1000.0
         rent = rent_h * wall / 3600.0
@@ -170,9 +175,5 @@ def _split(pb: Problem, v: JobView, name: str, pick: Picker) -> Placement | None
         return None
     for a, z in runs:
         k0, k1 = a // pb.slot, -(-z // pb.slot)
-        pb.commit(p, k0, k1 - k0, v.count)
+        pb.commit(p, k0, k1 - k0, v.count)  # whole fine slots, as ``free`` counts them
     return pl
-
-
-def need_blocks(block_s: int, need_s: int) -> int:
-    return max(1, math.ceil(need_s / block_s))

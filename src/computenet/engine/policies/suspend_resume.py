@@ -14,20 +14,20 @@ from __future__ import annotations
 import numpy as np
 
 from computenet.engine.policies.pause import enough, plan_with
-from computenet.engine.problem import FArray, Problem
+from computenet.engine.problem import FArray, IntArray, Problem
 from computenet.engine.types import PlanReply
 
 NAME = "suspend-resume"
 
 
-def pick(values: FArray, block_s: int, need_s: int, overhead_s: int) -> list[int] | None:
-    """The cheapest free blocks (ties to the earliest) until they hold the work."""
+def pick(rates: FArray, lengths: IntArray, need_s: int, overhead_s: int) -> list[int] | None:
+    """The cheapest free blocks per second (ties to the earliest) until they hold the work."""
     chosen: list[int] = []
-    for b in np.argsort(values, kind="stable"):
-        if not np.isfinite(values[b]):
+    for b in np.argsort(rates, kind="stable"):
+        if not np.isfinite(rates[b]):
             return None
         chosen.append(int(b))
-        if enough(chosen, block_s, need_s, overhead_s):
+        if enough(chosen, lengths, need_s, overhead_s):
             return sorted(chosen)
     return None
 
