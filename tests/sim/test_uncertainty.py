@@ -4,6 +4,7 @@ waiting allowances by class, and pause and resume."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import replace
 
@@ -17,6 +18,7 @@ from computenet.errors import InputError
 from computenet.model import Classification
 from computenet.sim import estimates
 from computenet.sim.simulator import SimConfig, SimResult, simulate
+from computenet.sim.traces import TraceJob
 from computenet.sim.uncertainty import signal_driver, starts_on_arrival
 from computenet.sim.workload import (
     Workload,
@@ -24,7 +26,6 @@ from computenet.sim.workload import (
     materialise,
     parse_wait_allowance,
 )
-from computenet.sim.traces import TraceJob
 
 DAYS = 10
 # Clean and cheap from 02:00 to 06:00 and 14:00 to 16:00 every day, dirty otherwise.
@@ -117,9 +118,7 @@ def _decisions(actual_h: float, policy: str) -> tuple[list[tuple[str, float]], l
         planner=spy_planner(seen, replies),
     )
     placed = [
-        (p.job_id, p.site_id, p.start_s, p.end_s, p.segments)
-        for r in replies
-        for p in r.placements
+        (p.job_id, p.site_id, p.start_s, p.end_s, p.segments) for r in replies for p in r.placements
     ]
     return seen, placed
 
@@ -130,7 +129,7 @@ def test_no_policy_reads_the_actual_run_time(policy: str) -> None:
     is only ever told the walltime, and its decisions are the same whatever the actual run
     (the first decision of each job, before any finish could tell it anything)."""
     seen_1, placed_1 = _decisions(1.0, policy)
-    seen_3, placed_3 = _decisions(3.0, policy)
+    _seen_3, placed_3 = _decisions(3.0, policy)
     assert seen_1 and {h for _, h in seen_1 if _ == "x"} <= {6.0}
     assert all(h <= 6.0 for _, h in seen_1)
     first = {}
@@ -164,9 +163,7 @@ def test_a_job_at_its_walltime_is_stopped() -> None:
 def test_oracle_runs_the_same_workload_to_completion() -> None:
     net = network(site("A", 1))
     jobs = [job("long", 0.0, 3.0)]
-    res = simulate(
-        net, wl(jobs, [dataset("long", "A")], {"long": 2.0}), SimConfig(policy="fifo")
-    )
+    res = simulate(net, wl(jobs, [dataset("long", "A")], {"long": 2.0}), SimConfig(policy="fifo"))
     assert res.outcomes[0].state == "done"
     assert res.outcomes[0].finish_s == T0 + 3 * 3600
 
@@ -221,9 +218,7 @@ def test_walltime_model_over_requests_to_round_values() -> None:
     wall = estimates.requested_walltime_s(actual, rng.random(500), 2.0)
     assert (wall >= actual).all()
     assert (wall <= np.array([estimates.round_up_s(3 * a) for a in actual])).all()
-    assert set(wall.tolist()) <= set(estimates.ROUND_VALUES_S) | {
-        d * 86400 for d in range(1, 40)
-    }
+    assert set(wall.tolist()) <= set(estimates.ROUND_VALUES_S) | {d * 86400 for d in range(1, 40)}
 
 
 def test_materialise_fills_walltime_and_keeps_a_given_one() -> None:
@@ -278,7 +273,7 @@ def test_segments_never_overlap_and_resume_from_the_checkpoint(policy: str) -> N
     for jid, work_h in (("p", 5.0), ("q", 4.5)):
         segs = sorted((s for s in res.segments if s.job_id == jid), key=lambda s: s.start_s)
         assert len(segs) >= 2, f"{jid} ran in one stretch"
-        for a, b in zip(segs, segs[1:], strict=False):
+        for a, b in itertools.pairwise(segs):
             assert a.end_s <= b.start_s  # never overlap
             assert not a.completed
         assert segs[-1].completed and segs[-1].end_s == o[jid].finish_s

@@ -2,13 +2,13 @@
 '23), where an application pauses while the grid's carbon is above a threshold and runs
 while it is below, as GAIA's suspend-resume baselines replay it.
 
-A checkpointable job stays at its home site. Going through the request slots (hours) before
-its deadline in time order, it runs in every slot with room whose objective (energy cost +
-rent + carbon price x carbon) per second is below the ``THRESHOLD_QUANTILE`` quantile of the
-slots with room in its window (or is their lowest), and in any slot it must take so the free slots left can still hold its work
-(the deadline forces it); each pause costs a checkpoint and a restore (``policies.pause``).
-It keeps the split only if it beats its best single window; other jobs are placed as
-``wait-awhile`` places them.
+A checkpointable job stays at its home site. Going through the hours before its deadline in
+time order, it runs in every hour with room whose objective (energy cost + rent + carbon
+price x carbon) per second is below the ``THRESHOLD_QUANTILE`` quantile of the hours with
+room in its window (or is their lowest), and in any hour it must take so that the free hours
+left can still hold its work (the deadline forces it); each pause costs a checkpoint and a
+restore (``policies.pause``). It keeps the split only if it beats its best single window;
+other jobs are placed as ``wait-awhile`` places them.
 """
 
 from __future__ import annotations
