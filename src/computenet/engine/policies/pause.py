@@ -117,7 +117,7 @@ def _split(pb: Problem, v: JobView, name: str, pick: Picker) -> Placement | None
         edges = [r0, *range(first_edge, limit + 1, step)]
         if len(edges) < 3:
             continue
-        lengths = np.diff(np.array(edges, dtype=np.int64))
+        lengths: IntArray = np.asarray(np.diff(np.array(edges, dtype=np.int64)), dtype=np.int64)
         kwh_h = float(v.kw[i]) * float(pb.net.pue[s])
         rent_h = (float(v.fixed[i]) - float(v.transfer_cny[i])) / max(run_s / 3600.0, 1e-12)
         price, carbon = pb.price[s], pb.carbon[s]
