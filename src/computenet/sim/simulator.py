@@ -484,9 +484,11 @@ class Simulator:
 
     def _estimated_job(self, j: _Job, now: int) -> TrainingJob:
         """The job as a real scheduler sees it: the run length the estimator predicts from
-        the walltime and the jobs already finished, never the actual run time. A job whose
-        estimate no longer fits before its deadline must start now to be on time (its
-        deadline is pushed to now + the estimate), so it is not deferred for it."""
+        the walltime and the jobs already finished, never the actual run time. Where the
+        workload gives a start-by (waiting allowances), the deadline it plans to is start-by
+        + estimate (the job's own deadline adds the actual run, which the engine must not
+        see). Otherwise a job whose estimate no longer fits before its deadline must start
+        now to be on time (its deadline is pushed to now + the estimate)."""
         assert self._estimator is not None
         job = j.job
         done_h = job.work_h - j.remaining_h  # work done so far: known (elapsed x speed)
@@ -495,7 +497,11 @@ class Simulator:
         j.planned_h = planned
         start = max(job.earliest_start_s, now)
         need = math.ceil(planned * 3600 / self._min_speed(job))
-        deadline = max(job.deadline_s, start + need)
+        start_by = self.workload.start_by.get(job.id)
+        if start_by is not None:  # the deadline is start-by + actual run: give the estimate's
+            deadline = max(start_by, start) + need
+        else:
+            deadline = max(job.deadline_s, start + need)
         if j.relaxed:
             deadline = max(deadline, now + need + self._horizon_s)
         return _changed(job, work_h=planned, earliest_start_s=start, deadline_s=deadline)
@@ -766,7 +772,8 @@ class Simulator:
         """The end of the stretch beginning at ``start``: the job's work done or its walltime
         reached (``finish_at``), or the stretch's reserved end, whichever is first."""
         left_h = min(j.remaining_h, j.limit_h)
-        j.finish_at = start + j.seg_in + max(1, math.ceil(left_h * 3600 / j.speed))
+        # (less a microsecond: hours x 3600 in floating point may land just above a whole second)
+        j.finish_at = start + j.seg_in + max(1, math.ceil(left_h * 3600 / j.speed - 1e-6))
         j.end_s = j.allocs[0].end_s
         self._q.schedule(min(j.finish_at, j.end_s), EventKind.FINISH, j.job.id, j.attempt)
 

@@ -71,9 +71,11 @@ class FillOptions:
     * power: a job draws ``utilisation`` of its accelerators' power (times the trace's
       GPU share where it gives one);
     * waiting allowance by length class (``wait_allowance``, as GAIA's ``6x24``): pairs
-      ``(longest run s, allowance s)`` in increasing order; given, a job's deadline is
-      ``arrival + run time + the allowance of the first class its run time fits``, in
-      place of the slack rule;
+      ``(longest run s, allowance s)`` in increasing order; given, a job may start up to
+      the allowance of the first class its length fits after its arrival (its start-by,
+      ``Workload.start_by``) and its deadline is that plus its run time, in place of the
+      slack rule (the class is read from the run time, or from the requested walltime with
+      ``deadline_from="walltime"``);
     * requested walltime: where the trace gives none, the over-request model of
       ``sim.estimates`` with ``walltime_f``.
     """
@@ -93,7 +95,8 @@ class FillOptions:
     deadline_from: str = "run"
     """What the deadline rules take as "run time": ``run``, the actual run (the trace's);
     ``walltime``, the requested walltime, the only length a user knows when setting a
-    deadline (for comparisons of oracle and estimates on equal terms)."""
+    deadline (for comparisons of oracle and estimates on equal terms). With waiting
+    allowances it picks the length class; the deadline adds the actual run."""
     walltime_f: float = estimates.DEFAULT_WALLTIME_F
 
     def describe(self) -> list[str]:
@@ -195,6 +198,10 @@ class Workload:
     walltime_h: dict[str, float] = field(default_factory=dict)
     """Requested walltime per job (reference hours; ``sim.estimates``): from the trace or
     the over-request model. A job missing here has its actual run as walltime."""
+    start_by: dict[str, int] = field(default_factory=dict)
+    """Latest start the user allows (UTC s), where waiting allowances by class set the
+    deadline (``FillOptions.wait_allowance``): the deadline is this plus the run. Planning
+    with estimates, the engine is given ``start_by + estimate`` as the deadline."""
 
     @property
     def start_s(self) -> int:
@@ -273,6 +280,7 @@ def materialise(
         fill.walltime_f,
     )
     walltime: dict[str, float] = {}
+    start_by: dict[str, int] = {}
 
     counts = {
         "deadline": 0,
@@ -295,7 +303,11 @@ def materialise(
             if fill.deadline_from == "walltime":
                 basis = tj.walltime_s if tj.walltime_s is not None else int(d_wall[i])
             if fill.wait_allowance:
-                slack = basis + allowance_s(fill.wait_allowance, basis)
+                # The job may wait its class's allowance, then runs: a start-by time the
+                # scheduler knows (the class is the user's), and a deadline on the finish.
+                wait = allowance_s(fill.wait_allowance, basis)
+                start_by[tj.id] = arrival + math.ceil(wait)
+                slack = run_s + wait
             else:
                 slack = max(fill.deadline_slack * basis, basis + fill.min_slack_h * 3600)
             deadline = arrival + math.ceil(slack)
@@ -378,6 +390,7 @@ def materialise(
         frozenset(cut),
         source,
         walltime,
+        start_by,
     )
 
 
