@@ -12,8 +12,8 @@ second it arrives when there is room), run on the same workload.
 
 Workloads (documented subsets, so a run fits the shared 2-core machine):
 
-* ``openb``: Alibaba's openb pods of days 110-117 after the trace start (its busiest
-  stretch; ``--days``), on 2023 signals from 2023-01-01 + the same offset;
+* ``openb``: Alibaba's openb pods from day 115 after the trace start (where its busy
+  stretch begins; ``--days`` of them), on 2023 signals from 2023-01-01 + the same offset;
 * ``philly``: a month of Microsoft Philly run times with Poisson arrivals at
   ``PHILLY_RATE_PER_H`` jobs per hour (the file has no arrivals; ``sim.traces``), cut to
   ``--days`` days, sizes from ``PHILLY_GPU_MIX``.
@@ -59,7 +59,7 @@ from computenet.sim.workload import FillOptions, materialise, parse_wait_allowan
 
 PHILLY = DATA / "gpu_traces" / "alibaba_v2020_analysis_philly_runtime.csv"
 START_S = 1_672_531_200  # 2023-01-01T00:00Z
-OPENB_SKIP_DAYS = 110
+OPENB_SKIP_DAYS = 115
 PHILLY_RATE_PER_H = 8.0
 SINGLE_ZONE = "US-CAL-CISO"
 TOTAL_GPUS = 160
@@ -109,13 +109,19 @@ def fifo_on_arrival(res: SimResult) -> tuple[int, int]:
     return bad, len(waited)
 
 
-def scenario(name: str, net, wl, estimator: str) -> dict[str, object]:
+def scenario(name: str, net, wl, estimator: str, carbon_price: float) -> dict[str, object]:
     rows: list[dict[str, object]] = []
     base: dict[str, SimResult] = {}
     results: dict[tuple[str, str], SimResult] = {}
     for knowledge in ("oracle", "estimate"):
         for pol in POLICIES:
-            cfg = SimConfig(policy=pol, seed=0, knowledge=knowledge, estimator=estimator)
+            cfg = SimConfig(
+                policy=pol,
+                seed=0,
+                knowledge=knowledge,
+                estimator=estimator,
+                carbon_price_cny_per_t=carbon_price,
+            )
             t0 = time.perf_counter()
             r = simulate(net, wl, cfg)
             results[(pol, knowledge)] = r
@@ -179,6 +185,12 @@ def main() -> int:
     ap.add_argument("--days", type=float, default=7.0, help="days of each trace replayed")
     ap.add_argument("--estimator", default="walltime", help="walltime | class-mean")
     ap.add_argument("--only", default="", help="comma-separated trace names (openb, philly)")
+    ap.add_argument(
+        "--carbon-price",
+        type=float,
+        default=SimConfig().carbon_price_cny_per_t,
+        help="CNY per tonne CO2 in every policy's objective",
+    )
     args = ap.parse_args()
     fill = FillOptions(
         seed=0,
@@ -195,7 +207,9 @@ def main() -> int:
         offset = OPENB_SKIP_DAYS * 86400 if tname == "openb" else 0
         for nname, net in nets.items():
             wl = materialise(tr, net, START_S + offset, fill)  # type: ignore[arg-type]
-            scen[f"{tname}/{nname}"] = scenario(f"{tname}/{nname}", net, wl, args.estimator)
+            scen[f"{tname}/{nname}"] = scenario(
+                f"{tname}/{nname}", net, wl, args.estimator, args.carbon_price
+            )
     rows = [r for s in scen.values() for r in s["rows"]]  # type: ignore[attr-defined]
     keeps = [s["estimate_keeps"] for s in scen.values() if s["estimate_keeps"] is not None]
     svw = [v for s in scen.values() for v in s["suspend_vs_window"].values()]  # type: ignore[attr-defined]
@@ -214,7 +228,7 @@ def main() -> int:
             "philly_rate_per_h": PHILLY_RATE_PER_H,
             "checkpoint_s": 300,
             "restore_s": 300,
-            "carbon_price_cny_per_t": SimConfig().carbon_price_cny_per_t,
+            "carbon_price_cny_per_t": args.carbon_price,
         },
         "wall_s": round(time.perf_counter() - t0, 1),
     }
