@@ -157,6 +157,9 @@ def scenario(name: str, net, wl, estimator: str, carbon_price: float) -> dict[st
     o_s = float(by[(best, "oracle")]["carbon_saved"])  # type: ignore[arg-type]
     e_s = float(by[(best, "estimate")]["carbon_saved"])  # type: ignore[arg-type]
     keeps = e_s / o_s if o_s > 0 else None
+    best_cost = max(movers, key=lambda p: float(by[(p, "oracle")]["cost_saved"]))  # type: ignore[arg-type]
+    o_c = float(by[(best_cost, "oracle")]["cost_saved"])  # type: ignore[arg-type]
+    e_c = float(by[(best_cost, "estimate")]["cost_saved"])  # type: ignore[arg-type]
     split = {
         k: float(by[(SPLIT, k)]["carbon_saved"]) - float(by[(WINDOW, k)]["carbon_saved"])  # type: ignore[arg-type]
         for k in ("oracle", "estimate")
@@ -171,6 +174,8 @@ def scenario(name: str, net, wl, estimator: str, carbon_price: float) -> dict[st
         "rows": rows,
         "best_policy": best,
         "estimate_keeps": None if keeps is None else round(keeps, 4),
+        "best_cost_policy": best_cost,
+        "estimate_keeps_cost": round(e_c / o_c, 4) if o_c > 0 else None,
         "suspend_vs_window": {k: round(v, 5) for k, v in split.items()},
         "suspend_misses_ok": misses_ok,
         "fifo_waited_with_room": bad + bad_e,
@@ -212,11 +217,15 @@ def main() -> int:
             )
     rows = [r for s in scen.values() for r in s["rows"]]  # type: ignore[attr-defined]
     keeps = [s["estimate_keeps"] for s in scen.values() if s["estimate_keeps"] is not None]
+    keeps_c = [
+        s["estimate_keeps_cost"] for s in scen.values() if s["estimate_keeps_cost"] is not None
+    ]
     svw = [v for s in scen.values() for v in s["suspend_vs_window"].values()]  # type: ignore[attr-defined]
     doc = {
         "policies": rows,
         "estimate_keeps": min(keeps) if keeps else None,  # type: ignore[type-var]
         "suspend_vs_window": min(svw) if svw else None,
+        "estimate_keeps_cost": min(keeps_c) if keeps_c else None,  # type: ignore[type-var]
         "scenarios": {k: {kk: vv for kk, vv in v.items() if kk != "rows"} for k, v in scen.items()},
         "setup": {
             "days": args.days,

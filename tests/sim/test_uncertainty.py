@@ -347,3 +347,47 @@ def test_signal_driver_names_price_or_carbon() -> None:
         assert d.signal == want, d
         assert d.carbon_kg_saved > 0
     assert base.outcomes
+
+
+# ------------------------------------------------------------------ the CLI
+
+
+def test_simulate_cli_with_estimates_and_allowances(tmp_path) -> None:
+    import json
+
+    from test_zones import write_zone
+    from typer.testing import CliRunner
+
+    from computenet.cli.main import app
+
+    cdir, pdir = tmp_path / "c", tmp_path / "p"
+    for zone, carbon, usd in (("KR", 430.0, 90.0), ("AU-VIC", 700.0, 60.0)):
+        write_zone(cdir, pdir, zone, carbon, usd)
+    trace = tmp_path / "t.csv"
+    rows = ["arrival_s,duration_s,accelerators,home_site,walltime_s,checkpointable"]
+    rows += [f"{i * 900},3600,1,{('KR', 'AU-VIC')[i % 2]},7200,1" for i in range(8)]
+    trace.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "o.json"
+    base = [
+        "simulate", "--trace", str(trace), "--trace-format", "csv",
+        "--zones", "KR,AU-VIC", "--carbon-dir", str(cdir), "--price-dir", str(pdir),
+        "--capacity", "4", "--sweep", "", "--no-bound",
+    ]  # fmt: skip
+    res = CliRunner().invoke(
+        app,
+        [
+            *base,
+            "--policy", "fifo,greedy,suspend-resume", "--knowledge", "estimate",
+            "--wait-allowance", "2h:6h,inf:24h", "--json", str(out),
+        ],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    assert "plans with estimates" in res.output
+    assert "greedy: " in res.output  # which signal drove its shifts, or that none did
+    doc = json.loads(out.read_text())
+    assert {p["policy"] for p in doc["policies"]} == {"fifo", "greedy", "suspend-resume"}
+    assert any("waiting allowance" in f for f in doc["filled"])
+    for flag, value in (("--knowledge", "psychic"), ("--wait-allowance", "6h")):
+        bad = CliRunner().invoke(app, [*base, "--policy", "fifo", flag, value])
+        assert bad.exit_code != 0
+        assert flag in bad.output + str(bad.exception)
