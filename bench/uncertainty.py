@@ -2,8 +2,10 @@
 
 Replays public GPU traces against the 2023 hourly carbon and prices of ../shared/data, on a
 single zone and on the ten zones of ``bench/_data.py``, for each policy twice: with the
-oracle (the engine knows every run time) and with estimates (it knows only each job's
-requested walltime, ``computenet.sim.estimates``; jobs stop at their walltime). Every figure
+oracle (the engine knows every run time) and with estimates (``computenet.sim.estimates``:
+``--estimator auto`` by default, stated per policy and per row: the requested walltime for
+the policies that move work across sites, GAIA-style class means of finished jobs for
+those that keep it at home; jobs stop at their walltime). Every figure
 is a saving against the true FIFO baseline ``fifo`` (each job starts at its home site the
 second it arrives when there is room), run on the same workload.
 
@@ -51,6 +53,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from _data import CARBON_DIR, DATA, LATENCY_FILE, OPENB, PRICE_DIR, ZONES  # noqa: E402
 from computenet.catalog.zones import build_zone_network  # noqa: E402
+from computenet.sim.estimates import resolve  # noqa: E402
 from computenet.sim.metrics import summarise  # noqa: E402
 from computenet.sim.simulator import SimConfig, SimResult, simulate  # noqa: E402
 from computenet.sim.traces import Trace, load_openb, load_philly  # noqa: E402
@@ -134,7 +137,7 @@ def scenario(name: str, net, wl, estimator: str, carbon_price: float) -> dict[st
                 "scenario": name,
                 "policy": pol,
                 "knowledge": knowledge,
-                "estimator": estimator if knowledge == "estimate" else None,
+                "estimator": resolve(estimator, pol) if knowledge == "estimate" else None,
                 "carbon_saved": round(saved(m.carbon_kg, b.carbon_kg), 5),
                 "cost_saved": round(saved(m.cost_cny, b.cost_cny), 5),
                 "deadline_misses": m.deadline_misses,
@@ -188,7 +191,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", action="store_true", help="print JSON")
     ap.add_argument("--days", type=float, default=7.0, help="days of each trace replayed")
-    ap.add_argument("--estimator", default="walltime", help="walltime | class-mean")
+    ap.add_argument("--estimator", default="auto", help="walltime | class-mean | auto")
     ap.add_argument("--only", default="", help="comma-separated trace names (openb, philly)")
     ap.add_argument(
         "--carbon-price",

@@ -391,3 +391,12 @@ def test_simulate_cli_with_estimates_and_allowances(tmp_path) -> None:
         bad = CliRunner().invoke(app, [*base, "--policy", "fifo", flag, value])
         assert bad.exit_code != 0
         assert flag in bad.output + str(bad.exception)
+
+
+def test_auto_estimator_is_stated_per_policy() -> None:
+    assert estimates.resolve("auto", "greedy") == "walltime"
+    assert estimates.resolve("auto", "wait-awhile") == "class-mean"
+    assert estimates.resolve("walltime", "wait-awhile") == "walltime"
+    assert isinstance(estimates.estimator("estimate", "auto", "suspend-resume"), estimates.ClassMean)
+    assert type(estimates.estimator("estimate", "auto", "greedy")) is estimates.Estimator
+    assert estimates.estimator("oracle", "auto", "greedy") is None

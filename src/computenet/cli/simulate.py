@@ -473,7 +473,9 @@ def simulate(
         "or --estimator's prediction, and jobs stop at their walltime (computenet.sim.estimates).",
     ),
     estimator: str = typer.Option(
-        "walltime", "--estimator", help="With --knowledge estimate: walltime | class-mean."
+        "walltime",
+        "--estimator",
+        help="With --knowledge estimate: walltime | class-mean | auto (per policy).",
     ),
     wait_allowance: str = typer.Option(
         None,

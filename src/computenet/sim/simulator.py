@@ -106,8 +106,9 @@ class SimConfig:
     grid_events: tuple[GridEvent, ...] = ()  # answered and carried out (``sim.gridsim``)
     # What the engine knows of run times (``sim.estimates``): ``oracle`` hands it each job's
     # actual run time; ``estimate`` only what a real scheduler knows (``estimator``:
-    # ``walltime``, the requested limit, or ``class-mean``, the mean actual run of the jobs
-    # of the same walltime class that already finished), and a job is stopped at its walltime.
+    # ``walltime``, the requested limit, ``class-mean``, the mean actual run of the jobs
+    # of the same walltime class that already finished, or ``auto``, stated per policy), and
+    # a job is stopped at its walltime.
     knowledge: str = "oracle"
     estimator: str = "walltime"
     checkpoint_s: int = 300  # pause and resume: seconds to write a checkpoint (modelled)
@@ -355,7 +356,7 @@ class Simulator:
         self._quota_held = CapacityLedger()
         check_events(config.grid_events, network, config.policy)
         self._grid = GridEvents(self, config.grid_events)
-        self._estimator = estimates.estimator(config.knowledge, config.estimator)
+        self._estimator = estimates.estimator(config.knowledge, config.estimator, config.policy)
 
     # ------------------------------------------------------------------ run
 
