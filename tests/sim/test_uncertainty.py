@@ -397,6 +397,7 @@ def test_auto_estimator_is_stated_per_policy() -> None:
     assert estimates.resolve("auto", "greedy") == "walltime"
     assert estimates.resolve("auto", "wait-awhile") == "class-mean"
     assert estimates.resolve("walltime", "wait-awhile") == "walltime"
-    assert isinstance(estimates.estimator("estimate", "auto", "suspend-resume"), estimates.ClassMean)
+    home = estimates.estimator("estimate", "auto", "suspend-resume")
+    assert isinstance(home, estimates.ClassMean)
     assert type(estimates.estimator("estimate", "auto", "greedy")) is estimates.Estimator
     assert estimates.estimator("oracle", "auto", "greedy") is None
