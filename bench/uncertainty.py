@@ -141,8 +141,10 @@ def scenario(name: str, net, wl, estimator: str, carbon_price: float) -> dict[st
                 "carbon_saved": round(saved(m.carbon_kg, b.carbon_kg), 5),
                 "cost_saved": round(saved(m.cost_cny, b.cost_cny), 5),
                 "deadline_misses": m.deadline_misses,
+                # mean time from arrival to the first start (the first stretch, when paused)
                 "mean_wait_h": round(sum(waits) / max(1, len(waits)) / 3600, 4),
-                "time_to_first_start_h": round(max(waits, default=0) / 3600, 4),
+                "max_wait_h": round(max(waits, default=0) / 3600, 4),
+                "mean_completion_h": round(m.mean_completion_h, 4),
                 "carbon_kg": round(m.carbon_kg, 3),
                 "cost_cny": round(m.cost_cny, 3),
                 "timeouts": sum(1 for o in r.outcomes if o.state == "timeout"),
