@@ -401,3 +401,13 @@ def test_auto_estimator_is_stated_per_policy() -> None:
     assert isinstance(home, estimates.ClassMean)
     assert type(estimates.estimator("estimate", "auto", "greedy")) is estimates.Estimator
     assert estimates.estimator("oracle", "auto", "greedy") is None
+
+
+def test_the_service_refuses_pause_and_resume_policies() -> None:
+    """Its executors run a placement in one stretch: a split would run through its pauses."""
+    from computenet.api.app import check_names
+    from computenet.settings import Settings
+
+    with pytest.raises(InputError, match="--policy"):
+        check_names(Settings(policy="suspend-resume", executor="simulated"))
+    check_names(Settings(policy="fifo", executor="simulated"))

@@ -39,6 +39,12 @@ declare how it admits jobs under quotas (``ADMISSION``: ``"fifo"``, the default,
 ``"fair"``) and whether it preempts (``PREEMPTS``, default false); see ``engine.quotas``."""
 
 
+SEGMENTED = frozenset({"suspend-resume", "ecovisor"})
+"""Policies whose placements may pause and resume (``Placement.segments``): the simulator
+carries them out; the service's executors do not checkpoint and requeue yet, so the service
+refuses them."""
+
+
 def policy_fn(name: str) -> PolicyFn:
     """The policy registered as ``name``."""
     fn: PolicyFn = _module(name).plan
