@@ -167,6 +167,16 @@ def check_names(settings: Settings) -> None:
         return
     if settings.policy not in POLICIES:
         raise UnknownNameError("policy", settings.policy, POLICIES, source="--policy")
+    from computenet.engine.planner import SEGMENTED
+    from computenet.errors import InputError
+
+    if settings.policy in SEGMENTED:
+        raise InputError(
+            f"policy {settings.policy!r} pauses and resumes jobs, which the service's "
+            "executors do not do yet (it runs in `computenet simulate`)",
+            source="--policy",
+            fix="use a policy that places each job in one stretch, e.g. greedy",
+        )
 
 
 def service_health(st: ServiceState, database: str) -> dict[str, Any]:

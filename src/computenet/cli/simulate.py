@@ -91,6 +91,9 @@ OPTION_RANGES: dict[str, dict[str, float]] = {
     "--batch-minutes": {"lo": 1},
     "--arrival-rate": {"above": 0.0},
     "--capacity": {"lo": 1},
+    "--walltime-f": {"lo": 0.0},
+    "--checkpoint-s": {"lo": 0},
+    "--restore-s": {"lo": 0},
 }
 UNIT_FORMATS = ("gaia", "csv")  # trace formats that take --time-unit
 
@@ -284,7 +287,8 @@ def print_table(console: Any, comp: Comparison) -> None:
 
     from computenet.sim.compare import BASELINE
 
-    base = comp.metric(BASELINE)
+    # The true FIFO baseline when it ran (``sim.uncertainty``), else fifo-home.
+    base = comp.metric("fifo") or comp.metric(BASELINE)
     t = Table(title=escape(comp.title), title_justify="left", pad_edge=False, padding=(0, 1))
     heads = (
         "policy",
@@ -462,6 +466,35 @@ def simulate(
         "--flex-mix",
         help="Share of jobs in each flexibility class 0-3 (seeded), for --grid-events.",
     ),
+    knowledge: str = typer.Option(
+        "oracle",
+        "--knowledge",
+        help="oracle: the engine knows every run time; estimate: only the requested walltime "
+        "or --estimator's prediction, and jobs stop at their walltime (computenet.sim.estimates).",
+    ),
+    estimator: str = typer.Option(
+        "walltime",
+        "--estimator",
+        help="With --knowledge estimate: walltime | class-mean | auto (per policy).",
+    ),
+    wait_allowance: str = typer.Option(
+        None,
+        "--wait-allowance",
+        help="Waiting allowance per length class, e.g. 2h:6h,inf:24h (GAIA's 6x24); "
+        "deadline = arrival + run + allowance, in place of the slack rule.",
+    ),
+    deadline_from: str = typer.Option(
+        "run", "--deadline-from", help="Deadline rules apply to the actual run or the walltime."
+    ),
+    walltime_f: float = typer.Option(
+        2.0, "--walltime-f", help="Over-request factor f of the walltime model (modelled)."
+    ),
+    checkpoint_s: int = typer.Option(
+        300, "--checkpoint-s", help="Pause and resume: seconds to write a checkpoint (modelled)."
+    ),
+    restore_s: int = typer.Option(
+        300, "--restore-s", help="Pause and resume: seconds to restore one (modelled)."
+    ),
 ) -> None:
     """Replay a GPU trace against real grid signals and compare placement policies."""
     from dataclasses import replace
@@ -490,6 +523,14 @@ def simulate(
             "--arrival-rate": philly_rate,
             "--capacity": capacity,
         }
+    )
+    from computenet.sim import estimates
+    from computenet.sim.workload import parse_wait_allowance
+
+    estimates.estimator(knowledge, estimator)  # refuses unknown names before any work
+    allowance = parse_wait_allowance(wait_allowance) if wait_allowance else ()
+    check_numbers(
+        {"--walltime-f": walltime_f, "--checkpoint-s": checkpoint_s, "--restore-s": restore_s}
     )
     pols = parse_policies(policy)
     known_policies(pols)
@@ -526,6 +567,9 @@ def simulate(
         data_gb_median=data_gb,
         home=home,
         checkpointable_share=checkpointable,
+        wait_allowance=allowance,
+        deadline_from=deadline_from,
+        walltime_f=walltime_f,
     )
     if class_mix:
         fill = replace(fill, classification_mix=parse_mix(class_mix))
@@ -560,7 +604,17 @@ def simulate(
         batch_every_s=batch_minutes * 60,
         home_reserve=home_reserve,
         grid_events=events,
+        knowledge=knowledge,
+        estimator=estimator,
+        checkpoint_s=checkpoint_s,
+        restore_s=restore_s,
     )
+    if knowledge == "estimate":
+        notes = [
+            *notes,
+            f"run times: the engine plans with estimates ({estimator}), never the actual run; "
+            "jobs stop at their requested walltime",
+        ]
     if outs:
         notes = [
             *notes,
@@ -581,12 +635,30 @@ def simulate(
         json_path=json_out,
         report_path=report,
     )
+    print_drivers(comp)
     if events:
         from computenet.cli.gridview import add_grid_json, print_grid
 
         print_grid(comp)
         if json_out is not None:
             add_grid_json(comp, json_out)
+
+
+def print_drivers(comp: Comparison) -> None:
+    """Which signal (price or carbon, at the run's carbon price) drove each policy's shifts
+    against ``fifo`` (``sim.uncertainty.signal_driver``), when ``fifo`` ran."""
+    from rich.console import Console
+
+    from computenet.sim.uncertainty import BASELINE, signal_driver
+
+    base = comp.result(BASELINE)
+    if base is None:
+        return
+    console = Console(width=110)
+    for r in comp.results:
+        if r.policy != BASELINE:
+            line = signal_driver(r, base).sentence()
+            console.print(line, markup=False, highlight=False, style="dim")
 
 
 def parse_flex_mix(text: str) -> tuple[float, float, float, float]:

@@ -19,7 +19,10 @@ PolicyFn = Callable[[Problem], PlanReply]
 
 POLICIES = MappingProxyType(
     {
+        "fifo": "computenet.engine.policies.fifo",
         "fifo-home": "computenet.engine.policies.fifo_home",
+        "suspend-resume": "computenet.engine.policies.suspend_resume",
+        "ecovisor": "computenet.engine.policies.ecovisor",
         "cheapest-now": "computenet.engine.policies.cheapest_now",
         "carbon-now": "computenet.engine.policies.carbon_now",
         "wait-awhile": "computenet.engine.policies.wait_awhile",
@@ -34,6 +37,12 @@ POLICIES = MappingProxyType(
 """Policy name -> module with a ``plan(problem) -> PlanReply`` function. A module may
 declare how it admits jobs under quotas (``ADMISSION``: ``"fifo"``, the default, or
 ``"fair"``) and whether it preempts (``PREEMPTS``, default false); see ``engine.quotas``."""
+
+
+SEGMENTED = frozenset({"suspend-resume", "ecovisor"})
+"""Policies whose placements may pause and resume (``Placement.segments``): the simulator
+carries them out; the service's executors do not checkpoint and requeue yet, so the service
+refuses them."""
 
 
 def policy_fn(name: str) -> PolicyFn:

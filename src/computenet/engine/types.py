@@ -109,6 +109,10 @@ class PlanRequest:
     # the draws already committed at capped sites. Empty: no cap anywhere.
     power_caps: tuple[PowerCap, ...] = ()
     power_drawn: tuple[PowerDraw, ...] = ()
+    # Pause and resume (``suspend-resume``, ``ecovisor``): wall-clock seconds a pause costs
+    # to write a checkpoint and a resume to read it back, at full power (modelled).
+    checkpoint_s: int = 300
+    restore_s: int = 300
 
     def running_allocations(self) -> tuple[Allocation, ...]:
         """The allocations already committed: ``running``, or the ledger's."""
@@ -176,6 +180,11 @@ class Placement:
     why: tuple[Reason, ...] = ()
     """Why it runs there and then, and what data it copies (``engine.reasons``, role
     ``placed``); the alternatives carry their own. ``plan`` fills it in."""
+    segments: tuple[tuple[int, int], ...] = ()
+    """Pause and resume: the wall-clock stretches ``[start, end)`` the job runs in, in
+    order, the first starting at ``start_s`` and the last ending at ``end_s``; it writes a
+    checkpoint at the end of each but the last and reads it back at the start of each but
+    the first (``PlanRequest.checkpoint_s``, ``restore_s``). Empty: one stretch."""
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ CONSTRAINT_CODES = {
 """``Infeasible.constraint`` names (older than the codes) -> the code they mean. A name
 not listed that is itself a code (``quota``, ``power_cap``) is that code."""
 
-PLACED_CODES = {"carbon-now": Code.CARBON, "fifo-home": Code.HOME}
+PLACED_CODES = {"carbon-now": Code.CARBON, "fifo-home": Code.HOME, "fifo": Code.HOME}
 """The code of a placement by its policy (default ``cost``: the lowest objective)."""
 
 MEASURES = {"cheapest-now": "cost", "carbon-now": "carbon"}

@@ -295,6 +295,7 @@ class GridEvents:
         alloc = Allocation(j.job.id, j.site_id, j.accelerator, j.count, start, end)
         sim._pools[(j.site_id, j.accelerator)].allocations[j.job.id] = alloc
         sim._ledger.add(alloc)
+        j.allocs = [alloc]  # what ``Simulator._release`` gives back
 
     def _slow_down(self, j: _Job, a: Affected, ev: GridEvent) -> None:
         from computenet.sim.simulator import EventKind, JobState
@@ -304,10 +305,11 @@ class GridEvents:
         sim._release(j)
         self._reserve(j, j.start_s, j.end_s + ext)
         j.end_s += ext
+        j.finish_at += ext  # its actual end (``Simulator._arm``) slips as much
         j.attempt += 1
         if j.state is JobState.RESERVED:
             sim._q.schedule(j.start_s, EventKind.START, j.job.id, j.attempt)
-        sim._q.schedule(j.end_s, EventKind.FINISH, j.job.id, j.attempt)
+        sim._q.schedule(min(j.end_s, j.finish_at), EventKind.FINISH, j.job.id, j.attempt)
         assert a.utilisation is not None and a.slow_s is not None
         self.slow[j.job.id] = (a.slow_s[0], a.slow_s[1], a.utilisation)
 

@@ -54,6 +54,7 @@ from computenet.model import (
     TrainingJob,
     job_power_kw,
 )
+from computenet.sim import estimates
 from computenet.sim.events import EventKind, EventQueue
 from computenet.sim.gridsim import GridEvents, GridOutcome, check_events
 from computenet.sim.rules import rule_breach
@@ -103,6 +104,18 @@ class SimConfig:
     holds each allocation, the engine admits within them and may preempt, and a placement
     that takes a tenant past its nominal quota plus borrowing limit is a violation."""
     grid_events: tuple[GridEvent, ...] = ()  # answered and carried out (``sim.gridsim``)
+    # What the engine knows of run times (``sim.estimates``): ``oracle`` hands it each job's
+    # actual run time; ``estimate`` only what a real scheduler knows (``estimator``:
+    # ``walltime``, the requested limit, ``class-mean``, the mean actual run of the jobs
+    # of the same walltime class that already finished, or ``auto``, stated per policy), and
+    # a job is stopped at its walltime.
+    knowledge: str = "oracle"
+    estimator: str = "walltime"
+    checkpoint_s: int = 300  # pause and resume: seconds to write a checkpoint (modelled)
+    restore_s: int = 300  # and to read it back (modelled); both at full power
+    replan_on_finish: frozenset[str] = frozenset({"fifo"})
+    """Policies asked about the queue whenever a job finishes (not only every
+    ``retry_every_s``): ``fifo`` starts a waiting job the moment capacity frees."""
 
 
 def _sibling(module: str, name: str, what: str) -> Any:
@@ -126,6 +139,7 @@ class JobState(enum.StrEnum):
     RESERVED = "reserved"  # placed, start in the future
     RUNNING = "running"
     DONE = "done"
+    TIMEOUT = "timeout"  # stopped at its walltime before its work was done (as Slurm does)
     REJECTED = "rejected"
 
 
@@ -243,6 +257,18 @@ class _Job:
     waiting_since_s: int = 0
     need_s: int | None = None  # run time at the slowest usable speed, for ``need_for_h``
     need_for_h: float = -1.0
+    # Estimates and pause/resume (``sim.estimates``). ``limit_h``: walltime left (reference
+    # hours); ``planned_h``: the run length the engine was last told; ``allocs``: every
+    # reserved stretch (one, or one per segment); ``finish_at``: when the running stretch
+    # actually ends (its work done, or its walltime reached); ``seg_in``: the restore time
+    # at the start of the running stretch.
+    limit_h: float = math.inf
+    planned_h: float = 0.0
+    allocs: list[Allocation] = field(default_factory=list)
+    finish_at: int = 0
+    seg_in: int = 0
+    resumes: int = 0
+    bumped: int = 0
 
 
 def _changed(job: TrainingJob, **changes: Any) -> TrainingJob:
@@ -330,6 +356,7 @@ class Simulator:
         self._quota_held = CapacityLedger()
         check_events(config.grid_events, network, config.policy)
         self._grid = GridEvents(self, config.grid_events)
+        self._estimator = estimates.estimator(config.knowledge, config.estimator, config.policy)
 
     # ------------------------------------------------------------------ run
 
@@ -344,6 +371,9 @@ class Simulator:
                 home=self.workload.home.get(j.id, self._home_of(j)),
                 cut_off=j.id in self.workload.cut_off,
                 remaining_h=j.work_h,
+                limit_h=self.workload.walltime_h.get(j.id, j.work_h)
+                if self._estimator is not None
+                else math.inf,
             )
         q.schedule_many((j.earliest_start_s, EventKind.ARRIVAL, j.id) for j in self.workload.jobs)
         for o in sorted(self.config.outages, key=lambda o: (o.start_s, o.site_id)):
@@ -434,7 +464,10 @@ class Simulator:
         return out
 
     def _request_job(self, j: _Job, now: int) -> TrainingJob:
+        if self._estimator is not None:
+            return self._estimated_job(j, now)
         job = j.job
+        j.planned_h = j.remaining_h
         deadline = job.deadline_s
         if not j.relaxed and j.remaining_h is job.work_h and job.earliest_start_s >= now:
             return job  # as it arrived: nothing to change
@@ -449,6 +482,30 @@ class Simulator:
             earliest_start_s=max(job.earliest_start_s, now),
             deadline_s=deadline,
         )
+
+    def _estimated_job(self, j: _Job, now: int) -> TrainingJob:
+        """The job as a real scheduler sees it: the run length the estimator predicts from
+        the walltime and the jobs already finished, never the actual run time. Where the
+        workload gives a start-by (waiting allowances), the deadline it plans to is start-by
+        + estimate (the job's own deadline adds the actual run, which the engine must not
+        see). Otherwise a job whose estimate no longer fits before its deadline must start
+        now to be on time (its deadline is pushed to now + the estimate)."""
+        assert self._estimator is not None
+        job = j.job
+        done_h = job.work_h - j.remaining_h  # work done so far: known (elapsed x speed)
+        planned = self._estimator.predict(j.limit_h + done_h, done_h)
+        planned = max(1.0 / 3600.0, min(planned, j.limit_h))
+        j.planned_h = planned
+        start = max(job.earliest_start_s, now)
+        need = math.ceil(planned * 3600 / self._min_speed(job))
+        start_by = self.workload.start_by.get(job.id)
+        if start_by is not None:  # the deadline is start-by + actual run: give the estimate's
+            deadline = max(start_by, start) + need
+        else:
+            deadline = max(job.deadline_s, start + need)
+        if j.relaxed:
+            deadline = max(deadline, now + need + self._horizon_s)
+        return _changed(job, work_h=planned, earliest_start_s=start, deadline_s=deadline)
 
     def _plan(self, job_ids: list[str]) -> None:
         now = self._q.now_s
@@ -508,6 +565,8 @@ class Simulator:
             quotas=self._quotas(),
             power_caps=caps,
             power_drawn=drawn,
+            checkpoint_s=self.config.checkpoint_s,
+            restore_s=self.config.restore_s,
         )
 
     def _frozen_replicas(self, ds_id: str) -> frozenset[str]:
@@ -609,9 +668,25 @@ class Simulator:
             # The job cannot start before the data it needs has arrived.
             for t in p.transfers:
                 start = max(start, t.end_s)
-            run_s = max(1, math.ceil(j.remaining_h * 3600 / speed))
+            # Reserved for the run length the engine planned (the actual run time under
+            # ``oracle``, the estimate under ``estimate``), in one stretch or in segments.
+            if self._estimator is None:
+                run_s = max(1, math.ceil(j.remaining_h * 3600 / speed))
+            else:
+                run_s = max(1, p.end_s - p.start_s)
             end = start + run_s
-            if self._ledger.peak(p.site_id, p.accelerator, start, end) + p.count > pool.capacity:
+            stretches = [(start, end)]
+            if p.segments:
+                stretches = [(max(a, start), b) for a, b in p.segments]
+                bad = self._bad_segments(j, stretches, start, speed)
+                if bad:
+                    self._violate(p.job_id, "segments", bad)
+                    continue
+                end = stretches[-1][1]
+            if any(
+                self._ledger.peak(p.site_id, p.accelerator, a, b) + p.count > pool.capacity
+                for a, b in stretches
+            ):
                 self._violate(
                     p.job_id,
                     "capacity",
@@ -641,40 +716,160 @@ class Simulator:
             j.site_id, j.accelerator, j.count = p.site_id, p.accelerator, p.count
             j.start_s, j.end_s, j.speed = start, end, speed
             j.reason = p.reason
-            alloc = Allocation(j.job.id, p.site_id, p.accelerator, p.count, start, end)
-            pool.allocations[j.job.id] = alloc
-            self._ledger.add(alloc)
-            if j.job.tenant in self._quota_of:
-                self._quota_held.add(replace(alloc, site_id=j.job.tenant))
+            j.allocs = [
+                Allocation(j.job.id, p.site_id, p.accelerator, p.count, a, b) for a, b in stretches
+            ]
+            j.seg_in = 0
+            pool.allocations[j.job.id] = j.allocs[0]
+            for alloc in j.allocs:
+                self._hold(j, alloc)
             self._queue.pop(j.job.id, None)
             self._q.schedule(start, EventKind.START, j.job.id, j.attempt)
-            self._q.schedule(end, EventKind.FINISH, j.job.id, j.attempt)
+            self._arm(j, start)
+
+    def _bad_segments(
+        self, j: _Job, stretches: list[tuple[int, int]], start: int, speed: float
+    ) -> str:
+        """Why a segmented placement cannot be carried out ("" when it can): segments in
+        order, none empty or overlapping, the first at the start, and a job that can
+        checkpoint."""
+        if len(stretches) > 1 and not j.job.checkpointable:
+            return "split a job that cannot checkpoint into segments"
+        if stretches[0][0] != start:
+            return "the first segment does not begin at the placement's start"
+        prev = None
+        for a, b in stretches:
+            if b <= a:
+                return f"empty segment [{a}, {b})"
+            if prev is not None and a < prev:
+                return f"segment [{a}, {b}) overlaps the one before (ends {prev})"
+            prev = b
+        return ""
+
+    def _hold(self, j: _Job, alloc: Allocation) -> None:
+        self._ledger.add(alloc)
+        if j.job.tenant in self._quota_of:
+            self._quota_held.add(replace(alloc, site_id=j.job.tenant))
+
+    def _unhold(self, j: _Job, alloc: Allocation) -> None:
+        self._ledger.remove(alloc)
+        if j.job.tenant in self._quota_of:
+            self._quota_held.remove(replace(alloc, site_id=j.job.tenant))
 
     def _on_start(self, job_id: str, token: int) -> None:
+        """A reserved stretch begins: the job runs until its work is done, its walltime is
+        reached or the stretch ends (a pause: it writes a checkpoint first), whichever is
+        first. Resumed stretches begin by reading the checkpoint back."""
         j = self._jobs[job_id]
-        if j.attempt != token or j.state is not JobState.RESERVED:
+        if j.attempt != token or j.state is not JobState.RESERVED or not j.allocs:
             return
+        now = self._q.now_s
         j.state = JobState.RUNNING
         if j.first_start_s is None:
-            j.first_start_s = self._q.now_s
+            j.first_start_s = now
+        j.start_s = now
+
+    def _arm(self, j: _Job, start: int) -> None:
+        """The end of the stretch beginning at ``start``: the job's work done or its walltime
+        reached (``finish_at``), or the stretch's reserved end, whichever is first."""
+        left_h = min(j.remaining_h, j.limit_h)
+        # (less a microsecond: hours x 3600 in floating point may land just above a whole second)
+        j.finish_at = start + j.seg_in + max(1, math.ceil(left_h * 3600 / j.speed - 1e-6))
+        j.end_s = j.allocs[0].end_s
+        self._q.schedule(min(j.finish_at, j.end_s), EventKind.FINISH, j.job.id, j.attempt)
 
     def _on_finish(self, job_id: str, token: int) -> None:
         j = self._jobs[job_id]
         if j.attempt != token or j.state is not JobState.RUNNING:
             return
-        self._charge(j, j.start_s, self._q.now_s, completed=True)
-        j.remaining_h = 0.0
-        j.state = JobState.DONE
-        j.finish_s = self._q.now_s
-        self._release(j)
+        now = self._q.now_s
+        if now >= j.finish_at:
+            self._charge(j, j.start_s, now, completed=True)
+            ran_h = (now - j.start_s - j.seg_in) * j.speed / 3600.0
+            if j.remaining_h <= j.limit_h + 1e-9:
+                j.remaining_h = 0.0
+                j.state = JobState.DONE
+            else:  # stopped at its walltime, its work not done (Slurm's TIMEOUT)
+                j.remaining_h = max(0.0, j.remaining_h - ran_h)
+                j.state = JobState.TIMEOUT
+                wall = self.workload.walltime_h.get(job_id, j.job.work_h)
+                j.reason = f"stopped at its walltime ({wall:.2f} h)"
+            j.limit_h = max(0.0, j.limit_h - ran_h)
+            j.finish_s = now
+            self._release(j)
+            if self._estimator is not None and j.state is JobState.DONE:
+                self._estimator.observe(self.workload.walltime_h.get(job_id), j.job.work_h)
+            if self.config.policy in self.config.replan_on_finish and self._queue:
+                self._plan(list(self._queue))
+        elif len(j.allocs) > 1:
+            self._pause(j, now)
+        else:
+            self._extend(j, now)
+
+    def _pause(self, j: _Job, now: int) -> None:
+        """The end of a stretch with more to come: the last ``checkpoint_s`` of it wrote the
+        checkpoint, so the work done is the stretch less its restore and checkpoint time;
+        the job waits, holding its later stretches, and resumes from that checkpoint."""
+        self._charge(j, j.start_s, now, completed=False)
+        useful_s = max(0, now - j.start_s - j.seg_in - self.config.checkpoint_s)
+        done_h = useful_s * j.speed / 3600.0
+        j.remaining_h = max(0.0, j.remaining_h - done_h)
+        j.limit_h = max(0.0, j.limit_h - done_h)
+        pool = self._pools[(j.site_id, j.accelerator)]  # type: ignore[index]
+        self._unhold(j, j.allocs.pop(0))
+        pool.allocations[j.job.id] = j.allocs[0]
+        j.seg_in = self.config.restore_s
+        j.resumes += 1
+        j.state = JobState.RESERVED
+        self._q.schedule(j.allocs[0].start_s, EventKind.START, j.job.id, j.attempt)
+        self._arm(j, j.allocs[0].start_s)
+
+    def _extend(self, j: _Job, now: int) -> None:
+        """The reservation ran out before the job did (it was planned with an estimate
+        shorter than its run): it keeps running to its end or its walltime. Its
+        reservation is extended; jobs reserved to start on those accelerators before then
+        lose their reservation and are planned again, as a backfilling scheduler's
+        reservations slip when a job overruns its prediction."""
+        assert j.site_id is not None and j.accelerator is not None
+        pool = self._pools[(j.site_id, j.accelerator)]
+        old = j.allocs[0]
+        new = replace(old, end_s=j.finish_at)
+        self._unhold(j, old)
+        while self._ledger.peak(j.site_id, j.accelerator, now, new.end_s) + j.count > pool.capacity:
+            victims = sorted(
+                (
+                    (a.start_s, a.job_id)
+                    for a in pool.allocations.values()
+                    if self._jobs[a.job_id].state is JobState.RESERVED
+                    and any(
+                        x.start_s < new.end_s and x.end_s > now for x in self._jobs[a.job_id].allocs
+                    )
+                ),
+                reverse=True,
+            )
+            if not victims:
+                break
+            v = self._jobs[victims[0][1]]
+            self._release(v)
+            v.state = JobState.WAITING
+            v.attempt += 1
+            v.bumped += 1
+            v.waiting_since_s = now
+            self._queue[v.job.id] = None
+        j.allocs[0] = new
+        pool.allocations[j.job.id] = new
+        self._hold(j, new)
+        j.end_s = new.end_s
+        self._q.schedule(new.end_s, EventKind.FINISH, j.job.id, j.attempt)
+        if self._queue:
+            self._want_plan(self._period())
 
     def _release(self, j: _Job) -> None:
         assert j.site_id is not None and j.accelerator is not None
-        alloc = self._pools[(j.site_id, j.accelerator)].allocations.pop(j.job.id, None)
-        if alloc is not None:
-            self._ledger.remove(alloc)
-            if j.job.tenant in self._quota_of:
-                self._quota_held.remove(replace(alloc, site_id=j.job.tenant))
+        self._pools[(j.site_id, j.accelerator)].allocations.pop(j.job.id, None)
+        for alloc in j.allocs:
+            self._unhold(j, alloc)
+        j.allocs = []
 
     def _check_quota(self, j: _Job, accelerator: str, count: int, start: int, end: int) -> None:
         """A placement that takes its tenant past its nominal quota plus its borrowing
@@ -787,7 +982,7 @@ class Simulator:
 
     def _preempt(self, j: _Job, now: int) -> None:
         """Stop a running job: work since its last checkpoint is lost."""
-        elapsed = now - j.start_s
+        elapsed = max(0, now - j.start_s - j.seg_in)
         saved_s = (
             (elapsed // j.job.checkpoint_interval_s) * j.job.checkpoint_interval_s
             if j.job.checkpointable
@@ -795,8 +990,10 @@ class Simulator:
         )
         self._charge(j, j.start_s, now, completed=False)
         done_h = saved_s / 3600.0 * j.speed
-        j.lost_accelerator_h += (elapsed - saved_s) / 3600.0 * j.count
+        j.lost_accelerator_h += (now - j.start_s - saved_s) / 3600.0 * j.count
         j.remaining_h = max(0.0, j.remaining_h - done_h) if j.job.checkpointable else j.job.work_h
+        if j.job.checkpointable:
+            j.limit_h = max(0.0, j.limit_h - done_h)
         j.preemptions += 1
         self._release(j)
         j.state = JobState.WAITING

@@ -32,7 +32,7 @@ Formats (``--trace-format``):
 ``csv``
     The generic format, one job per line, header required, columns in any order::
 
-        id,arrival_s,duration_s,accelerators,deadline_s,data_gb,classification,home_site,checkpointable,work_kind
+        id,arrival_s,duration_s,accelerators,deadline_s,data_gb,classification,home_site,checkpointable,work_kind,walltime_s
 
     ``arrival_s`` and ``deadline_s`` are seconds from the trace start; ``duration_s`` the
     run time on the network's reference accelerator. Only ``arrival_s``, ``duration_s``
@@ -40,7 +40,8 @@ Formats (``--trace-format``):
     ``computenet.sim.workload.FillOptions``). ``classification`` is one of public,
     general, important, core, personal; ``checkpointable`` is true/false/1/0;
     ``work_kind`` is training (the default), inference or other (``model.WorkKind``: it
-    sets the power a job draws). A file whose
+    sets the power a job draws); ``walltime_s`` the requested walltime (``sim.estimates``:
+    filled by the over-request model when empty). A file whose
     times are in minutes or hours is read with ``time_unit`` (``--time-unit``).
 
 The loaders of ``gaia`` and ``csv`` check that the times fit their unit (``check_units``):
@@ -120,6 +121,7 @@ class TraceJob:
     checkpointable: bool | None = None
     cut_off: bool = False
     work_kind: str | None = None  # a ``model.WorkKind`` value; None: training
+    walltime_s: int | None = None  # requested walltime (``sim.estimates``); csv only
 
 
 @dataclass(frozen=True)
@@ -588,6 +590,7 @@ def load_csv(path: Path, *, time_unit: str = "s", unit_check: bool = True) -> Tr
                 home_site=opt("home_site"),
                 checkpointable=None if ck_text is None else _TRUE[ck_text.lower()],
                 work_kind=None if kind is None else kind.lower(),
+                walltime_s=None if opt("walltime_s") is None else seconds("walltime_s"),
             )
         )
     counts = Counter(j.id for j in jobs)

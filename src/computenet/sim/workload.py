@@ -26,6 +26,7 @@ import numpy as np
 
 from computenet.errors import InputError
 from computenet.model import Classification, Dataset, Network, Role, TrainingJob, WorkKind
+from computenet.sim import estimates
 from computenet.sim.traces import Trace, TraceJob
 
 # Helios (SC'21), all clusters: acme_cluster_summary.csv row "Helios".
@@ -68,7 +69,15 @@ class FillOptions:
     * checkpointable: with probability ``checkpointable_share``, every
       ``checkpoint_interval_s`` of run time;
     * power: a job draws ``utilisation`` of its accelerators' power (times the trace's
-      GPU share where it gives one).
+      GPU share where it gives one);
+    * waiting allowance by length class (``wait_allowance``, as GAIA's ``6x24``): pairs
+      ``(longest run s, allowance s)`` in increasing order; given, a job may start up to
+      the allowance of the first class its length fits after its arrival (its start-by,
+      ``Workload.start_by``) and its deadline is that plus its run time, in place of the
+      slack rule (the class is read from the run time, or from the requested walltime with
+      ``deadline_from="walltime"``);
+    * requested walltime: where the trace gives none, the over-request model of
+      ``sim.estimates`` with ``walltime_f``.
     """
 
     seed: int = 0
@@ -82,12 +91,29 @@ class FillOptions:
     checkpoint_interval_s: int = 3600
     utilisation: float = 0.8
     personal_individuals: int = 50_000
+    wait_allowance: tuple[tuple[float, float], ...] = ()
+    deadline_from: str = "run"
+    """What the deadline rules take as "run time": ``run``, the actual run (the trace's);
+    ``walltime``, the requested walltime, the only length a user knows when setting a
+    deadline (for comparisons of oracle and estimates on equal terms). With waiting
+    allowances it picks the length class; the deadline adds the actual run."""
+    walltime_f: float = estimates.DEFAULT_WALLTIME_F
 
     def describe(self) -> list[str]:
         mix = ", ".join(f"{c} {w:.0%}" for c, w in self.classification_mix)
+        if self.wait_allowance:
+            deadline = "deadline: arrival + run time + waiting allowance by run time (" + (
+                ", ".join(f"{_hours(r)}: {_hours(a)}" for r, a in self.wait_allowance) + ")"
+            )
+        else:
+            deadline = (
+                f"deadline: arrival + max({self.deadline_slack:g} x run time, "
+                f"run time + {self.min_slack_h:g} h)"
+            )
+        if self.deadline_from == "walltime":
+            deadline = deadline.replace("run time", "requested walltime")
         return [
-            f"deadline: arrival + max({self.deadline_slack:g} x run time, "
-            f"run time + {self.min_slack_h:g} h)",
+            deadline,
             f"dataset per job: log-normal size, median {self.data_gb_median:g} GB "
             f"(log-sd {self.data_gb_sigma:g})",
             f"data class mix: {mix}",
@@ -95,8 +121,67 @@ class FillOptions:
             f"checkpointable: {self.checkpointable_share:.0%} of jobs, "
             f"every {self.checkpoint_interval_s // 60} min",
             f"power drawn: {self.utilisation:.0%} of accelerator power",
+            f"requested walltime where the trace has none: actual run x (1 + {self.walltime_f:g}"
+            " x U(0,1)) rounded up to a round value (modelled: Mu'alem & Feitelson 2001 "
+            "f-model, Tsafrir et al. 2005 round values)",
             f"seed: {self.seed}",
         ]
+
+
+def _hours(s: float) -> str:
+    return "inf" if math.isinf(s) else f"{s / 3600:g}h"
+
+
+def parse_wait_allowance(text: str) -> tuple[tuple[float, float], ...]:
+    """``"2h:6h,inf:24h"`` -> ``((7200, 21600), (inf, 86400))``: per length class (runs up
+    to the first duration) the wait allowed (the second). Units ``s``, ``min``, ``h``,
+    ``d``; the last class must be ``inf`` so every job has one."""
+    units = {"s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+
+    def dur(x: str) -> float:
+        x = x.strip().lower()
+        if x == "inf":
+            return math.inf
+        for u in ("min", "s", "h", "d"):
+            if x.endswith(u) and x[: -len(u)].replace(".", "", 1).isdigit():
+                return float(x[: -len(u)]) * units[u]
+        raise InputError(
+            f"cannot read duration {x!r}",
+            source="--wait-allowance",
+            fix="write classes as RUN:WAIT pairs, e.g. 2h:6h,inf:24h",
+        )
+
+    out: list[tuple[float, float]] = []
+    for part in text.split(","):
+        if part.count(":") != 1:
+            raise InputError(
+                f"cannot read {part!r}",
+                source="--wait-allowance",
+                fix="write classes as RUN:WAIT pairs, e.g. 2h:6h,inf:24h",
+            )
+        r, a = (dur(x) for x in part.split(":"))
+        if math.isinf(a) or (out and r <= out[-1][0]):
+            raise InputError(
+                f"class {part!r}: waits must be finite and run bounds increasing",
+                source="--wait-allowance",
+                fix="e.g. 2h:6h,inf:24h",
+            )
+        out.append((r, a))
+    if not out or not math.isinf(out[-1][0]):
+        raise InputError(
+            "the last class must be inf so every job has an allowance",
+            source="--wait-allowance",
+            fix="end with inf:WAIT, e.g. 2h:6h,inf:24h",
+        )
+    return tuple(out)
+
+
+def allowance_s(classes: tuple[tuple[float, float], ...], run_s: float) -> float:
+    """The waiting allowance of the first class whose bound ``run_s`` does not exceed."""
+    for bound, wait in classes:
+        if run_s <= bound:
+            return wait
+    return classes[-1][1]
 
 
 @dataclass(frozen=True)
@@ -110,6 +195,13 @@ class Workload:
     notes: tuple[str, ...] = ()
     cut_off: frozenset[str] = frozenset()
     source: str = ""
+    walltime_h: dict[str, float] = field(default_factory=dict)
+    """Requested walltime per job (reference hours; ``sim.estimates``): from the trace or
+    the over-request model. A job missing here has its actual run as walltime."""
+    start_by: dict[str, int] = field(default_factory=dict)
+    """Latest start the user allows (UTC s), where waiting allowances by class set the
+    deadline (``FillOptions.wait_allowance``): the deadline is this plus the run. Planning
+    with estimates, the engine is given ``start_by + estimate`` as the deadline."""
 
     @property
     def start_s(self) -> int:
@@ -165,6 +257,12 @@ def materialise(
             )
     p_class = np.array([w for _, w in fill.classification_mix], dtype=np.float64)
     p_class = p_class / p_class.sum()
+    if fill.deadline_from not in ("run", "walltime"):
+        raise InputError(
+            f"unknown deadline basis {fill.deadline_from!r}",
+            source="--deadline-from",
+            fix="use run or walltime",
+        )
     home_ids, p_home = _home_sites(network, fill.home)
     valid_sites = set(network.site_ids)
     rng = np.random.default_rng(fill.seed)
@@ -175,8 +273,23 @@ def materialise(
     d_class = rng.choice(len(classes), size=n, p=p_class)
     d_home = rng.choice(len(home_ids), size=n, p=p_home)
     d_ckpt = rng.random(n) < fill.checkpointable_share
+    # Drawn after the others, so adding it changed none of the earlier fills.
+    d_wall = estimates.requested_walltime_s(
+        np.array([tj.duration_s for tj in jobs_in], dtype=np.float64),
+        rng.random(n),
+        fill.walltime_f,
+    )
+    walltime: dict[str, float] = {}
+    start_by: dict[str, int] = {}
 
-    counts = {"deadline": 0, "data size": 0, "data class": 0, "home site": 0, "checkpointable": 0}
+    counts = {
+        "deadline": 0,
+        "data size": 0,
+        "data class": 0,
+        "home site": 0,
+        "checkpointable": 0,
+        "walltime": 0,
+    }
     jobs: list[TrainingJob] = []
     datasets: list[Dataset] = []
     home: dict[str, str] = {}
@@ -186,7 +299,17 @@ def materialise(
         run_s = tj.duration_s
         if tj.deadline_s is None:
             counts["deadline"] += 1
-            slack = max(fill.deadline_slack * run_s, run_s + fill.min_slack_h * 3600)
+            basis = run_s
+            if fill.deadline_from == "walltime":
+                basis = tj.walltime_s if tj.walltime_s is not None else int(d_wall[i])
+            if fill.wait_allowance:
+                # The job may wait its class's allowance, then runs: a start-by time the
+                # scheduler knows (the class is the user's), and a deadline on the finish.
+                wait = allowance_s(fill.wait_allowance, basis)
+                start_by[tj.id] = arrival + math.ceil(wait)
+                slack = run_s + wait
+            else:
+                slack = max(fill.deadline_slack * basis, basis + fill.min_slack_h * 3600)
             deadline = arrival + math.ceil(slack)
         else:
             deadline = start_s + tj.deadline_s
@@ -244,6 +367,10 @@ def materialise(
         )
         datasets.append(ds)
         home[tj.id] = site
+        wall_s = tj.walltime_s if tj.walltime_s is not None else int(d_wall[i])
+        if tj.walltime_s is None:
+            counts["walltime"] += 1
+        walltime[tj.id] = wall_s / 3600.0
         if tj.cut_off:
             cut.add(tj.id)
     filled = [f"{k}: filled for {v} of {n} jobs" for k, v in counts.items() if v]
@@ -255,7 +382,15 @@ def materialise(
         src_notes = trace.notes
         source = f"{trace.format} trace {trace.source}"
     return Workload(
-        tuple(jobs), tuple(datasets), home, tuple(filled), src_notes, frozenset(cut), source
+        tuple(jobs),
+        tuple(datasets),
+        home,
+        tuple(filled),
+        src_notes,
+        frozenset(cut),
+        source,
+        walltime,
+        start_by,
     )
 
 
