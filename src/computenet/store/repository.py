@@ -597,6 +597,7 @@ class Repository:
                 "executor": row.executor,
                 "local_id": row.local_id,
                 "explanation": row.explanation,
+                "message": row.message,
             }
 
     def list_jobs(
