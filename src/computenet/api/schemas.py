@@ -90,7 +90,11 @@ class JobIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "if": {"required": ["checkpoint_interval_s"]},
+            # (null is the default: only a number needs checkpointable: true)
+            "if": {
+                "required": ["checkpoint_interval_s"],
+                "properties": {"checkpoint_interval_s": {"type": "integer"}},
+            },
             "then": {
                 "required": ["checkpointable"],
                 "properties": {"checkpointable": {"const": True}},
