@@ -7,26 +7,30 @@ users), as inputs to the plan request.
   cohort (all tenants with a quota) has nominal quota left idle. An absent borrowing limit is
   0 (no borrowing). Tenants without a quota are not managed (as work outside any Kueue
   queue): their jobs are admitted as before.
-* A tenant's **usage** is the accelerators of its allocations that have not ended (running,
-  or placed to start later: admitted work holds its quota from admission to its end, as an
-  admitted Kueue workload does). The caller says who holds each allocation (``Holder``);
-  the engine never looks anything up.
+* A tenant's **usage** at a moment is the accelerators its allocations hold then (quota is
+  held over a run, as accelerators are: a job placed to start later holds none before).
+  The caller says who holds each allocation (``Holder``); the engine never looks it up.
 * **Admission** takes pending jobs in one of two orders: ``fifo`` (priority, then arrival:
   Kueue's BestEffortFIFO) or ``fair`` (priority first, then the tenant with the lowest
   weighted dominant share: dominant-resource fairness over the cohort's nominal quota, the
-  share divided by the tenant's ``weight``). A job is admitted on the first accelerator type
-  it accepts (network order) that fits within its tenant's nominal quota, else on the first
-  that fits by borrowing; the job is then restricted to that type. A job that fits on no
-  type is deferred with a reason that starts with ``quota:``.
-* **Preemption** (policies that declare ``PREEMPTS``): a job that ends up unplaced while its
+  share divided by the tenant's ``weight``). A job is admitted if it fits its tenant's
+  quota were it to start as soon as it may, on the first accelerator type it accepts
+  (network order) that fits within nominal quota, else the first that fits by borrowing;
+  it is then restricted to that type. The policy places the admitted jobs in admission
+  order, and each placement is held to the quota over the run it was given. A job that
+  does not fit is deferred with a reason that starts with ``quota:``.
+* **Preemption** (policies that declare ``PREEMPTS``): (a) a job left unplaced while its
   deadline is at risk (its latest start within ``PREEMPT_SLACK_S``) may stop lower-priority
-  *checkpointable* work of the same accelerator type at one site. Victims are taken lowest
-  priority first, then least work lost (time since the last checkpoint), then job id; the
-  preemption happens only if re-planning with the victims' accelerators free places the job
-  to start now. A victim that has started loses the work since its last checkpoint, at most
-  one ``checkpoint_interval_s``; one placed to start later loses nothing. Each preemption
-  is in ``PlanReply.preemptions`` with a reason starting ``preempted:``; the caller must
-  stop the victims before it commits the placements.
+  work; (b) a job of a tenant within its nominal quota, unplaced or placed to start after
+  the first slot, may stop work of tenants that borrow (no higher priority, no more from a
+  tenant than it borrows: Kueue's reclaimWithinCohort). Work that has started is stopped
+  only if it is checkpointable. Victims are taken at one site, lowest priority first, then
+  least work lost, then job id; the preemption happens only if re-planning with the
+  victims' accelerators free starts the job within the first slot there. A victim that has
+  started loses the work since its last checkpoint, less than one
+  ``checkpoint_interval_s``; one placed to start later loses nothing. Each preemption is in
+  ``PlanReply.preemptions`` with a reason starting ``preempted:``; the caller must stop the
+  victims before it commits the placements.
 
 Pure: no clock, no I/O; the budgets are counts (``MAX_PREEMPTION_TRIES``).
 """
@@ -128,12 +132,6 @@ class Quotas:
                     source="quotas",
                     where="weight",
                 )
-
-    def of(self, tenant: str) -> TenantQuota | None:
-        for q in self.tenants:
-            if q.tenant == tenant:
-                return q
-        return None
 
 
 # ---------------------------------------------------------------------- usage
