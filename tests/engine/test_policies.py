@@ -21,8 +21,8 @@ def _one(req):
 
 def test_unknown_policy_lists_the_valid_names() -> None:
     net = network(site("A"))
-    valid = "bound, carbon-now, cheapest-now, fair-share, fifo-home, greedy, milp, quota-fifo, "
-    valid += "wait-awhile"
+    valid = "bound, carbon-now, cheapest-now, fair-share, fair-share-home, fifo-home, greedy, "
+    valid += "milp, quota-fifo, wait-awhile"
     with pytest.raises(UnknownNameError, match=f"use one of: {valid}"):
         plan(request(net, [job("j", 1)], policy="nope"))
 

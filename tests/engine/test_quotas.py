@@ -128,7 +128,9 @@ def quota_cases(draw):
                 priority=draw(st.sampled_from([0, 100, 1000])),
             )
         )
-    policy = draw(st.sampled_from(["greedy", "fifo-home", "quota-fifo", "fair-share"]))
+    policy = draw(
+        st.sampled_from(["greedy", "fifo-home", "quota-fifo", "fair-share", "fair-share-home"])
+    )
     return quotas, running, holders, jobs, policy
 
 
@@ -188,8 +190,11 @@ def _preemption_case(checkpointable: bool = True, low_priority: int = 0):
     return replace(request(net, [urgent], running=running), quotas=quotas)
 
 
-def test_an_urgent_high_priority_job_preempts_checkpointable_low_priority_work() -> None:
-    rep = plan(replace(_preemption_case(), policy="fair-share"))
+@pytest.mark.parametrize("policy", ["fair-share", "fair-share-home"])
+def test_an_urgent_high_priority_job_preempts_checkpointable_low_priority_work(
+    policy: str,
+) -> None:
+    rep = plan(replace(_preemption_case(), policy=policy))
     assert [p.job_id for p in rep.placements] == ["urgent"]
     assert rep.placements[0].start_s == T0
     (pre,) = rep.preemptions
