@@ -24,7 +24,9 @@ Policies: ``fifo-home`` and ``greedy`` as they are (no quotas: they ignore tenan
 ``quota-fifo`` (quotas, Kueue's BestEffortFIFO admission, home placement, no preemption:
 the quota baseline) and ``fair-share`` (quotas, dominant-resource fair admission, greedy
 placement, preemption of lower-priority work for jobs whose deadline is at risk and of
-borrowers' work for tenants within their nominal quota: the new policy).
+borrowers' work for tenants within their nominal quota: the new policy), and
+``fair-share-home`` (the same admission and preemption, home placement as ``fifo-home``:
+no data moves).
 
 Figures per policy: deadline misses per priority class (late or rejected), each tenant's
 share against its quota — tenant t's accelerator-hours over the span of arrivals divided
@@ -70,7 +72,7 @@ TENANTS = ("t1", "t2", "t3", "t4")
 DEMAND_SHARES = (0.35, 0.30, 0.20, 0.15)
 BORROW_SHARE = 0.5
 CLASS_SHARES = {"high": 0.1, "normal": 0.3, "low": 0.6}
-POLICIES = ("fifo-home", "quota-fifo", "greedy", "fair-share")
+POLICIES = ("fifo-home", "quota-fifo", "greedy", "fair-share", "fair-share-home")
 QUOTA_POLICIES = frozenset({"quota-fifo", "fair-share", "fair-share-home"})
 NEW_POLICY = "fair-share"
 BASELINE = "quota-fifo"
