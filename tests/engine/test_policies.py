@@ -23,7 +23,13 @@ def _one(req):
 def test_unknown_policy_lists_the_valid_names() -> None:
     net = network(site("A"))
     valid = ", ".join(sorted(POLICIES))
-    assert "greedy" in valid and "fifo-home" in valid and "bound" in valid and "priced" in valid
+    assert (
+        "greedy" in valid
+        and "fifo-home" in valid
+        and "bound" in valid
+        and "priced" in valid
+        and "fair-share" in valid
+    )
     with pytest.raises(UnknownNameError, match=f"use one of: {valid}"):
         plan(request(net, [job("j", 1)], policy="nope"))
 

@@ -128,7 +128,9 @@ def quota_cases(draw):
                 priority=draw(st.sampled_from([0, 100, 1000])),
             )
         )
-    policy = draw(st.sampled_from(["greedy", "fifo-home", "quota-fifo", "fair-share"]))
+    policy = draw(
+        st.sampled_from(["greedy", "fifo-home", "quota-fifo", "fair-share", "fair-share-home"])
+    )
     return quotas, running, holders, jobs, policy
 
 
@@ -188,8 +190,11 @@ def _preemption_case(checkpointable: bool = True, low_priority: int = 0):
     return replace(request(net, [urgent], running=running), quotas=quotas)
 
 
-def test_an_urgent_high_priority_job_preempts_checkpointable_low_priority_work() -> None:
-    rep = plan(replace(_preemption_case(), policy="fair-share"))
+@pytest.mark.parametrize("policy", ["fair-share", "fair-share-home"])
+def test_an_urgent_high_priority_job_preempts_checkpointable_low_priority_work(
+    policy: str,
+) -> None:
+    rep = plan(replace(_preemption_case(), policy=policy))
     assert [p.job_id for p in rep.placements] == ["urgent"]
     assert rep.placements[0].start_s == T0
     (pre,) = rep.preemptions
@@ -222,3 +227,24 @@ def test_a_victim_loses_less_than_one_checkpoint_interval(
     assert 0 <= lost < interval_s
     if not started:
         assert lost == 0
+
+
+def test_a_tenant_within_its_nominal_quota_reclaims_it_from_a_borrower() -> None:
+    net = network(site("s1", 8))
+    started = T0 - int(1.25 * H)
+    running = [Allocation(f"b{i}", "s1", "A100", 2, started, started + 20 * H) for i in range(4)]
+    holders = tuple(Holder(f"b{i}", "b", 0, True, 3600, started) for i in range(4))
+    quotas = Quotas(
+        (TenantQuota("a", {"A100": 4}), TenantQuota("b", {"A100": 4}, {"A100": 4})), holders
+    )
+    # Not urgent at all: a's job waits for nobody's deadline, only for its own quota.
+    req = replace(
+        request(net, [tjob("a0", "a", 4, deadline_h=200)], running=running), quotas=quotas
+    )
+    rep = plan(replace(req, policy="fair-share"))
+    assert [p.job_id for p in rep.placements] == ["a0"]
+    assert len(rep.preemptions) == 2  # b borrows 4: two of its 2-GPU runs, no more
+    assert all("reclaims its nominal quota" in p.reason for p in rep.preemptions)
+    assert all(p.lost_s == 900 for p in rep.preemptions)  # 1.25 h in, hourly checkpoints
+    # The quota baseline never preempts: a0 waits for b's runs to end.
+    assert plan(replace(req, policy="quota-fifo")).preemptions == ()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -46,9 +47,23 @@ CommandText = Annotated[
 ClassName = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
 """A priority class name: lower-case letters, digits, ``_.-``."""
 
-AcceleratorCounts = dict[
-    Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$")],
-    Annotated[int, Field(ge=0, le=10_000_000)],
+_TYPE_PATTERN = r"^[A-Za-z0-9_.-]{1,80}$"
+
+
+def _type_names(counts: dict[str, int]) -> dict[str, int]:
+    for name in counts:
+        if not re.fullmatch(_TYPE_PATTERN, name):
+            raise PydanticCustomError(
+                "accelerator_type",
+                "accelerator type names are 1-80 letters, digits or _.- (e.g. A100)",
+            )
+    return counts
+
+
+AcceleratorCounts = Annotated[
+    dict[str, Annotated[int, Field(ge=0, le=10_000_000)]],
+    Field(json_schema_extra={"propertyNames": {"pattern": _TYPE_PATTERN}}),
+    AfterValidator(_type_names),
 ]
 """Accelerators per accelerator type, e.g. ``{"A100": 8}``."""
 
@@ -75,7 +90,11 @@ class JobIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "if": {"required": ["checkpoint_interval_s"]},
+            # (null is the default: only a number needs checkpointable: true)
+            "if": {
+                "required": ["checkpoint_interval_s"],
+                "properties": {"checkpoint_interval_s": {"type": "integer"}},
+            },
             "then": {
                 "required": ["checkpointable"],
                 "properties": {"checkpointable": {"const": True}},
@@ -228,6 +247,10 @@ class Explanation(BaseModel):
     )
     reasons: list[ReasonOut] = Field(
         default_factory=list, description="the structured reasons, as /v1/jobs/{id}/explain"
+    )
+    message: str | None = Field(
+        default=None,
+        description="why it is not placed, e.g. 'waiting: quota: ...' or 'preempted: by ...'",
     )
 
 

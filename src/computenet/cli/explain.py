@@ -27,7 +27,7 @@ def explain(
         return
     typer.echo(f"job {e['job_id']}: {e['state']}")
     if e["site_id"] is None:
-        typer.echo("not placed yet")
+        typer.echo("not placed yet" + (f": {e['message']}" if e.get("message") else ""))
         _print_reasons(e.get("reasons") or [])
         return
     typer.echo(

@@ -1,7 +1,8 @@
 """The placement engine: ``plan(PlanRequest) -> PlanReply``, pure and deterministic.
 
 Policies: ``fifo-home``, ``cheapest-now``, ``carbon-now``, ``wait-awhile``, ``greedy``,
-``milp`` and ``bound`` (the LP lower bound); see ``computenet.engine.policies``.
+``milp``, ``bound`` (the LP lower bound), and on tenants' quotas ``quota-fifo`` and
+``fair-share`` (``engine.quotas``); see ``computenet.engine.policies``.
 """
 
 from computenet.engine.planner import POLICIES, plan

@@ -32,6 +32,7 @@ POLICIES = MappingProxyType(
         "bound": "computenet.engine.policies.bound",
         "quota-fifo": "computenet.engine.policies.quota_fifo",
         "fair-share": "computenet.engine.policies.fair_share",
+        "fair-share-home": "computenet.engine.policies.fair_share_home",
     }
 )
 """Policy name -> module with a ``plan(problem) -> PlanReply`` function. A module may

@@ -7,26 +7,30 @@ users), as inputs to the plan request.
   cohort (all tenants with a quota) has nominal quota left idle. An absent borrowing limit is
   0 (no borrowing). Tenants without a quota are not managed (as work outside any Kueue
   queue): their jobs are admitted as before.
-* A tenant's **usage** is the accelerators of its allocations that have not ended (running,
-  or placed to start later: admitted work holds its quota from admission to its end, as an
-  admitted Kueue workload does). The caller says who holds each allocation (``Holder``);
-  the engine never looks anything up.
+* A tenant's **usage** at a moment is the accelerators its allocations hold then (quota is
+  held over a run, as accelerators are: a job placed to start later holds none before).
+  The caller says who holds each allocation (``Holder``); the engine never looks it up.
 * **Admission** takes pending jobs in one of two orders: ``fifo`` (priority, then arrival:
   Kueue's BestEffortFIFO) or ``fair`` (priority first, then the tenant with the lowest
   weighted dominant share: dominant-resource fairness over the cohort's nominal quota, the
-  share divided by the tenant's ``weight``). A job is admitted on the first accelerator type
-  it accepts (network order) that fits within its tenant's nominal quota, else on the first
-  that fits by borrowing; the job is then restricted to that type. A job that fits on no
-  type is deferred with a reason that starts with ``quota:``.
-* **Preemption** (policies that declare ``PREEMPTS``): a job that ends up unplaced while its
+  share divided by the tenant's ``weight``). A job is admitted if it fits its tenant's
+  quota were it to start as soon as it may, on the first accelerator type it accepts
+  (network order) that fits within nominal quota, else the first that fits by borrowing;
+  it is then restricted to that type. The policy places the admitted jobs in admission
+  order, and each placement is held to the quota over the run it was given. A job that
+  does not fit is deferred with a reason that starts with ``quota:``.
+* **Preemption** (policies that declare ``PREEMPTS``): (a) a job left unplaced while its
   deadline is at risk (its latest start within ``PREEMPT_SLACK_S``) may stop lower-priority
-  *checkpointable* work of the same accelerator type at one site. Victims are taken lowest
-  priority first, then least work lost (time since the last checkpoint), then job id; the
-  preemption happens only if re-planning with the victims' accelerators free places the job
-  to start now. A victim that has started loses the work since its last checkpoint, at most
-  one ``checkpoint_interval_s``; one placed to start later loses nothing. Each preemption
-  is in ``PlanReply.preemptions`` with a reason starting ``preempted:``; the caller must
-  stop the victims before it commits the placements.
+  work; (b) a job of a tenant within its nominal quota, unplaced or placed to start after
+  the first slot, may stop work of tenants that borrow (no higher priority, no more from a
+  tenant than it borrows: Kueue's reclaimWithinCohort). Work that has started is stopped
+  only if it is checkpointable. Victims are taken at one site, lowest priority first, then
+  least work lost, then job id; the preemption happens only if re-planning with the
+  victims' accelerators free starts the job within the first slot there. A victim that has
+  started loses the work since its last checkpoint, less than one
+  ``checkpoint_interval_s``; one placed to start later loses nothing. Each preemption is in
+  ``PlanReply.preemptions`` with a reason starting ``preempted:``; the caller must stop the
+  victims before it commits the placements.
 
 Pure: no clock, no I/O; the budgets are counts (``MAX_PREEMPTION_TRIES``).
 """
@@ -128,12 +132,6 @@ class Quotas:
                     source="quotas",
                     where="weight",
                 )
-
-    def of(self, tenant: str) -> TenantQuota | None:
-        for q in self.tenants:
-            if q.tenant == tenant:
-                return q
-        return None
 
 
 # ---------------------------------------------------------------------- usage
@@ -391,7 +389,7 @@ def plan_with_quotas(
         unplaced |= {d.job_id for d in infeasible if d.constraint in ("capacity", "deadline")}
         placed, taken = _preempt_for_at_risk(req, quotas, inner, placements, unplaced)
         done = {p.job_id for p in placed}
-        placements += placed
+        placements = [p for p in placements if p.job_id not in done] + placed
         preemptions += taken
         deferred = [d for d in deferred if d.job_id not in done]
         infeasible = [d for d in infeasible if d.job_id not in done]
@@ -450,24 +448,24 @@ def _preempt_for_at_risk(
     placements: list[Placement],
     unplaced: set[str],
 ) -> tuple[list[Placement], list[Preemption]]:
-    """Place unplaced at-risk jobs by stopping lower-priority checkpointable work: at most
-    ``MAX_PREEMPTION_TRIES`` re-plans, highest priority first."""
+    """Place jobs by stopping other work, at most ``MAX_PREEMPTION_TRIES`` re-plans:
+    first unplaced jobs whose deadline is at risk (highest priority first), stopping
+    lower-priority work; then jobs unplaced or placed to start after the first slot whose
+    tenant is within its nominal quota, reclaiming it from tenants that borrow (work of no
+    higher priority). A job placed later keeps that placement unless it can start now."""
     holders = {h.job_id: h for h in quotas.holders}
-    lowest = min((h.priority for h in holders.values() if h.checkpointable), default=None)
-    if lowest is None:
+    if not holders:
         return [], []
-    at_risk = sorted(
-        (
-            j
-            for j in req.jobs
-            if j.id in unplaced
-            and j.priority > lowest
-            and _latest_start_s(req, j) - req.now_s < PREEMPT_SLACK_S
-        ),
-        key=_job_key,
-    )
-    if not at_risk:
-        return [], []
+    waiting = [j for j in req.jobs if j.id in unplaced]
+    risky = {j.id for j in waiting if _latest_start_s(req, j) - req.now_s < PREEMPT_SLACK_S}
+    tries = [(j, "priority") for j in sorted(waiting, key=_job_key) if j.id in risky]
+    managed = {q.tenant for q in quotas.tenants}
+    later = {p.job_id for p in placements if p.start_s >= req.now_s + req.slot_s}
+    tries += [
+        (j, "reclaim")
+        for j in sorted(req.jobs, key=_job_key)
+        if (j.id in unplaced or j.id in later) and j.id not in risky and j.tenant in managed
+    ]
     ctx = _Preempting(
         req,
         quotas,
@@ -479,23 +477,31 @@ def _preempt_for_at_risk(
     )
     placed: list[Placement] = []
     taken: list[Preemption] = []
-    for job in at_risk[:MAX_PREEMPTION_TRIES]:
+    replans = 0
+    for job, why in tries:
+        if replans >= MAX_PREEMPTION_TRIES:
+            break
+        own = [p for p in ctx.placements if p.job_id == job.id]
+        ctx.placements = [p for p in ctx.placements if p.job_id != job.id]
         for kind in kinds_of(req, job):
-            found = _victims(ctx, job, kind)
+            found = _victims(ctx, job, kind, why)
             if found is None:
                 continue
+            replans += 1
             victims, site = found
             got = _replan(ctx, job, kind, site, victims)
             if got is not None:
                 ctx.gone |= victims
                 ctx.placements.append(got)
                 placed.append(got)
-                taken += [_preemption(ctx, vid, job) for vid in sorted(victims)]
+                taken += [_preemption(ctx, vid, job, why) for vid in sorted(victims)]
+                own = []
             break  # one re-plan per job
+        ctx.placements += own
     return placed, taken
 
 
-def _preemption(ctx: _Preempting, vid: str, job: TrainingJob) -> Preemption:
+def _preemption(ctx: _Preempting, vid: str, job: TrainingJob, why: str) -> Preemption:
     h, a = ctx.holders[vid], ctx.allocs[vid]
     loss = lost_s(h, a, ctx.req.now_s)
     lost = (
@@ -504,6 +510,11 @@ def _preemption(ctx: _Preempting, vid: str, job: TrainingJob) -> Preemption:
         if loss
         else "had not started: loses no work"
     )
+    cause = (
+        f"priority {job.priority} > {h.priority}, deadline at risk"
+        if why == "priority"
+        else f"tenant {job.tenant} reclaims its nominal quota from {h.tenant}, which borrows"
+    )
     return Preemption(
         vid,
         job.id,
@@ -511,17 +522,29 @@ def _preemption(ctx: _Preempting, vid: str, job: TrainingJob) -> Preemption:
         a.accelerator,
         a.count,
         loss,
-        f"{PREEMPTED}: by {job.id} (priority {job.priority} > {h.priority}), whose deadline "
-        f"is at risk; {lost}",
+        f"{PREEMPTED}: by {job.id} ({cause}); {lost}",
     )
 
 
-def _victims(ctx: _Preempting, job: TrainingJob, kind: str) -> tuple[set[str], str] | None:
-    """The cheapest set of lower-priority checkpointable allocations of ``kind`` at one
-    site whose accelerators, with those free, fit ``job``'s gang from now and leave its
-    tenant within quota; ``None`` if no site has one."""
+def _victims(
+    ctx: _Preempting, job: TrainingJob, kind: str, why: str
+) -> tuple[set[str], str] | None:
+    """The cheapest set of allocations of ``kind`` at one site whose accelerators, with
+    those free, fit ``job``'s gang from now and leave its tenant within quota; ``None`` if
+    no site has one. Work that has started must be checkpointable. ``why`` ``priority``:
+    lower-priority work; ``reclaim`` (the job's tenant stays within its nominal quota):
+    work of no higher priority of other tenants, no more from each than it borrows."""
     req = ctx.req
     now, until = earliest_run(req, job, kind)
+    usage = _usage_now(ctx)
+    if why == "reclaim" and usage.fits(job.tenant, kind, job.accelerators, now, until)[1] > 0:
+        return None
+    borrowed: dict[str, int] = {}
+    if why == "reclaim":
+        for q in ctx.quotas.tenants:
+            if q.tenant != job.tenant:
+                over = usage.held(q.tenant, kind, req.now_s, req.now_s + 1) - q.nominal.get(kind, 0)
+                borrowed[q.tenant] = max(0, over)
     cap: dict[str, int] = defaultdict(int)
     for s in req.network.sites:
         if s.id not in req.down_sites:
@@ -535,7 +558,11 @@ def _victims(ctx: _Preempting, job: TrainingJob, kind: str) -> tuple[set[str], s
             continue
         busy[a.site_id] += a.count
         h = ctx.holders.get(jid)
-        if h is not None and h.checkpointable and h.priority < job.priority:
+        if h is None or not (h.checkpointable or a.start_s >= req.now_s):
+            continue
+        lower = h.priority < job.priority
+        reclaims = h.priority <= job.priority and borrowed.get(h.tenant, 0) > 0
+        if (why == "priority" and lower) or (why == "reclaim" and reclaims):
             cands[a.site_id].append((h.priority, lost_s(h, a, req.now_s), jid))
     for p in ctx.placements:
         if p.accelerator == kind and p.start_s < until and p.end_s > now:
@@ -544,26 +571,29 @@ def _victims(ctx: _Preempting, job: TrainingJob, kind: str) -> tuple[set[str], s
     for site_id in sorted(cands):
         free = cap[site_id] - busy[site_id]
         chosen: set[str] = set()
+        took: dict[str, int] = defaultdict(int)
         loss = 0
         for _, lost, jid in sorted(cands[site_id]):
             if free >= job.accelerators:
                 break
-            free += ctx.allocs[jid].count
+            a, t = ctx.allocs[jid], ctx.holders[jid].tenant
+            if why == "reclaim" and took[t] + a.count > borrowed.get(t, 0):
+                continue
+            took[t] += a.count
+            free += a.count
             chosen.add(jid)
-            loss += lost * ctx.allocs[jid].count
-        run = earliest_run(req, job, kind)
-        if free < job.accelerators or not chosen or not _quota_after(ctx, job, kind, chosen, run):
+            loss += lost * a.count
+        if free < job.accelerators or not chosen:
+            continue
+        if not _quota_after(ctx, job, kind, chosen, (now, until)):
             continue
         if best is None or (loss, site_id) < best[:2]:
             best = (loss, site_id, chosen)
     return None if best is None else (best[2], best[1])
 
 
-def _quota_after(
-    ctx: _Preempting, job: TrainingJob, kind: str, victims: set[str], run: tuple[int, int]
-) -> bool:
-    """Whether ``job`` over ``run`` fits its tenant's quota once the victims (and the
-    earlier ones) are stopped, with this request's placements held."""
+def _usage_now(ctx: _Preempting, victims: frozenset[str] | set[str] = frozenset()) -> Usage:
+    """Quota held by the request's allocations (less those stopped) and its placements."""
     usage = Usage(ctx.quotas)
     for jid, a in ctx.allocs.items():
         t = ctx.tenant_of.get(jid)
@@ -571,7 +601,15 @@ def _quota_after(
             usage.add(t, a.accelerator, a.count, a.start_s, a.end_s)
     for p in ctx.placements:
         usage.add(ctx.tenant_of[p.job_id], p.accelerator, p.count, p.start_s, p.end_s)
-    return usage.fits(job.tenant, kind, job.accelerators, *run)[0]
+    return usage
+
+
+def _quota_after(
+    ctx: _Preempting, job: TrainingJob, kind: str, victims: set[str], run: tuple[int, int]
+) -> bool:
+    """Whether ``job`` over ``run`` fits its tenant's quota once the victims (and the
+    earlier ones) are stopped, with this request's placements held."""
+    return _usage_now(ctx, victims).fits(job.tenant, kind, job.accelerators, *run)[0]
 
 
 def _replan(

@@ -682,6 +682,7 @@ class Repository:
                 "local_id": row.local_id,
                 "explanation": row.explanation,
                 "reasons": list(row.reasons or []),
+                "message": row.message,
             }
 
     def get_reasons(self, principal: Principal, job_id: str) -> list[dict[str, Any]]:
