@@ -371,9 +371,7 @@ def test_submitted_over_http_runs_and_its_output_is_served(db_url: str, tmp_path
 
     from computenet.api.app import create_app
 
-    s = Settings(
-        db_url=db_url, home=tmp_path, admin_token=ADMIN, run_loop=False, executor="local"
-    )
+    s = Settings(db_url=db_url, home=tmp_path, admin_token=ADMIN, run_loop=False, executor="local")
     with TestClient(create_app(s)) as client:
         admin = {"Authorization": f"Bearer {ADMIN}"}
         acme = {"name": "acme", "permissions": ["commands"]}  # commands need the permission
