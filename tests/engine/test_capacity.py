@@ -192,3 +192,24 @@ def test_ledger_keys_shared_cancelled_and_grown_match_the_allocations() -> None:
     assert len(ledger) == 0
     grid = free_grid(ledger, pools, np.array([5, 5]), now, slot, n)
     assert (grid == 5).all()
+
+
+@pytest.mark.parametrize("policy", ["greedy", "fifo-home", "wait-awhile", "cheapest-now"])
+def test_a_plan_call_never_lists_the_outstanding_allocations(policy, monkeypatch) -> None:
+    """Issue 11, slow under a backlog: a plan call's cost grew with the number of
+    outstanding allocations, read one by one at every call. With a ledger the online
+    policies only query it (no pass over its allocations), however many it holds."""
+    net = network(site("a", 20_000), site("b", 8))
+    ledger = CapacityLedger(
+        Allocation(f"r{i}", "a", "A100", 1, T0 + 60 * (i % 97), T0 + H * (1 + i % 5))
+        for i in range(20_000)
+    )
+
+    def listed(self):
+        raise AssertionError("the engine listed every allocation")
+
+    monkeypatch.setattr(CapacityLedger, "allocations", listed)
+    jobs = [job(f"j{i}", 1.0, 2, deadline_h=24) for i in range(70)]  # compiled loops too
+    req = request(net, jobs, [dataset(f"ds-j{i}", "a") for i in range(70)], policy=policy)
+    rep = plan(PlanRequest(**{**req.__dict__, "capacity": ledger}))
+    assert len(rep.placements) == 70

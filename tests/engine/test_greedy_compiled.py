@@ -285,3 +285,32 @@ def test_compiled_home_loop_matches_one_job_path_on_random_instances(req, reserv
     finally:
         home_compiled.MIN_JOBS = old
     assert a == b
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances(), st.sampled_from([0.0, 0.3]))
+def test_compiled_options_are_the_array_options_bit_for_bit(req, reserve) -> None:
+    """``greedy.options`` (one compiled pass for a job with one run length) gives the
+    arrays ``Problem.options`` gives, to the bit, job by job as greedy commits them."""
+    pb = Problem(replace(req, home_reserve=reserve))
+    pb2 = Problem(replace(req, home_reserve=reserve))
+    old = greedy.COMPILED_OPTIONS_ABOVE
+    greedy.COMPILED_OPTIONS_ABOVE = 0
+    try:
+        for n in range(len(pb.views)):
+            v = pb.views[n]
+            if not hasattr(v, "pairs"):
+                continue
+            a, b = greedy.options(pb, v), pb2.options(pb2.views[n])
+            assert a.k0 == b.k0
+            assert np.array_equal(a.value, b.value)
+            assert np.array_equal(a.end_aligned, b.end_aligned)
+            assert np.array_equal(a.time_ok, b.time_ok)
+            d = greedy.choose(pb, v)
+            if d.pick is not None:  # commit the same start in both, as greedy would
+                for p in (pb, pb2):
+                    vv = p.views[n]
+                    k = d.opts.k0 + d.pick.c
+                    p.commit(int(vv.pairs[d.pick.i]), k, p.footprint(vv, d.pick.i), vv.count)
+    finally:
+        greedy.COMPILED_OPTIONS_ABOVE = old

@@ -201,3 +201,19 @@ def test_same_seed_same_json() -> None:
         return json.dumps(d, sort_keys=True)
 
     assert once() == once()
+
+
+def test_queued_job_copies_equal_dataclass_replace() -> None:
+    """The simulator copies each queued job per planning round without ``__init__``
+    (``simulator._changed``): the copy equals ``dataclasses.replace``'s, field by field,
+    and the original is untouched."""
+    from dataclasses import replace as dc_replace
+
+    from computenet.model import TrainingJob
+    from computenet.sim.simulator import _changed
+
+    j = TrainingJob("j", 4, 2.5, 100, 9000, datasets=("d",), accelerator_speed={"A100": 1.0})
+    a = _changed(j, work_h=1.25, earliest_start_s=500, deadline_s=20_000)
+    b = dc_replace(j, work_h=1.25, earliest_start_s=500, deadline_s=20_000)
+    assert a == b and type(a) is TrainingJob and a.__dict__ == b.__dict__
+    assert (j.work_h, j.earliest_start_s, j.deadline_s) == (2.5, 100, 9000)

@@ -102,17 +102,21 @@ Chooser = Callable[[Problem, JobView], Decision]
 
 
 def choose_at_home(
-    pb: Problem, v: JobView, best: Callable[[Options, IntArray], tuple[int, int] | None]
+    pb: Problem,
+    v: JobView,
+    best: Callable[[Options, IntArray], tuple[int, int] | None],
+    options: Callable[[Problem, JobView], Options] | None = None,
 ) -> Decision:
     """A decision among the home site's rows (``home_rows``) for the policies that keep a
-    job at home; ``best(opts, rows)`` picks (row within ``rows``, column) or ``None``."""
+    job at home; ``best(opts, rows)`` picks (row within ``rows``, column) or ``None``.
+    ``options(pb, v)`` prices the starts (default ``pb.options(v)``; the same arrays)."""
     rows, note = home_rows(pb, v)
     if rows is not None and not pb.room_in_window(v, rows):
         # No room at home in the job's window (a backlog): the decision ``best`` would
         # reach on the priced starts (none fits), explained from the window alone.
         why = explain.unplaced_by_time(pb, v, pb.time_ok_any(v, rows), rows)
         return Decision(pb.no_options(v), rows=rows, unplaced=why)
-    opts = pb.options(v)
+    opts = pb.options(v) if options is None else options(pb, v)
     if rows is None:
         return Decision(opts, unplaced=Infeasible(v.job.id, "down", note))
     found = best(opts, rows)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from computenet.engine import explain
+from computenet.engine.policies import greedy
 from computenet.engine.policies.base import (
     Decision,
     choose_at_home,
@@ -39,7 +40,10 @@ def earliest(starts: np.ndarray, value: np.ndarray) -> tuple[int, int] | None:
 
 def choose(pb: Problem, v: JobView) -> Decision:
     return choose_at_home(
-        pb, v, lambda opts, rows: earliest(start_matrix(pb, v, opts)[rows], opts.value[rows])
+        pb,
+        v,
+        lambda opts, rows: earliest(start_matrix(pb, v, opts)[rows], opts.value[rows]),
+        greedy.options,  # the objective's options, priced in one compiled pass
     )
 
 

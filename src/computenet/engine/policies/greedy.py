@@ -19,7 +19,7 @@ from computenet.engine.policies.base import (
     run_sequential,
     tol,
 )
-from computenet.engine.problem import INF, JobView, Problem, subset
+from computenet.engine.problem import INF, JobView, Options, Problem, subset
 from computenet.engine.types import PlanReply
 
 NAME = "greedy"
@@ -33,12 +33,61 @@ stop once no pool left could reach the best value found."""
 def choose(pb: Problem, v: JobView) -> Decision:
     if len(v.pairs) > PRUNE_ABOVE:
         return _choose_pruned(pb, v)
-    opts = pb.options(v)
+    opts = options(pb, v)
     best = argmin_earliest(opts.value)
     if best is None:
         return Decision(opts)
     i, c = best
     return Decision(opts, Pick(i, c, float(opts.value[i, c])))
+
+
+COMPILED_OPTIONS_ABOVE = 64
+"""Options of more starts than this (pairs x slots) are priced in one compiled pass
+(``greedy_kernel.options_one_run``) rather than with a few dozen array operations."""
+
+
+def options(pb: Problem, v: JobView) -> Options:
+    """``pb.options(v)`` (objective, capacity checked): the same arrays; a job with one run
+    length at every pair is priced in one compiled pass."""
+    slot = pb.slot
+    r = v.run_1
+    if r is None:
+        return pb.options(v)
+    dl = v.deadline_off
+    k0 = max(0, -(-(int(v.ready.min()) + r) // slot) - -(-r // slot))
+    k1 = min(pb.T - 1, (dl - r) // slot)
+    K = k1 - k0 + 1
+    if K * len(v.pairs) <= COMPILED_OPTIONS_ABOVE:
+        return pb.options(v)
+    from computenet.engine.policies import greedy_kernel
+
+    a, b = k0, k1 + 1
+    w, W = pb.weights_head("objective", b + r // slot)
+    P = len(v.pairs)
+    value = np.empty((P, K))
+    end_al = np.empty((P, K), dtype=bool)
+    time_ok = np.empty((P, K), dtype=bool)
+    greedy_kernel.options_one_run(
+        W,
+        w,
+        v.pairs,
+        a,
+        b,
+        r,
+        slot,
+        v.ready,
+        dl,
+        v.kw,
+        v.fixed,
+        True,
+        pb.free,
+        pb.need(v),
+        True,
+        value,
+        end_al,
+        time_ok,
+    )
+    return Options(k0, value, end_al, time_ok)
 
 
 def _choose_pruned(pb: Problem, v: JobView) -> Decision:

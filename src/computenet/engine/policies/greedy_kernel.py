@@ -366,3 +366,74 @@ def _no_start(oi: Any, ok: Any, run: Any, ready: Any, dl: int, slot: int, T: int
     else:
         oi[_I_STATUS] = _S_NO_ROOM
     oi[_I_MASK] = mask
+
+
+@nb.njit(cache=True)
+def options_one_run(
+    W: Any,
+    w: Any,
+    rows: Any,
+    a: int,
+    b: int,
+    r: int,
+    slot: int,
+    ready: Any,
+    dl: int,
+    kw: Any,
+    fixed: Any,
+    add_fixed: bool,
+    free: Any,
+    need: Any,
+    capacity: bool,
+    value: Any,
+    end_al: Any,
+    time_ok: Any,
+) -> None:
+    """``StartOptions.options`` for a job with one run length ``r`` at every usable pair
+    (``rows``: their rows of ``W`` and ``free``), starts in slots ``a .. b - 1``: the same
+    arithmetic, element by element in the same order, written into ``value``, ``end_al``
+    and ``time_ok`` (``value`` is ``inf`` where the start is not allowed or, with
+    ``capacity``, the gang does not fit)."""
+    n = r // slot
+    rem = r - n * slot
+    ns = n + (1 if rem else 0)
+    f = rem / slot
+    K = b - a
+    for i in range(rows.shape[0]):
+        p = rows[i]
+        rd = ready[i]
+        if capacity:
+            # fit[c]: the gang fits from slot a + c (one pass, as in ``_fit_row``).
+            run = 0
+            for t in range(a, b + ns - 1):
+                if free[p, t] >= need[i]:
+                    run += 1
+                else:
+                    run = 0
+                c = t - ns + 1 - a
+                if c >= 0:
+                    end_al[i, c] = run >= ns  # scratch: read back below
+        for c in range(K):
+            k = a + c
+            fits = True
+            if capacity:
+                fits = end_al[i, c]
+            ts = k * slot
+            ok = ts >= rd
+            cv = W[p, k + n] - W[p, k]
+            e = False
+            if rem:
+                cv += f * w[p, k + n]
+                end_s = ts + ns * slot
+                ok_e = (end_s - r >= rd) and (end_s <= dl)
+                ce = f * w[p, k] + W[p, k + 1 + n] - W[p, k + 1]
+                e = ok_e and ((not ok) or ce < cv - ALIGN_TOL * abs(cv))
+                if e:
+                    cv = ce
+                ok = ok or ok_e
+            v = kw[i] * cv
+            if add_fixed:
+                v += fixed[i]
+            time_ok[i, c] = ok
+            end_al[i, c] = e
+            value[i, c] = v if (ok and fits) else INF

@@ -10,6 +10,7 @@ waits.
 from __future__ import annotations
 
 from computenet.engine import explain
+from computenet.engine.policies import greedy
 from computenet.engine.policies.base import (
     Decision,
     argmin_earliest,
@@ -23,7 +24,10 @@ NAME = "wait-awhile"
 
 
 def choose(pb: Problem, v: JobView) -> Decision:
-    return choose_at_home(pb, v, lambda opts, rows: argmin_earliest(opts.value[rows]))
+    # The objective's options priced in one compiled pass (``greedy.options``).
+    return choose_at_home(
+        pb, v, lambda opts, rows: argmin_earliest(opts.value[rows]), greedy.options
+    )
 
 
 def plan(pb: Problem) -> PlanReply:
