@@ -51,7 +51,7 @@ def options(pb: Problem, v: JobView) -> Options:
     length at every pair is priced in one compiled pass."""
     slot = pb.slot
     r = v.run_1
-    if r is None:
+    if r is None or pb.power_free is not None:  # the compiled pass reads no power caps
         return pb.options(v)
     dl = v.deadline_off
     k0 = max(0, -(-(int(v.ready.min()) + r) // slot) - -(-r // slot))

@@ -41,7 +41,9 @@ _S_DEFER, _S_NO_ROOM, _S_OTHER = 1, 2, 3
 
 
 def usable(pb: Problem) -> bool:
-    return len(pb.req.jobs) >= MIN_JOBS
+    # The loop does not read the power ledger: requests with power caps take the one-job
+    # path, which checks it (``engine.power``).
+    return len(pb.req.jobs) >= MIN_JOBS and pb.power_free is None
 
 
 def run_home(pb: Problem, policy: str, choose: Chooser, reason: explain.Reason) -> PlanReply:
