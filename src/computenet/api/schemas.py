@@ -365,15 +365,20 @@ class DatasetIn(BaseModel):
         min_length=1, max_length=80, description="site id where the dataset lives"
     )
     classification: Classification = Field(default="general", description="default general")
+    # Strict: a JSON true is not 1 person, nor 0 a "no" (the schema says integer and boolean).
     individuals: int = Field(
         default=0,
         ge=0,
         le=2**31 - 1,  # the column is a 32-bit integer; more people than any country has
+        strict=True,
         description="people in it (personal information)",
     )
-    sensitive: bool = Field(default=False, description="sensitive personal information")
+    sensitive: bool = Field(
+        default=False, strict=True, description="sensitive personal information"
+    )
     export_cleared: bool = Field(
         default=False,
+        strict=True,
         description="an approved cross-border transfer exists (declared by the tenant, audited)",
     )
 
