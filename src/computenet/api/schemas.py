@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -66,6 +67,13 @@ AcceleratorCounts = Annotated[
     AfterValidator(_type_names),
 ]
 """Accelerators per accelerator type, e.g. ``{"A100": 8}``."""
+
+
+def _no_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise PydanticCustomError("int_type", "Input should be a valid integer, not a boolean")
+    return value
+
 
 Permission = Literal["commands"]
 """``commands``: the tenant may submit a ``command`` that an executor runs."""
@@ -365,12 +373,12 @@ class DatasetIn(BaseModel):
         min_length=1, max_length=80, description="site id where the dataset lives"
     )
     classification: Classification = Field(default="general", description="default general")
-    # Strict: a JSON true is not 1 person, nor 0 a "no" (the schema says integer and boolean).
-    individuals: int = Field(
+    # A JSON true is not 1 person, nor 0 a "no": booleans are refused where the schema says
+    # integer (6239.0 is still an integer to JSON Schema) and numbers where it says boolean.
+    individuals: Annotated[int, BeforeValidator(_no_bool)] = Field(
         default=0,
         ge=0,
         le=2**31 - 1,  # the column is a 32-bit integer; more people than any country has
-        strict=True,
         description="people in it (personal information)",
     )
     sensitive: bool = Field(
