@@ -150,9 +150,11 @@ def open_engine(url: str) -> Engine:
             # WAL lets readers run while the batch writer commits; synchronous=FULL keeps
             # every acknowledged commit on disk across a kill -9 or power loss.
             cur = dbapi_conn.cursor()
+            # The busy timeout first: switching to WAL takes a lock, and processes opening
+            # a fresh database at once must wait for each other, not fail as "locked".
+            cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=FULL")
-            cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
         @event.listens_for(engine, "begin")

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from computenet.api.deps import principal, require, state
 from computenet.api.errors import ERROR_RESPONSES
+from computenet.api.schemas import Text
 from computenet.errors import ForbiddenError, InputError, NotFoundError
 from computenet.market import certificate as certificates
 from computenet.market.ledger import statement_rows
@@ -38,8 +39,8 @@ MAX_S = 2**40
 
 class OfferIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    site_id: str = Field(max_length=80)
-    accelerator: str = Field(max_length=80)
+    site_id: Text = Field(max_length=80)
+    accelerator: Text = Field(max_length=80)
     accelerators: int = Field(gt=0, le=1_000_000)
     start_s: int = Field(ge=0, lt=MAX_S)
     end_s: int = Field(ge=0, lt=MAX_S)
@@ -49,8 +50,8 @@ class OfferIn(BaseModel):
 
 class CertificateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    site_id: str = Field(max_length=80)
-    accelerator: str = Field(max_length=80)
+    site_id: Text = Field(max_length=80)
+    accelerator: Text = Field(max_length=80)
     certificate: dict[str, Any] = Field(description="the file `computenet measure` wrote")
 
 
@@ -62,8 +63,8 @@ class OrderIn(BaseModel):
     end_s: int = Field(ge=0, lt=MAX_S)
     max_price_fen_per_unit: int = Field(gt=0, le=10**9)
     carbon_cap_kg: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    datasets: list[str] = Field(default_factory=list, max_length=100)
-    accelerator_types: list[str] = Field(default_factory=list, max_length=20)
+    datasets: list[Text] = Field(default_factory=list, max_length=100)
+    accelerator_types: list[Text] = Field(default_factory=list, max_length=20)
 
 
 def market(request: Request) -> MarketStore:
